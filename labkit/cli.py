@@ -1,0 +1,211 @@
+"""The ``labkit`` command: one verb per workflow stage, calling the same API as the notebooks.
+
+Errors a user can fix print what went wrong and what to do, and exit with status 1.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from labkit import __version__
+from labkit.errors import LabkitError
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    if not rows:
+        return "(none)"
+    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _emit(args, obj, human: str) -> None:
+    print(json.dumps(obj, indent=2, ensure_ascii=False) if getattr(args, "json", False) else human)
+
+
+# --- doctor -----------------------------------------------------------------------------
+
+def cmd_doctor(args) -> int:
+    from labkit.doctor import checks
+
+    results = checks()
+    for c in results:
+        print(f"[{'ok' if c.ok else 'FAIL':>4}] {c.name:<12} {c.detail}")
+        if not c.ok:
+            print(f"       fix: {c.fix}")
+    failed = [c.name for c in results if not c.ok]
+    print("labkit is ready." if not failed else f"{len(failed)} problem(s): {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+# --- data -------------------------------------------------------------------------------
+
+def cmd_data_make(args) -> int:
+    from labkit import data
+
+    rec = data.make(args.kind, name=args.name, count=args.count, size=args.size, seed=args.seed)
+    verb = "already there (same parameters)" if rec.get("reused") else "made"
+    src = rec["source"]
+    print(f"dataset {rec['name']}: {rec['count']} {src['generator']} images of {src['size']}px {verb}")
+    print(f"next: labkit data publish {rec['name']} --train-ratio 0.8")
+    return 0
+
+
+def cmd_data_import(args) -> int:
+    from labkit import data
+
+    rec = data.import_dataset(args.path, args.name, args.format)
+    report = rec["report"]
+    print(f"dataset {rec['name']}: imported {report['imported']} images ({rec['source']['format']}), "
+          f"skipped {len(report['skipped'])}, refused {len(report['refused'])}")
+    for item in report["refused"][:20]:
+        print(f"  refused {item['entry']}: {item['reason']}")
+    for item in report["skipped"][:20]:
+        print(f"  skipped {item['file']}: {item['reason']}")
+    hidden = len(report["skipped"]) + len(report["refused"]) - 40
+    if hidden > 0:
+        print(f"  ... and {hidden} more in the import report (labkit data show {rec['name']} --json)")
+    return 0
+
+
+def cmd_data_publish(args) -> int:
+    from labkit import data
+
+    v = data.publish(args.name, train_ratio=args.train_ratio, seed=args.seed, sigma=args.sigma)
+    print(v["version"])
+    print(f"  train {v['counts']['train']['images']} / val {v['counts']['val']['images']} images, "
+          f"checksum {v['checksum'][:12]}", file=sys.stderr)
+    return 0
+
+
+def cmd_data_list(args) -> int:
+    from labkit import data
+
+    found = data.list_datasets()
+    rows = [{"name": d["name"], "task": d["task"], "images": d["count"], "classes": len(d["classes"]) or "-",
+             "versions": ",".join(d["versions"]) or "-", "source": d["source"].get("generator") or d["source"]["format"]}
+            for d in found]
+    _emit(args, found, _table(rows, ["name", "task", "images", "classes", "versions", "source"]))
+    return 0
+
+
+def cmd_data_show(args) -> int:
+    from labkit import data
+
+    rec = data.show(args.ref)
+    if "version" in rec:
+        lines = [f"{rec['dataset']}@{rec['version']}  ({rec['task']}, train ratio {rec['train_ratio']}, seed {rec['seed']})",
+                 f"checksum {rec['checksum']}", f"path     {rec['path']}"]
+        for side in ("train", "val"):
+            counts = rec["counts"][side]
+            detail = counts.get("per_class") or {"heads": counts.get("heads")}
+            lines.append(f"{side:<5} {counts['images']:>6} images  " + "  ".join(f"{k}={v}" for k, v in detail.items()))
+    else:
+        lines = [f"{rec['name']}  ({rec['task']}, {rec['count']} images)", f"source   {rec['source']}",
+                 f"versions {', '.join(rec['versions']) or '(none: labkit data publish ' + rec['name'] + ')'}"]
+        if rec["class_counts"]:
+            lines.append("classes  " + "  ".join(f"{k}={v}" for k, v in rec["class_counts"].items()))
+        if "heads" in rec:
+            lines.append(f"heads    {rec['heads']}")
+        if rec.get("skipped"):
+            lines.append(f"skipped  {rec['skipped']} files at import (see --json for the report)")
+    _emit(args, rec, "\n".join(lines))
+    return 0
+
+
+# --- labs -------------------------------------------------------------------------------
+
+def cmd_labs_list(args) -> int:
+    from labkit.labs import recipes
+
+    found = recipes()
+    rows = [{"lab": n, "engine": r.get("engine", ""), "stages": len(r["stages"]), "title": r.get("title", "")}
+            for n, r in found.items()]
+    _emit(args, list(found.values()), _table(rows, ["lab", "engine", "stages", "title"]))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from labkit.labs import run
+
+    rec = run(args.lab, profile=args.profile, out=args.out)
+    print(f"lab {rec['lab']} {rec['status']} in {sum(s['seconds'] for s in rec['stages']):.0f}s -> {rec['path']}")
+    return 0
+
+
+# --- the parser -------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    from labkit.data.generate import GENERATORS
+    from labkit.data.importers import FORMATS
+    from labkit.profiles import PROFILES
+
+    p = argparse.ArgumentParser(prog="labkit", description="labkit: the life of a deep-learning model, on one "
+                                "laptop, offline. Every verb has --help.")
+    p.add_argument("--version", action="version", version=f"labkit {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("doctor", help="check this machine: python, engines, devices, disk, workspace, ports")
+    d.set_defaults(func=cmd_doctor)
+
+    data = sub.add_parser("data", help="stage 1: make or import datasets, publish versions")
+    dsub = data.add_subparsers(dest="verb", required=True, metavar="VERB")
+    m = dsub.add_parser("make", help="generate a dataset offline")
+    m.add_argument("kind", choices=GENERATORS, help="which generator")
+    m.add_argument("--name", help="dataset name (default: the generator's name)")
+    m.add_argument("--count", type=int, help="number of images (default: the profile's, see LABKIT_PROFILE)")
+    m.add_argument("--size", type=int, help="image width and height in pixels (default: the profile's)")
+    m.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same images")
+    m.set_defaults(func=cmd_data_make)
+    i = dsub.add_parser("import", help="import an image folder, a zip of one, a manifest or a ShanghaiTech folder")
+    i.add_argument("path", help="what to import")
+    i.add_argument("--name", required=True, help="dataset name")
+    i.add_argument("--format", choices=FORMATS, help="layout of PATH (default: detected)")
+    i.set_defaults(func=cmd_data_import)
+    pub = dsub.add_parser("publish", help="publish an immutable version (V001, V002, ...) with a train/val split")
+    pub.add_argument("name", help="dataset name")
+    pub.add_argument("--train-ratio", type=float, default=0.8, help="share of each class used to train (default 0.8)")
+    pub.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
+    pub.add_argument("--sigma", choices=("fixed", "adaptive"), default="fixed",
+                     help="crowd data: Gaussian width of the density maps (default fixed, sigma 4)")
+    pub.set_defaults(func=cmd_data_publish)
+    ls = dsub.add_parser("list", help="list datasets and their versions")
+    ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.set_defaults(func=cmd_data_list)
+    sh = dsub.add_parser("show", help="show a dataset, or one version (NAME@V001)")
+    sh.add_argument("ref", metavar="NAME[@VERSION]")
+    sh.add_argument("--json", action="store_true", help="print JSON")
+    sh.set_defaults(func=cmd_data_show)
+
+    labs = sub.add_parser("labs", help="the labs (recipes of stage notebooks)")
+    lsub = labs.add_subparsers(dest="verb", required=True, metavar="VERB")
+    ll = lsub.add_parser("list", help="list the labs")
+    ll.add_argument("--json", action="store_true", help="print JSON")
+    ll.set_defaults(func=cmd_labs_list)
+    r = sub.add_parser("run", help="run a lab headless with papermill into runs/LAB/<timestamp>/")
+    r.add_argument("lab", help="lab name (labkit labs list)")
+    r.add_argument("--profile", choices=PROFILES, help="sizes and hyper-parameters (default: LABKIT_PROFILE or workshop)")
+    r.add_argument("--out", default="runs", help="where runs go (default runs/)")
+    r.set_defaults(func=cmd_run)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LabkitError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"  fix: {exc.hint}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

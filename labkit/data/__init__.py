@@ -1,0 +1,120 @@
+"""Stage 1, data: make or import a dataset, then publish immutable, split versions.
+
+    from labkit import data
+    data.make("flowers", name="flowers", count=500, size=64, seed=0)
+    v = data.publish("flowers", train_ratio=0.8, seed=0)      # -> {"version": "V001", ...}
+    data.show("flowers@V001")
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from labkit import profiles, workspace
+from labkit.data import datasets
+from labkit.data.generate import GENERATORS
+from labkit.data.importers import FORMATS
+from labkit.data.versions import publish
+from labkit.errors import LabkitError
+
+__all__ = ["GENERATORS", "FORMATS", "make", "import_dataset", "publish", "list_datasets", "show",
+           "version_dir", "manifest", "parse_ref"]
+
+
+def make(kind: str, name: str | None = None, count: int | None = None, size: int | None = None,
+         seed: int = 0, profile: str | None = None) -> dict:
+    """Generate a dataset offline. ``count`` and ``size`` default to the profile's.
+
+    Making the same dataset again (same name, generator, count, size and seed) returns the
+    existing one, so a notebook can be re-run; other parameters under a taken name are an error."""
+    from labkit.data.generate import generate
+
+    defaults = profiles.data_defaults(kind, profile)
+    count, size = count or defaults["count"], size or defaults["size"]
+    name = workspace.check_name(name or kind, "dataset name")
+    source = {"kind": "generated", "generator": kind, "count": count, "size": size, "seed": seed}
+    if (datasets.path(name) / "dataset.json").exists():
+        rec = datasets.record(name)
+        if rec["source"] == source:
+            return dict(rec, reused=True)
+        raise datasets.already_exists(name)
+    staged = datasets.staging()
+    try:
+        entries = generate(kind, staged, count, size, seed)
+        task = datasets.COUNTING if kind == "crowd" else datasets.CLASSIFICATION
+        return datasets.install(staged, name, task, entries, source)
+    finally:
+        datasets.discard(staged)
+
+
+def import_dataset(path: str | Path, name: str, format: str | None = None) -> dict:
+    """Import an image folder, a zip of one, a ModelArts manifest or a ShanghaiTech folder.
+    The returned record has ``report``: what was imported, skipped and refused, and why."""
+    from labkit.data.importers import detect_format, import_path
+
+    src = Path(path).expanduser()
+    if not src.exists():
+        raise LabkitError(f"{src} does not exist", "give the path of an image folder, a .zip, a manifest or a "
+                                                   "ShanghaiTech folder")
+    name = workspace.check_name(name, "dataset name")
+    if (datasets.path(name) / "dataset.json").exists():
+        raise datasets.already_exists(name)
+    fmt = format or detect_format(src)
+    staged = datasets.staging()
+    try:
+        task, entries, report = import_path(src.resolve(), staged, fmt)
+        source = {"kind": "imported", "path": str(src.resolve()), "format": fmt}
+        rec = datasets.install(staged, name, task, entries, source, report)
+        return dict(rec, report=report)
+    finally:
+        datasets.discard(staged)
+
+
+def list_datasets() -> list[dict]:
+    """Every dataset with its versions."""
+    return datasets.list_all()
+
+
+def parse_ref(ref: str) -> tuple[str, str | None]:
+    """``NAME`` or ``NAME@V001`` -> (name, version or None)."""
+    name, _, version = ref.partition("@")
+    if version and not workspace.VERSION_RE.match(version):
+        raise LabkitError(f"invalid version {version!r} in {ref!r}", "versions are spelled V001, V002, ...")
+    return name, version or None
+
+
+def version_dir(ref: str) -> Path:
+    """The directory of ``NAME@VERSION`` (``NAME`` alone: its latest version)."""
+    name, version = parse_ref(ref)
+    rec = datasets.record(name)
+    published = workspace.versions(datasets.path(name) / "versions")
+    if not published:
+        raise LabkitError(f"dataset {name!r} has no published version", f"run `labkit data publish {name}`")
+    version = version or published[-1]
+    if version not in published:
+        raise LabkitError(f"dataset {rec['name']!r} has no version {version} (versions: {', '.join(published)})",
+                          f"use one of them, or publish a new one with `labkit data publish {name}`")
+    return datasets.path(name) / "versions" / version
+
+
+def show(ref: str) -> dict:
+    """A dataset's record with its versions, or (``NAME@V001``) one version's record."""
+    name, version = parse_ref(ref)
+    if version is None:
+        rec = datasets.record(name)
+        rec["versions"] = workspace.versions(datasets.path(name) / "versions")
+        report = datasets.path(name) / "import_report.json"
+        if report.exists():
+            rec["report"] = workspace.read_json(report)
+        return rec
+    vdir = version_dir(ref)
+    return dict(workspace.read_json(vdir / "version.json"), version=vdir.name, path=str(vdir))
+
+
+def manifest(ref: str, split: str) -> list[dict]:
+    """The manifest lines of one split (``train`` or ``val``) of a version."""
+    import json
+
+    if split not in ("train", "val"):
+        raise LabkitError(f"unknown split {split!r}", "use 'train' or 'val'")
+    with open(version_dir(ref) / f"{split}.jsonl", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]

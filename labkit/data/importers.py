@@ -1,0 +1,221 @@
+"""``labkit data import``: an image folder, a zip of one, a ModelArts manifest, or the
+ShanghaiTech layout, copied into the workspace.
+
+Every file is checked before it is taken (``image_problem``); what is skipped is listed
+in the import report with the reason. Nothing is ever written outside the workspace:
+archive entries that would land elsewhere (absolute paths, ``..``, symlinks) and
+manifest paths that leave the imported tree are refused.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from labkit.data import datasets
+from labkit.data.images import IMAGE_EXTENSIONS, image_problem
+from labkit.errors import LabkitError
+
+FORMATS = ("imagefolder", "manifest", "shanghaitech")
+MAX_ENTRY_BYTES = 256 * 1024 * 1024  # one archive entry; far beyond any image a lab uses
+
+
+def detect_format(src: Path) -> str:
+    if src.is_file() and src.suffix.lower() in {".jsonl", ".manifest", ".json"}:
+        return "manifest"
+    if src.is_dir() and _shanghaitech_parts(src):
+        return "shanghaitech"
+    return "imagefolder"
+
+
+def import_path(src: Path, staged: Path, fmt: str) -> tuple[str, list[dict], dict]:
+    """Copy ``src`` into ``staged``; return (task, item records, import report)."""
+    report = {"source": str(src), "format": fmt, "skipped": [], "refused": []}
+    if fmt == "imagefolder":
+        if src.is_file() and zipfile.is_zipfile(src):
+            folder = _extract_zip(src, staged / ".extract", report)
+            entries = _image_folder(_single_subfolder(folder), staged, report)
+            shutil.rmtree(staged / ".extract")
+        elif src.is_dir():
+            entries = _image_folder(src, staged, report)
+        else:
+            raise LabkitError(f"{src} is neither a folder nor a zip archive",
+                              "pass an image folder (one sub-folder per class), a .zip of one, "
+                              "a manifest (.jsonl) or a ShanghaiTech folder")
+        task = datasets.CLASSIFICATION
+    elif fmt == "manifest":
+        entries, task = _manifest(src, staged, report), datasets.CLASSIFICATION
+    elif fmt == "shanghaitech":
+        entries, task = _shanghaitech(src, staged, report), datasets.COUNTING
+    else:
+        raise LabkitError(f"unknown format {fmt!r}", f"use one of {', '.join(FORMATS)}")
+    report["imported"] = len(entries)
+    if not entries:
+        raise LabkitError(f"no usable image found in {src} ({len(report['skipped'])} skipped, "
+                          f"{len(report['refused'])} refused)",
+                          "check the layout: one sub-folder per class for an image folder; "
+                          + (f"first skipped: {report['skipped'][0]}" if report["skipped"] else "see --format"))
+    return task, entries, report
+
+
+def _label(name: str) -> str | None:
+    """A class name taken from a folder or a manifest, or None if it could be a path."""
+    name = name.strip()
+    if not name or name.startswith(".") or any(c in name for c in "/\\\0") or len(name) > 64:
+        return None
+    return name
+
+
+def _take(file: Path, dest: Path, rel_report: str, report: dict) -> bool:
+    problem = image_problem(file)
+    if problem:
+        report["skipped"].append({"file": rel_report, "reason": problem})
+        return False
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(file, dest)
+    return True
+
+
+def _image_folder(folder: Path, staged: Path, report: dict) -> list[dict]:
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(folder):  # never follows directory links
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for d in dirnames:
+            if (Path(dirpath) / d).is_symlink():
+                report["refused"].append({"entry": str((Path(dirpath) / d).relative_to(folder)),
+                                          "reason": "symbolic link (not followed)"})
+        for fname in sorted(filenames):
+            path = Path(dirpath) / fname
+            rel = path.relative_to(folder)
+            if fname.startswith("."):
+                continue
+            if path.is_symlink():
+                report["refused"].append({"entry": str(rel), "reason": "symbolic link (not followed)"})
+                continue
+            if len(rel.parts) != 2 or not (label := _label(rel.parts[0])):
+                report["skipped"].append({"file": str(rel), "reason": "not inside a class sub-folder"})
+                continue
+            dest_rel = f"images/{label}/{fname}"
+            if _take(path, staged / dest_rel, str(rel), report):
+                entries.append({"file": dest_rel, "label": label})
+    return entries
+
+
+def _single_subfolder(folder: Path) -> Path:
+    """A zip often holds one top folder around the class folders: step into it."""
+    children = [c for c in folder.iterdir() if not c.name.startswith((".", "__MACOSX"))]
+    if len(children) == 1 and children[0].is_dir() and any(g.is_dir() for g in children[0].iterdir()):
+        return children[0]
+    return folder
+
+
+def _extract_zip(archive: Path, dest: Path, report: dict) -> Path:
+    dest.mkdir(parents=True)
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            name = info.filename
+            parts = PurePosixPath(name.replace("\\", "/")).parts
+            mode = info.external_attr >> 16
+            reason = None
+            if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+                reason = "absolute path: would land outside the dataset"
+            elif ".." in parts:
+                reason = "'..' in the path: would land outside the dataset"
+            elif stat.S_ISLNK(mode):
+                reason = "symbolic link: could point outside the dataset"
+            elif info.file_size > MAX_ENTRY_BYTES:
+                reason = f"entry of {info.file_size:,} bytes, over the {MAX_ENTRY_BYTES:,} limit"
+            if reason:
+                report["refused"].append({"entry": name, "reason": reason})
+                continue
+            if info.is_dir():
+                continue
+            target = dest.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+    return dest
+
+
+def _manifest(manifest: Path, staged: Path, report: dict) -> list[dict]:
+    base = manifest.parent.resolve()
+    entries = []
+    with open(manifest, encoding="utf-8") as f:
+        lines = f.readlines()
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            source = obj["source"]
+            label = _label(next(a["name"] for a in obj["annotation"] if "name" in a))
+        except (json.JSONDecodeError, KeyError, TypeError, StopIteration):
+            report["skipped"].append({"file": f"line {n}", "reason": "not a manifest line with a source and a label"})
+            continue
+        if not label:
+            report["skipped"].append({"file": source, "reason": "label unusable as a class name"})
+            continue
+        if "://" in source:
+            report["skipped"].append({"file": source, "reason": "remote source: labkit works offline; copy the file "
+                                                                 "next to the manifest and give a relative path"})
+            continue
+        file = (base / source).resolve()
+        if not file.is_relative_to(base):
+            report["refused"].append({"entry": source, "reason": "path leaves the manifest's folder"})
+            continue
+        if not file.is_file():
+            report["skipped"].append({"file": source, "reason": "file not found"})
+            continue
+        dest_rel = f"images/{label}/{n:06d}_{file.name}"  # line number: two sources may share a name
+        if _take(file, staged / dest_rel, source, report):
+            entries.append({"file": dest_rel, "label": label})
+    return entries
+
+
+def _shanghaitech_parts(root: Path) -> list[Path]:
+    """The folders holding ``train_data``/``test_data``: ``root`` itself or its ``part_*``."""
+    candidates = [root, *sorted(p for p in root.glob("part_*") if p.is_dir())]
+    return [c for c in candidates if (c / "train_data").is_dir() or (c / "test_data").is_dir()]
+
+
+def _shanghaitech(root: Path, staged: Path, report: dict) -> list[dict]:
+    from labkit.data.crowd import read_ground_truth, write_ground_truth
+
+    parts = _shanghaitech_parts(root)
+    if not parts:
+        raise LabkitError(f"{root} is not in the ShanghaiTech layout",
+                          "expected train_data/images and train_data/ground-truth (or part_A_final/...)")
+    (staged / "images").mkdir(parents=True, exist_ok=True)
+    (staged / "ground-truth").mkdir(parents=True, exist_ok=True)
+    entries = []
+    for part in parts:
+        for split in ("train_data", "test_data"):
+            images = part / split / "images"
+            gt_dir = next((part / split / g for g in ("ground-truth", "ground_truth") if (part / split / g).is_dir()), None)
+            if not images.is_dir():
+                continue
+            prefix = (f"{part.name}_" if part != root else "") + split.split("_")[0]
+            for img in sorted(images.iterdir()):
+                rel = str(img.relative_to(root))
+                if img.suffix.lower() not in IMAGE_EXTENSIONS:
+                    report["skipped"].append({"file": rel, "reason": "not an image file"})
+                    continue
+                gt = gt_dir / f"GT_{img.stem}.mat" if gt_dir else None
+                if gt is None or not gt.is_file():
+                    report["skipped"].append({"file": rel, "reason": f"no ground truth GT_{img.stem}.mat"})
+                    continue
+                try:
+                    heads = read_ground_truth(gt)
+                except Exception as exc:  # scipy raises many types for a damaged .mat
+                    report["skipped"].append({"file": str(gt.relative_to(root)), "reason": f"unreadable ground truth: {exc}"})
+                    continue
+                name = f"{prefix}_{img.stem}"
+                if _take(img, staged / "images" / f"{name}{img.suffix.lower()}", rel, report):
+                    write_ground_truth(staged / "ground-truth" / f"GT_{name}.mat", heads)
+                    entries.append({"file": f"images/{name}{img.suffix.lower()}",
+                                    "ground_truth": f"ground-truth/GT_{name}.mat",
+                                    "count": len(heads), "origin": f"{part.name}/{split}"})
+    return entries

@@ -1,0 +1,88 @@
+"""``labkit doctor``: is this machine ready for the labs? Each check says how to fix it.
+
+Engines are probed in a child process: importing MindSpore and PyTorch takes seconds
+and memory, and a broken install must not take the doctor down with it.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+
+from labkit import workspace
+
+MIN_FREE_GB = 2.0
+SERVICE_PORT = 8080  # the port `labkit service deploy` tries first
+
+ENGINE_PROBES = {
+    "pytorch": "import json, torch; print(json.dumps({'version': torch.__version__, "
+               "'devices': ['cpu'] + (['gpu'] if torch.cuda.is_available() else [])}))",
+    "mindspore": "import json, shutil, mindspore as ms; print(json.dumps({'version': ms.__version__, "
+                 "'devices': ['cpu'] + (['gpu'] if shutil.which('nvidia-smi') else []) "
+                 "+ (['ascend'] if shutil.which('npu-smi') else [])}))",
+    "onnxruntime": "import json, onnxruntime as ort; print(json.dumps({'version': ort.__version__, "
+                   "'devices': ort.get_available_providers()}))",
+}
+INSTALL_HINT = "run `make install` (it creates .venv with every engine), then use .venv/bin/labkit"
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def probe_engine(engine: str, timeout: float = 120) -> dict | None:
+    """``{"version", "devices"}`` if ``engine`` imports in a fresh interpreter, else None."""
+    try:
+        out = subprocess.run([sys.executable, "-c", ENGINE_PROBES[engine]], capture_output=True, text=True,
+                             timeout=timeout, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, json.JSONDecodeError, IndexError):
+        return None
+
+
+def checks() -> list[Check]:
+    found = [Check("python", sys.version_info[:2] >= (3, 11), f"{platform.python_version()} ({sys.executable})",
+                   "labkit needs Python 3.11 or newer")]
+    for engine in ENGINE_PROBES:
+        info = probe_engine(engine)
+        found.append(Check(engine, info is not None,
+                           f"{info['version']} on {', '.join(info['devices'])}" if info else "does not import",
+                           INSTALL_HINT))
+    try:
+        home = workspace.home()
+        probe = home / f".doctor-{uuid.uuid4().hex}"
+        probe.write_text("ok")
+        probe.unlink()
+        found.append(Check("workspace", True, f"{home} is writable"))
+        free = shutil.disk_usage(home).free / 2**30
+        found.append(Check("disk", free >= MIN_FREE_GB, f"{free:.1f} GB free in the workspace",
+                           f"free at least {MIN_FREE_GB} GB, or set LABKIT_HOME to a larger disk"))
+    except Exception as exc:  # any failure here means the workspace is unusable
+        found.append(Check("workspace", False, str(exc), "set LABKIT_HOME to a writable directory"))
+    found.append(_port_check())
+    return found
+
+
+def _port_check() -> Check:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", SERVICE_PORT))
+            return Check("port", True, f"127.0.0.1:{SERVICE_PORT} is free for services")
+        except OSError:
+            pass
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            return Check("port", True, f"127.0.0.1:{SERVICE_PORT} is taken; services will use a free port such as {port}")
+        except OSError as exc:
+            return Check("port", False, f"cannot listen on 127.0.0.1: {exc}", "allow local TCP listening sockets")

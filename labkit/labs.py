@@ -1,0 +1,120 @@
+"""Labs: recipes (``notebooks/labs/*.yaml``) that run the stage notebooks in order with
+papermill, into ``runs/LAB/<timestamp>/``: executed notebooks, an HTML copy of each, and
+``run.json`` (versions, parameters, what each stage reported, wall time per stage).
+
+A notebook reports its results for ``run.json`` with ``labkit.labs.report(key=value)``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+
+from labkit import profiles, workspace
+from labkit.errors import LabkitError
+
+NOTEBOOKS = Path(os.environ.get("LABKIT_NOTEBOOKS", Path(__file__).resolve().parent.parent / "notebooks"))
+PACKAGES = ("labkit", "mindspore", "torch", "onnx", "onnxruntime", "numpy", "pillow", "papermill")
+RUN_DIR_ENV = "LABKIT_RUN_DIR"
+
+
+def recipes() -> dict[str, dict]:
+    import yaml
+
+    found = {}
+    for path in sorted((NOTEBOOKS / "labs").glob("*.yaml")):
+        with open(path, encoding="utf-8") as f:
+            recipe = yaml.safe_load(f)
+        found[recipe["name"]] = recipe
+    return found
+
+
+def recipe(name: str) -> dict:
+    known = recipes()
+    if name not in known:
+        raise LabkitError(f"no lab named {name!r}", f"`labkit labs list` shows them: {', '.join(known)}")
+    return known[name]
+
+
+def stage_parameters(stage: dict, profile: str) -> dict:
+    """A stage's parameters under ``profile``: the common ones, then the profile's."""
+    return {**stage.get("parameters", {}), **stage.get("profiles", {}).get(profile, {})}
+
+
+def report(**results) -> None:
+    """Record results of the running notebook in its lab run (no-op outside ``labkit run``)."""
+    run_dir = os.environ.get(RUN_DIR_ENV)
+    if not run_dir:
+        return
+    path = Path(run_dir) / "results.json"
+    with workspace.locked(path.parent):
+        current = workspace.read_json(path) if path.exists() else {}
+        current.update(results)
+        workspace.write_json(path, current)
+
+
+def run(name: str, profile: str | None = None, out: str | Path = "runs", log=print) -> dict:
+    """Execute lab ``name``; return the run record (also written to ``run.json``)."""
+    import papermill as pm
+    from nbconvert import HTMLExporter
+
+    lab = recipe(name)
+    profile = profiles.profile(profile)
+    run_dir = Path(out).resolve() / name / datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir.mkdir(parents=True, exist_ok=False)
+    # The kernels inherit these: the lab's profile, and one workspace however the notebooks are started.
+    kernel_env = {"LABKIT_PROFILE": profile, "LABKIT_HOME": str(workspace.home()), RUN_DIR_ENV: str(run_dir)}
+    saved_env = {k: os.environ.get(k) for k in kernel_env}
+    os.environ.update(kernel_env)
+    record = {"lab": name, "profile": profile, "started": workspace.now(), "status": "RUNNING",
+              "versions": _versions(), "stages": []}
+    try:
+        for stage in lab["stages"]:
+            nb = stage["notebook"]
+            params = stage_parameters(stage, profile)
+            log(f"[{name}] {nb} ({profile}) ...")
+            t0 = time.perf_counter()
+            entry = {"notebook": nb, "parameters": params}
+            record["stages"].append(entry)
+            try:
+                pm.execute_notebook(NOTEBOOKS / nb, run_dir / nb, parameters=params, kernel_name="python3",
+                                    progress_bar=False, cwd=str(NOTEBOOKS))
+            except pm.PapermillExecutionError as exc:
+                entry.update(status="FAILED", failed_cell=exc.exec_count, error=f"{exc.ename}: {exc.evalue}")
+                raise LabkitError(f"lab {name} failed in {nb}, cell {exc.exec_count}: {exc.ename}: {exc.evalue}",
+                                  f"open {run_dir / nb} to see the failing cell and its output") from None
+            finally:
+                entry["seconds"] = round(time.perf_counter() - t0, 1)
+                if (run_dir / nb).exists():
+                    html, _ = HTMLExporter().from_filename(str(run_dir / nb))
+                    (run_dir / nb).with_suffix(".html").write_text(html, encoding="utf-8")
+            entry["status"] = "COMPLETED"
+        record["status"] = "COMPLETED"
+    except BaseException:
+        record["status"] = "FAILED"
+        raise
+    finally:
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        record["finished"] = workspace.now()
+        results = run_dir / "results.json"
+        record["results"] = workspace.read_json(results) if results.exists() else {}
+        workspace.write_json(run_dir / "run.json", record)
+        record["path"] = str(run_dir)
+    return record
+
+
+def _versions() -> dict:
+    found = {}
+    for pkg in PACKAGES:
+        try:
+            found[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            found[pkg] = None
+    return found

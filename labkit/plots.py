@@ -1,0 +1,92 @@
+"""Figures for the notebooks (matplotlib). Each function returns a closed Figure, so the
+notebook shows it exactly once, as the cell's result, and a script can ``savefig`` it."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def _figure(rows: int, cols: int, cell: float = 1.6):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * cell, rows * cell), squeeze=False)
+    plt.close(fig)
+    for ax in axes.flat:
+        ax.axis("off")
+    return fig, axes
+
+
+def sample_grid(name: str, per_class: int = 6, seed: int = 0):
+    """A few images of dataset ``name``: a row per class, or for crowd data a row of
+    scenes and a row of their density maps laid over them, with the head counts."""
+    from PIL import Image
+
+    from labkit.data import datasets
+
+    root, entries = datasets.path(name), datasets.items(name)
+    rng = np.random.default_rng(seed)
+    if datasets.record(name)["task"] == datasets.COUNTING:
+        from labkit.data.crowd import density_map, read_ground_truth
+
+        picked = [entries[i] for i in sorted(rng.choice(len(entries), min(per_class, len(entries)), replace=False))]
+        fig, axes = _figure(2, len(picked), cell=2.2)
+        for col, entry in enumerate(picked):
+            image = Image.open(root / entry["file"]).convert("RGB")
+            heads = read_ground_truth(root / entry["ground_truth"])
+            density = density_map(heads, image.height, image.width, downsample=1)
+            axes[0, col].imshow(image)
+            axes[0, col].set_title(f"{entry['count']} heads", fontsize=9)
+            axes[1, col].imshow(image)
+            axes[1, col].imshow(density, cmap="jet", alpha=0.55)
+            axes[1, col].set_title(f"density sum {density.sum():.1f}", fontsize=9)
+        return fig
+    labels = sorted({e["label"] for e in entries})
+    fig, axes = _figure(len(labels), per_class)
+    for row, label in enumerate(labels):
+        members = [e for e in entries if e["label"] == label]
+        for col, i in enumerate(sorted(rng.choice(len(members), min(per_class, len(members)), replace=False))):
+            axes[row, col].imshow(Image.open(root / members[i]["file"]).convert("RGB"))
+        axes[row, 0].set_title(label, fontsize=9, loc="left")
+    return fig
+
+
+def split_table(version: dict) -> pd.DataFrame:
+    """Per class (or, for crowd data, per split) counts of a published version."""
+    counts = version["counts"]
+    if "per_class" not in counts["train"]:
+        return pd.DataFrame({s: {"images": counts[s]["images"], "heads": counts[s]["heads"]} for s in ("train", "val")}).T
+    table = pd.DataFrame({s: counts[s]["per_class"] for s in ("train", "val")}).fillna(0).astype(int)
+    table["total"] = table["train"] + table["val"]
+    table["val share"] = (table["val"] / table["total"]).round(2)
+    return table
+
+
+def class_balance(table: pd.DataFrame, title: str = "images per class"):
+    """A stacked bar chart of a ``split_table`` (train and val per class)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(table) + 2), 3))
+    plt.close(fig)
+    columns = [c for c in ("train", "val") if c in table] or ["count"]
+    table[columns].plot.bar(stacked=True, ax=ax, color=["#4c72b0", "#dd8452"][: len(columns)], rot=0)
+    ax.set_title(title)
+    ax.set_ylabel("images")
+    fig.tight_layout()
+    return fig
+
+
+def count_histogram(name: str, bins: int = 20):
+    """How many heads the crowd scenes of dataset ``name`` hold."""
+    import matplotlib.pyplot as plt
+
+    from labkit.data import datasets
+
+    counts = [e["count"] for e in datasets.items(name)]
+    fig, ax = plt.subplots(figsize=(5, 3))
+    plt.close(fig)
+    ax.hist(counts, bins=bins, color="#4c72b0")
+    ax.set_xlabel("heads per image")
+    ax.set_ylabel("images")
+    ax.set_title(f"{name}: {len(counts)} scenes, {sum(counts)} heads")
+    fig.tight_layout()
+    return fig

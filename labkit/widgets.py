@@ -1,0 +1,40 @@
+"""ipywidgets forms for the notebooks, pre-filled from the parameters cell: a learner
+changes them and re-runs the next cell; a headless papermill run never touches them."""
+from __future__ import annotations
+
+
+class Form:
+    """A vertical box of named widgets; ``values()`` reads what is set now."""
+
+    def __init__(self, title: str, **controls):
+        import ipywidgets as w
+
+        self.controls = controls
+        self.box = w.VBox([w.HTML(f"<b>{title}</b>"), *controls.values()])
+
+    def values(self) -> dict:
+        return {name: c.value for name, c in self.controls.items()}
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.box)
+
+
+def data_form(kind: str, name: str, count: int, size: int, train_ratio: float, seed: int) -> Form:
+    import ipywidgets as w
+
+    from labkit.data import GENERATORS
+
+    style = {"description_width": "110px"}
+    return Form(
+        "Dataset: change a value, then run the next cell",
+        kind=w.Dropdown(options=GENERATORS, value=kind, description="generator", style=style),
+        name=w.Text(value=name, description="dataset name", style=style),
+        count=w.IntSlider(value=count, min=10, max=max(5000, count), step=10, description="images", style=style),
+        size=w.Dropdown(options=sorted({32, 64, 96, 128, 224, 240, 256, 512, 1024, size}), value=size,
+                        description="size (px)", style=style),
+        train_ratio=w.FloatSlider(value=train_ratio, min=0.5, max=0.95, step=0.05, description="train ratio",
+                                  style=style),
+        seed=w.IntText(value=seed, description="seed", style=style),
+    )
