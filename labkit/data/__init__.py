@@ -29,7 +29,8 @@ def make(kind: str, name: str | None = None, count: int | None = None, size: int
     from labkit.data.generate import generate
 
     defaults = profiles.data_defaults(kind, profile)
-    count, size = count or defaults["count"], size or defaults["size"]
+    count = defaults["count"] if count is None else count
+    size = defaults["size"] if size is None else size
     name = workspace.check_name(name or kind, "dataset name")
     source = {"kind": "generated", "generator": kind, "count": count, "size": size, "seed": seed}
     if (datasets.path(name) / "dataset.json").exists():

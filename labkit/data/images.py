@@ -24,7 +24,9 @@ def image_problem(path: Path) -> str | None:
                 if w * h > MAX_PIXELS:
                     return f"image too large: {w}x{h} pixels (at most {MAX_PIXELS:,}); resize it first"
                 im.load()  # decodes every pixel: catches truncated and corrupt data
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        return f"image too large, a possible decompression bomb: {exc}"
+    except UnidentifiedImageError as exc:
         return f"corrupt or not an image: {exc}"
     except (OSError, SyntaxError, ValueError) as exc:
         return f"corrupt image: {exc}"

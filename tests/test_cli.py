@@ -1,0 +1,80 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import labkit_cli
+
+
+def test_data_verbs_end_to_end(ws, tmp_path):
+    env = {"LABKIT_HOME": str(ws)}
+    made = labkit_cli("data", "make", "flowers", "--name", "fl", "--count", "25", "--size", "32", env=env)
+    assert "25 flowers images of 32px made" in made.stdout
+    again = labkit_cli("data", "make", "flowers", "--name", "fl", "--count", "25", "--size", "32", env=env)
+    assert "already there" in again.stdout
+    pub = labkit_cli("data", "publish", "fl", "--train-ratio", "0.8", "--seed", "3", env=env)
+    assert pub.stdout.strip() == "V001"  # scripts read the version from stdout
+    listed = json.loads(labkit_cli("data", "list", "--json", env=env).stdout)
+    assert [(d["name"], d["versions"]) for d in listed] == [("fl", ["V001"])]
+    shown = json.loads(labkit_cli("data", "show", "fl@V001", "--json", env=env).stdout)
+    assert shown["seed"] == 3 and shown["counts"]["val"]["images"] == 5
+    human = labkit_cli("data", "show", "fl@V001", env=env).stdout
+    assert "checksum " + shown["checksum"] in human
+    assert "fl" in labkit_cli("data", "list", env=env).stdout
+
+
+def test_import_verb_reports_skips(ws, tmp_path):
+    (tmp_path / "src" / "a").mkdir(parents=True)
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "src" / "a" / "ok.png")
+    (tmp_path / "src" / "a" / "bad.png").write_bytes(b"nope")
+    out = labkit_cli("data", "import", tmp_path / "src", "--name", "imp", env={"LABKIT_HOME": str(ws)}).stdout
+    assert "imported 1 images" in out and "skipped a/bad.png" in out
+
+
+@pytest.mark.parametrize("args,message,fix", [
+    (["data", "publish", "missing"], "no dataset named 'missing'", "labkit data make"),
+    (["data", "show", "x@v1"], "invalid version", "V001"),
+    (["data", "make", "flowers", "--count", "0"], "--count must be at least 1", "one image"),
+    (["data", "import", "/nonexistent/path", "--name", "x"], "does not exist", "image folder"),
+    (["run", "no-such-lab"], "no lab named", "labkit labs list"),
+])
+def test_errors_exit_non_zero_with_a_fix(ws, args, message, fix):
+    proc = labkit_cli(*args, env={"LABKIT_HOME": str(ws)}, check=False)
+    assert proc.returncode == 1
+    assert message in proc.stderr and "fix:" in proc.stderr and fix in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_every_verb_has_help():
+    from labkit.cli import build_parser
+
+    parser = build_parser()
+    verbs = [[]]
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name, p in sub.choices.items():
+        verbs.append([name])
+        nested = [a for a in p._actions if a.dest == "verb"]
+        verbs += [[name, v] for v in (nested[0].choices if nested else [])]
+    assert ["data", "publish"] in verbs and ["doctor"] in verbs
+    for verb in verbs:
+        proc = subprocess.run([sys.executable, "-m", "labkit.cli", *verb, "--help"], capture_output=True, text=True)
+        assert proc.returncode == 0 and "usage: labkit" in proc.stdout, verb
+
+
+def test_doctor_reports_engines_and_exits_zero_when_ready(ws):
+    proc = labkit_cli("doctor", env={"LABKIT_HOME": str(ws)}, check=False)
+    assert proc.returncode == 0, proc.stdout
+    for name in ("python", "pytorch", "mindspore", "onnxruntime", "workspace", "disk", "port"):
+        assert f"] {name}" in proc.stdout
+    assert "labkit is ready." in proc.stdout
+
+
+def test_doctor_fails_with_a_fix_when_the_workspace_is_unusable(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    proc = labkit_cli("doctor", env={"LABKIT_HOME": str(blocker / "ws")}, check=False)
+    assert proc.returncode == 1
+    assert "[FAIL] workspace" in proc.stdout and "fix: set LABKIT_HOME" in proc.stdout
