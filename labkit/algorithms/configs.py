@@ -1,0 +1,50 @@
+"""The published architectures as tables (see shared/reference/architectures.md); the
+engine modules build from these, so both engines build the same network."""
+from __future__ import annotations
+
+import math
+
+# ResNet-50 (He et al. 2016), the "v1.5" variant: stride on the 3x3 conv of a block.
+# (blocks, width) per stage; bottleneck expansion 4.
+RESNET50_STAGES = ((3, 64), (4, 128), (6, 256), (3, 512))
+RESNET_EXPANSION = 4
+RESNET_STEM = 64
+
+# GhostNet (Han et al. CVPR 2020): per stage, rows of [kernel, expansion, out, SE ratio, stride].
+GHOSTNET_STAGES = (
+    ((3, 16, 16, 0, 1),),
+    ((3, 48, 24, 0, 2), (3, 72, 24, 0, 1)),
+    ((5, 72, 40, 0.25, 2), (5, 120, 40, 0.25, 1)),
+    ((3, 240, 80, 0, 2), (3, 200, 80, 0, 1), (3, 184, 80, 0, 1), (3, 184, 80, 0, 1),
+     (3, 480, 112, 0.25, 1), (3, 672, 112, 0.25, 1)),
+    ((5, 672, 160, 0.25, 2), (5, 960, 160, 0, 1), (5, 960, 160, 0.25, 1), (5, 960, 160, 0, 1),
+     (5, 960, 160, 0.25, 1)),
+)
+GHOSTNET_STEM = 16
+GHOSTNET_HEAD = (960, 1280)  # the 1x1 ConvBnAct after the stages, then the 1x1 conv with bias
+GHOSTNET_DROPOUT = 0.2
+
+# MCNN (Zhang et al. CVPR 2016): three columns of (kernel, out channels), a 2x2 max-pool after
+# the first two convs of each; fused by a 1x1 conv to the density map.
+MCNN_COLUMNS = (
+    ((9, 16), (7, 32), (7, 16), (7, 8)),
+    ((7, 20), (5, 40), (5, 20), (5, 10)),
+    ((5, 24), (3, 48), (3, 24), (3, 12)),
+)
+MCNN_POOL_AFTER = 2
+
+
+def make_divisible(v: float, divisor: int = 4, min_value: int | None = None) -> int:
+    """Round a channel count to a multiple of ``divisor`` without losing more than 10%
+    (the helper of the GhostNet and MobileNet reference code)."""
+    min_value = min_value or divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+def ghost_channels(out: int) -> tuple[int, int]:
+    """A ghost module's (primary, cheap) channels at ratio 2: ceil(out/2) each, sliced to out."""
+    init = math.ceil(out / 2)
+    return init, init

@@ -1,0 +1,1 @@
+"""MindSpore engine. Import it only where MindSpore is needed: it imports mindspore."""

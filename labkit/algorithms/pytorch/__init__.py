@@ -1,0 +1,1 @@
+"""PyTorch engine. Import it only where PyTorch is needed: it imports torch."""
