@@ -116,6 +116,140 @@ def cmd_data_show(args) -> int:
     return 0
 
 
+# --- algo -------------------------------------------------------------------------------
+
+def cmd_algo_list(args) -> int:
+    from labkit import catalog
+
+    subs = {(s["algorithm"], s["engine"]) for s in catalog.subscriptions()}
+    rows = [{"name": c.name, "task": c.task, "engines": ",".join(c.engines), "version": c.version,
+             "subscribed": ",".join(e for e in c.engines if (c.name, e) in subs) or "-", "title": c.title}
+            for c in catalog.cards()]
+    _emit(args, rows, _table(rows, ["name", "task", "engines", "subscribed", "version", "title"]))
+    return 0
+
+
+def cmd_algo_show(args) -> int:
+    from labkit import catalog, profiles
+
+    c = catalog.card(args.algo)
+    profile = profiles.profile()
+    table = c.table(profile)
+    rec = {"name": c.name, "title": c.title, "task": c.task, "engines": list(c.engines), "version": c.version,
+           "description": c.description, "input_size": c.input_size, "profile": profile, "hyper_parameters": table}
+    human = [f"{c.name}  {c.title} (v{c.version})", f"task     {c.task}", f"engines  {', '.join(c.engines)}",
+             c.description, f"hyper-parameters (defaults of the {profile} profile):",
+             _table(table, ["name", "type", "default", "range", "description"])]
+    _emit(args, rec, "\n".join(human))
+    return 0
+
+
+def cmd_algo_subscribe(args) -> int:
+    from labkit import catalog
+
+    sub = catalog.subscribe(args.algo, args.engine)
+    print(f"subscribed: {sub['algorithm']} v{sub['version']} ({sub['engine']})")
+    return 0
+
+
+def cmd_algo_create(args) -> int:
+    from labkit import catalog
+
+    c = catalog.create_custom(args.name, args.code_dir, args.boot_file, args.engine, args.hyper or [], args.task)
+    print(f"algorithm {c.name} created ({c.engines[0]}, boot file {c.boot_file}); "
+          f"train it with: labkit train create --algorithm {c.name} --engine {c.engines[0]} --dataset NAME@V001 --name JOB")
+    return 0
+
+
+# --- train ------------------------------------------------------------------------------
+
+def _hp_pairs(pairs) -> dict:
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise LabkitError(f"--hp {pair!r} is not KEY=VALUE", "e.g. --hp batch_size=16")
+        out[key] = value
+    return out
+
+
+def _job_line(r: dict) -> str:
+    metrics = r.get("metrics") or {}
+    main = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k in ("accuracy", "top5", "mae", "rmse"))
+    return f"job {r['job']}@{r['version']}: {r['state']}" + (f" ({main})" if main else "") + \
+        (f" -- {r['reason']}" if r.get("reason") and r["state"] == "FAILED" else "")
+
+
+def cmd_train_create(args) -> int:
+    from labkit import train
+
+    rec = train.create(args.algorithm, args.engine, args.dataset, args.name, _hp_pairs(args.hp), args.device,
+                       args.device_num, wait=args.wait, log=lambda m: print(m, file=sys.stderr))
+    print(_job_line(rec))
+    return 0 if rec["state"] in ("CREATING", "RUNNING", "COMPLETED") else 1
+
+
+def cmd_train_list(args) -> int:
+    from labkit import train
+
+    found = train.list_jobs()
+    rows = [{"job": f"{r['job']}@{r['version']}", "state": r["state"], "algorithm": r["algorithm"], "engine": r["engine"],
+             "dataset": r["dataset"], "metrics": ", ".join(f"{k}={v:.3g}" for k, v in (r.get("metrics") or {}).items()
+                                                          if k in ("accuracy", "mae"))} for r in found]
+    _emit(args, found, _table(rows, ["job", "state", "algorithm", "engine", "dataset", "metrics"]))
+    return 0
+
+
+def cmd_train_show(args) -> int:
+    from labkit import train
+
+    r = train.show(args.job)
+    lines = [_job_line(r), f"algorithm {r['algorithm']} ({r['engine']}, {r['device']} x{r['device_num']}), "
+             f"dataset {r['dataset']}", "hyper     " + " ".join(f"{k}={v}" for k, v in r["hyper"].items()),
+             "states    " + "  ".join(f"{s} {t}" for s, t in sorted(r["timestamps"].items(), key=lambda st: st[1])),
+             f"output    {r.get('train_url', '')}"]
+    if "peak_memory_mb" in r:
+        lines.append(f"resources peak memory {r['peak_memory_mb']} MB, CPU time {r['cpu_seconds']} s")
+    for row in train.metrics(args.job)[-5:]:
+        lines.append(f"  epoch {int(row['epoch']):>3}: " + "  ".join(f"{k}={v:.4g}" for k, v in row.items()
+                                                                   if k != "epoch" and v is not None))
+    _emit(args, r, "\n".join(lines))
+    return 0
+
+
+def cmd_train_logs(args) -> int:
+    import time
+
+    from labkit import train
+
+    offset = 0
+    while True:
+        text = train.logs(args.job)
+        sys.stdout.write(text[offset:])
+        sys.stdout.flush()
+        offset = len(text)
+        if not args.follow or train.show(args.job)["state"] in ("COMPLETED", "FAILED", "STOPPED"):
+            if args.follow:
+                sys.stdout.write(train.logs(args.job)[offset:])
+            return 0
+        time.sleep(0.5)
+
+
+def cmd_train_stop(args) -> int:
+    from labkit import train
+
+    print(_job_line(train.stop(args.job)))
+    return 0
+
+
+def cmd_train_resume(args) -> int:
+    from labkit import train
+
+    rec = train.resume(args.job, wait=args.wait, log=lambda m: print(m, file=sys.stderr))
+    print(_job_line(rec))
+    return 0 if rec["state"] != "FAILED" else 1
+
+
 # --- labs -------------------------------------------------------------------------------
 
 def cmd_labs_list(args) -> int:
@@ -179,6 +313,56 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("ref", metavar="NAME[@VERSION]")
     sh.add_argument("--json", action="store_true", help="print JSON")
     sh.set_defaults(func=cmd_data_show)
+
+    algo = sub.add_parser("algo", help="stage 2: the algorithm catalog, subscriptions, custom algorithms")
+    asub = algo.add_subparsers(dest="verb", required=True, metavar="VERB")
+    al = asub.add_parser("list", help="list the algorithms and your subscriptions")
+    al.add_argument("--json", action="store_true", help="print JSON")
+    al.set_defaults(func=cmd_algo_list)
+    ash = asub.add_parser("show", help="an algorithm's card and hyper-parameter table")
+    ash.add_argument("algo", metavar="ALGO")
+    ash.add_argument("--json", action="store_true", help="print JSON")
+    ash.set_defaults(func=cmd_algo_show)
+    asu = asub.add_parser("subscribe", help="subscribe to an algorithm for an engine")
+    asu.add_argument("algo", metavar="ALGO")
+    asu.add_argument("--engine", required=True, choices=("mindspore", "pytorch"))
+    asu.set_defaults(func=cmd_algo_subscribe)
+    acr = asub.add_parser("create", help="register your own algorithm (a code directory and a boot file)")
+    acr.add_argument("--name", required=True)
+    acr.add_argument("--code-dir", required=True, help="the directory holding your training code (copied)")
+    acr.add_argument("--boot-file", required=True, help="the script to run, relative to --code-dir")
+    acr.add_argument("--engine", required=True, choices=("mindspore", "pytorch"))
+    acr.add_argument("--task", default="image_classification", choices=("image_classification", "crowd_counting"))
+    acr.add_argument("--hyper", nargs="*", metavar="NAME:TYPE:DEFAULT", help="hyper-parameters, e.g. lr:float:0.01")
+    acr.set_defaults(func=cmd_algo_create)
+
+    tr = sub.add_parser("train", help="stage 2: training jobs")
+    tsub = tr.add_subparsers(dest="verb", required=True, metavar="VERB")
+    tc = tsub.add_parser("create", help="start a training job (a new version if the job exists)")
+    tc.add_argument("--algorithm", required=True, help="an algorithm of the catalog (labkit algo list)")
+    tc.add_argument("--engine", required=True, choices=("mindspore", "pytorch"))
+    tc.add_argument("--dataset", required=True, metavar="NAME@VERSION", help="a published dataset version")
+    tc.add_argument("--name", required=True, help="the job's name")
+    tc.add_argument("--hp", nargs="*", metavar="KEY=VALUE", help="hyper-parameters (labkit algo show ALGO)")
+    tc.add_argument("--device", default="cpu", choices=("cpu", "gpu", "ascend"))
+    tc.add_argument("--device-num", type=int, default=1, help="data-parallel processes (torchrun / msrun)")
+    tc.add_argument("--wait", action="store_true", help="return when the job has ended")
+    tc.set_defaults(func=cmd_train_create)
+    tl = tsub.add_parser("list", help="list jobs with their state")
+    tl.add_argument("--json", action="store_true", help="print JSON")
+    tl.set_defaults(func=cmd_train_list)
+    for verb, func, text in (("show", cmd_train_show, "a job's state, hyper-parameters, resources, metrics"),
+                             ("logs", cmd_train_logs, "a job's log"), ("stop", cmd_train_stop, "stop a running job"),
+                             ("resume", cmd_train_resume, "continue a failed or stopped job from its last checkpoint")):
+        t = tsub.add_parser(verb, help=text)
+        t.add_argument("job", metavar="JOB[@VERSION]")
+        if verb == "show":
+            t.add_argument("--json", action="store_true", help="print JSON")
+        if verb == "logs":
+            t.add_argument("--follow", action="store_true", help="keep printing until the job ends")
+        if verb == "resume":
+            t.add_argument("--wait", action="store_true", help="return when the job has ended")
+        t.set_defaults(func=func)
 
     labs = sub.add_parser("labs", help="the labs (recipes of stage notebooks)")
     lsub = labs.add_subparsers(dest="verb", required=True, metavar="VERB")

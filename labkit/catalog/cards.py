@@ -156,7 +156,7 @@ MCNN_HYPER = (
 # full (the seeds' values, which the tables above already hold).
 RESNET_PROFILES = {
     "quick": {"learning_rate_strategy": "2:0.01", "batch_size": 16, "image_size": 64},
-    "workshop": {"learning_rate_strategy": "10:0.05,16:0.005", "batch_size": 32, "image_size": 64},
+    "workshop": {"learning_rate_strategy": "12:0.01,16:0.001", "batch_size": 32, "image_size": 64},
 }
 GHOSTNET_PROFILES = {
     "quick": {"epochs": 2, "lr": 0.05, "warmup_epochs": 0, "batch_size": 16, "image_size": 64},

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import mindspore.nn as nn
 import mindspore.ops as ops
-from mindspore.common.initializer import Normal, Zero
+from mindspore.common.initializer import HeNormal, Normal, Zero
 
 from labkit.algorithms import configs as C
 
@@ -20,8 +20,13 @@ def conv(cin, cout, kernel, stride=1, group=1, bias=False, **kw):
     return nn.Conv2d(cin, cout, kernel, stride, pad_mode="pad", padding=kernel // 2, group=group, has_bias=bias, **kw)
 
 
-def bn(channels):
-    return nn.BatchNorm2d(channels, eps=1e-5, momentum=0.9)  # momentum 0.9 here = 0.1 in PyTorch
+def bn(channels, gamma_init="ones"):
+    return nn.BatchNorm2d(channels, eps=1e-5, momentum=0.9, gamma_init=gamma_init)  # momentum 0.9 = PyTorch's 0.1
+
+
+def he_conv(cin, cout, kernel, stride=1):
+    """ResNet's convs: He init (fan_out), as in the PyTorch definition."""
+    return conv(cin, cout, kernel, stride, weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
 
 
 # --- ResNet-50 ---------------------------------------------------------------------------
@@ -30,16 +35,16 @@ class Bottleneck(nn.Cell):
     def __init__(self, cin, width, stride):
         super().__init__()
         cout = width * C.RESNET_EXPANSION
-        self.conv1 = conv(cin, width, 1)
+        self.conv1 = he_conv(cin, width, 1)
         self.bn1 = bn(width)
-        self.conv2 = conv(width, width, 3, stride)
+        self.conv2 = he_conv(width, width, 3, stride)
         self.bn2 = bn(width)
-        self.conv3 = conv(width, cout, 1)
-        self.bn3 = bn(cout)
+        self.conv3 = he_conv(width, cout, 1)
+        self.bn3 = bn(cout, gamma_init="zeros")  # each block starts as the identity (Goyal et al. 2017)
         self.relu = nn.ReLU()
         self.project = stride != 1 or cin != cout
         if self.project:
-            self.downsample = nn.SequentialCell([conv(cin, cout, 1, stride), bn(cout)])
+            self.downsample = nn.SequentialCell([he_conv(cin, cout, 1, stride), bn(cout)])
 
     def construct(self, x):
         out = self.relu(self.bn1(self.conv1(x)))
@@ -53,7 +58,7 @@ class Bottleneck(nn.Cell):
 class ResNet(nn.Cell):
     def __init__(self, stages=C.RESNET50_STAGES, num_classes=1000):
         super().__init__()
-        self.conv1 = conv(3, C.RESNET_STEM, 7, 2)
+        self.conv1 = he_conv(3, C.RESNET_STEM, 7, 2)
         self.bn1 = bn(C.RESNET_STEM)
         self.relu = nn.ReLU()
         self.maxpool = nn.MaxPool2d(3, 2, pad_mode="pad", padding=1)

@@ -51,6 +51,13 @@ class ResNet(nn.Module):
                 cin = width * C.RESNET_EXPANSION
             setattr(self, f"layer{i + 1}", nn.Sequential(*layers))
         self.fc = nn.Linear(cin, num_classes)
+        # He init for convs; the last BN of each block starts at zero, so every residual block
+        # starts as the identity (Goyal et al. 2017): stable from scratch with small batches.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, Bottleneck):
+                nn.init.zeros_(m.bn3.weight)
 
     def forward(self, x):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))

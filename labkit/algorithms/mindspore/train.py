@@ -1,0 +1,200 @@
+"""The built-in MindSpore training script (a boot file in the ModelArts convention):
+
+    python train.py --data_url VERSION_DIR --train_url OUT_DIR --algorithm ResNet50 --batch_size=32 ...
+
+Graph mode: the train step is compiled once (a few seconds), then runs as a graph. Under
+``msrun`` (``--device-num N``) each worker trains on its own shard and gradients are
+averaged by a DistributedGradReducer, so every worker ends with the same weights.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import mindspore as ms
+import numpy as np
+from mindspore import nn, ops
+
+from labkit.algorithms import common
+from labkit.algorithms.mindspore.models import BUILDERS
+
+EXT = ".ckpt"
+DEVICE_TARGET = {"cpu": "CPU", "gpu": "GPU", "ascend": "Ascend"}
+
+
+def build(arch: str, num_classes: int, hp: dict) -> nn.Cell:
+    if arch == "mcnn":
+        return BUILDERS[arch]()
+    if arch == "ghostnet":
+        from labkit.algorithms.mindspore.models import GhostNet
+
+        return GhostNet(num_classes, hp.get("width", 1.0), hp.get("drop", 0.2))
+    return BUILDERS[arch](num_classes)
+
+
+def load_pretrained(net: nn.Cell, path: str) -> tuple[list[str], list[str]]:
+    """Load every parameter whose name and shape match; the rest (a head with another
+    number of classes) keeps its fresh initialisation."""
+    state = ms.load_checkpoint(path)
+    own = net.parameters_dict()
+    loaded = {k: v for k, v in state.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
+    ms.load_param_into_net(net, loaded)
+    return sorted(loaded), sorted(set(own) - set(loaded))
+
+
+def save(path: Path, params: list, **extra) -> None:
+    seen, items = set(), []
+    for p in params:
+        if p.name not in seen:
+            seen.add(p.name)
+            items.append({"name": p.name, "data": p})
+    ms.save_checkpoint(items, str(path), append_dict={k: v for k, v in extra.items() if v is not None})
+
+
+def main(argv=None) -> int:
+    args, raw = common.parse_args(argv)
+    hp = common.hyper_parameters(args.algorithm, raw)
+    from labkit.catalog import card
+
+    spec = card(args.algorithm)
+    counting = spec.task == "crowd_counting"
+    ms.set_context(mode=ms.GRAPH_MODE)
+    ms.set_device(DEVICE_TARGET[args.device])
+    ms.set_seed(hp["seed"])
+    world, rank = 1, 0
+    if int(os.environ.get("MS_WORKER_NUM", "1")) > 1:  # started by msrun
+        from mindspore.communication import get_group_size, get_rank, init
+
+        init()
+        world, rank = get_group_size(), get_rank()
+        ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True)
+    rng = np.random.default_rng([hp["seed"], rank])
+    out = Path(args.train_url)
+    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+
+    size = hp["image_size"]
+    if counting:
+        x_train, t_train = common.load_counting(args.data_url, "train", size)
+        x_val, t_val = common.load_counting(args.data_url, "val", size)
+        names = []
+    else:
+        x_train, t_train = common.load_classification(args.data_url, "train", size)
+        x_val, t_val = common.load_classification(args.data_url, "val", size)
+        names = common.labels(args.data_url)
+    mine = common.shard(len(x_train), rank, world)
+    num_classes = hp.get("num_classes") or len(names)
+    net = build(spec.arch, num_classes, hp)
+    if hp.get("pretrained_weight"):
+        loaded, skipped = load_pretrained(net, hp["pretrained_weight"])
+        print(f"pretrained {hp['pretrained_weight']}: loaded {len(loaded)} tensors, skipped {len(skipped)}: "
+              f"{', '.join(skipped) or 'none'}", flush=True)
+        common.emit("pretrained", loaded=len(loaded), skipped=skipped)
+
+    if counting and hp.get("optimizer", "adam") == "adam":
+        opt = nn.Adam(net.trainable_params(), learning_rate=hp["lr"])
+    else:
+        opt = nn.Momentum(net.trainable_params(), learning_rate=0.0, momentum=hp.get("momentum", 0.0),
+                          weight_decay=hp.get("weight_decay", 0.0))
+    schedule = common.Schedule(hp)
+    start, best = 0, None
+    if args.resume:
+        state = ms.load_checkpoint(args.resume)
+        ms.load_param_into_net(net, state)
+        ms.load_param_into_net(opt, state)
+        start, best = int(state["epoch"].asnumpy()), float(state["best"].asnumpy()) if "best" in state else None
+        print(f"resumed from {args.resume} after epoch {start}", flush=True)
+
+    if counting:
+        def forward(x, y):
+            pred = net(x)
+            return ((pred - y) ** 2).sum() / x.shape[0], pred
+    else:
+        loss_fn = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
+
+        def forward(x, y):
+            logits = net(x)
+            return loss_fn(logits, y), logits
+
+    grad_fn = ms.value_and_grad(forward, None, opt.parameters, has_aux=True)
+    reducer = nn.DistributedGradReducer(opt.parameters) if world > 1 else None
+    clip = float(hp.get("clip_grad") or 0.0)
+
+    @ms.jit
+    def train_step(x, y):
+        (loss, pred), grads = grad_fn(x, y)
+        if reducer is not None:
+            grads = reducer(grads)
+        if clip > 0:
+            grads = ops.clip_by_global_norm(grads, clip)
+        opt(grads)
+        return loss, pred
+
+    log = common.RunLog(out, ["loss", "val_mae", "val_rmse"] if counting else ["loss", "train_acc", "val_acc"])
+    common.emit("start", epochs=schedule.epochs, start_epoch=start, rank=rank, world=world,
+                train=len(x_train), val=len(x_val))
+
+    def evaluate():
+        net.set_train(False)
+        outs = [net(ms.Tensor(common.normalize_gray(x_val[idx]) if counting else common.normalize(x_val[idx]))).asnumpy()
+                for idx in common.batches(len(x_val), 64, None)]
+        return np.concatenate(outs) if outs else np.zeros((0, num_classes))
+
+    for epoch in range(start, schedule.epochs):
+        net.set_train(True)
+        steps = max(1, -(-len(mine) // hp["batch_size"]))
+        total, correct, seen = 0.0, 0, 0
+        # Graph mode compiles per input shape: drop a ragged last batch rather than compile twice.
+        for i, idx in enumerate(common.batches(len(mine), hp["batch_size"], rng, drop_last=True)):
+            idx = mine[idx]
+            lr = schedule(epoch + i / steps)
+            opt.learning_rate.set_data(ms.Tensor(lr, ms.float32))
+            if counting:
+                xb, yb = common.normalize_gray(x_train[idx]), t_train[idx][:, None].astype(np.float32)
+            else:
+                xb, yb = common.normalize(common.augment(x_train[idx], rng)), t_train[idx].astype(np.int32)
+            loss, pred = train_step(ms.Tensor(xb), ms.Tensor(yb))
+            if not counting:
+                correct += int((pred.asnumpy().argmax(1) == yb).sum())
+            total += float(loss.asnumpy()) * len(idx)
+            seen += len(idx)
+        val = evaluate()
+        if counting:
+            counts, truth = val.reshape(len(val), -1).sum(1), t_val.reshape(len(t_val), -1).sum(1)
+            metric = float(np.abs(counts - truth).mean())
+            metrics = {"loss": total / max(seen, 1), "val_mae": metric,
+                       "val_rmse": float(np.sqrt(((counts - truth) ** 2).mean()))}
+        else:
+            metric = float((val.argmax(1) == t_val).mean())
+            metrics = {"loss": total / max(seen, 1), "train_acc": correct / max(seen, 1), "val_acc": metric}
+        is_best = common.better(spec.task, metric, best)
+        best = metric if is_best else best
+        if rank == 0:
+            save(out / "checkpoints" / f"epoch_{epoch + 1:03d}{EXT}", [*net.get_parameters(), *opt.get_parameters()],
+                 epoch=epoch + 1, best=best)
+            if is_best:
+                save(out / "checkpoints" / f"best{EXT}", list(net.get_parameters()), epoch=epoch + 1, best=best)
+            log.epoch(epoch + 1, schedule.epochs, lr, **metrics)
+
+    if rank == 0:
+        state = ms.load_checkpoint(str(out / "checkpoints" / f"best{EXT}"))
+        ms.load_param_into_net(net, state)
+        val = evaluate()
+        if counting:
+            train_mean = float(t_train.reshape(len(t_train), -1).sum(1).mean())
+            report = common.counting_report(val.reshape(len(val), -1).sum(1), t_val.reshape(len(t_val), -1).sum(1),
+                                            train_mean)
+        else:
+            report = common.classification_report(val, t_val, names)
+        report["best_epoch"] = int(state["epoch"].asnumpy())
+        common.write_json(out / "eval.json", report)
+        common.write_json(out / "model.json", common.model_info(hp, spec.task, spec.arch, "mindspore", names))
+        common.emit("done", **{k: v for k, v in report.items() if isinstance(v, (int, float))})
+    if world > 1:
+        flat = np.concatenate([p.asnumpy().ravel() for p in net.trainable_params()])
+        np.save(out / f"rank{rank}_weights_digest.npy", np.array([flat.sum(), np.abs(flat).sum(), flat[:1000].sum()]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,12 @@
+"""Stage 2b, training jobs: the algorithm runs as a subprocess with states, logs, metrics,
+checkpoints and output versions, like a ModelArts training job.
+
+    from labkit import train
+    job = train.create("ResNet50", "pytorch", "flowers@V001", name="flowers-resnet", wait=True)
+    train.show("flowers-resnet")["state"]       # COMPLETED
+"""
+from labkit.train.jobs import (DEVICES, create, list_jobs, logs, metrics, output_dir, progress, resume, show,
+                               stop, wait)
+
+__all__ = ["DEVICES", "create", "list_jobs", "logs", "metrics", "output_dir", "progress", "resume", "show",
+           "stop", "wait"]

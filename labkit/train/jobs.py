@@ -1,0 +1,310 @@
+"""Training jobs: ``jobs/NAME/V00N/`` holds a run's record (``run.json``), its log
+(``train.log``) and its output (``output/``, the ``--train_url``). Creating a job that
+exists makes its next version.
+
+A job is started as ``python -m labkit.train.supervisor RUN_DIR`` in a new session, so that
+``stop`` can end the whole process tree (torchrun and msrun start more processes).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from labkit import catalog, profiles, workspace
+from labkit.errors import LabkitError
+from labkit.train import runs
+
+DEVICES = ("cpu", "gpu", "ascend")
+CHECKPOINT_EXT = {"pytorch": ".pth", "mindspore": ".ckpt"}
+STOP_GRACE_SECONDS = 10
+
+
+def _root() -> Path:
+    return workspace.area("jobs")
+
+
+def _job_dir(name: str) -> Path:
+    return _root() / workspace.check_name(name, "job name")
+
+
+def _run_dir(ref: str) -> Path:
+    """``JOB`` (its latest version) or ``JOB@V002`` -> the run directory."""
+    name, _, version = ref.partition("@")
+    published = workspace.versions(_job_dir(name))
+    if not published:
+        known = ", ".join(sorted(p.name for p in _root().iterdir() if p.is_dir() and not p.name.startswith("."))) or "none yet"
+        raise LabkitError(f"no training job named {name!r} (jobs: {known})", "create one with `labkit train create`")
+    version = version or published[-1]
+    if version not in published:
+        raise LabkitError(f"job {name} has no version {version} (versions: {', '.join(published)})", "use one of them")
+    return _job_dir(name) / version
+
+
+def output_dir(ref: str) -> Path:
+    """A run's ``--train_url``: checkpoints, metrics.csv, eval.json, model.json."""
+    return _run_dir(ref) / "output"
+
+
+# --- create ------------------------------------------------------------------------------
+
+def check_device(device: str, engine: str) -> None:
+    """A device that is not there is an error here, before anything starts: no silent fallback."""
+    if device not in DEVICES:
+        raise LabkitError(f"unknown device {device!r}", f"use one of {', '.join(DEVICES)}")
+    if device == "gpu":
+        if not shutil.which("nvidia-smi"):
+            raise LabkitError("--device gpu, but this machine has no NVIDIA GPU (nvidia-smi not found)",
+                              "use --device cpu")
+        if engine == "pytorch":
+            probe = subprocess.run([sys.executable, "-c", "import torch; print(torch.cuda.is_available())"],
+                                   capture_output=True, text=True)
+            if probe.stdout.strip() != "True":
+                raise LabkitError("--device gpu, but this PyTorch is a CPU build",
+                                  "install a CUDA build of torch 2.13.0, or use --device cpu")
+    if device == "ascend" and not shutil.which("npu-smi"):
+        raise LabkitError("--device ascend, but this machine has no Ascend NPU (npu-smi not found)",
+                          "use --device cpu")
+
+
+def _pretrained(value: str, engine: str) -> str:
+    """A job name -> that job's best checkpoint; a file -> its absolute path."""
+    if (_root() / value).is_dir() and workspace.versions(_root() / value):
+        run = _run_dir(value)
+        record = runs.read(run)
+        best = run / "output" / "checkpoints" / f"best{CHECKPOINT_EXT[record['engine']]}"
+        if record["engine"] != engine:
+            raise LabkitError(f"job {value} was trained with {record['engine']}, this job uses {engine}",
+                              f"use a {engine} job or checkpoint as pretrained_weight")
+        if not best.exists():
+            raise LabkitError(f"job {value} has no best checkpoint yet (state {record['state']})",
+                              "wait for it to complete, or name a checkpoint file")
+        return str(best)
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise LabkitError(f"pretrained_weight {value!r} is neither a job nor a checkpoint file",
+                          "name a training job (labkit train list) or a .pth/.ckpt file")
+    return str(path.resolve())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _command(boot: Path, engine: str, device_num: int, out: Path, args: list[str]) -> list[str]:
+    if device_num == 1:
+        return [sys.executable, str(boot), *args]
+    if engine == "pytorch":
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={device_num}",
+                str(boot), *args]
+    msrun = shutil.which("msrun", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    if not msrun:
+        raise LabkitError("msrun (MindSpore's launcher) is not on PATH", "put the venv's bin directory first on PATH")
+    return [msrun, f"--worker_num={device_num}", f"--local_worker_num={device_num}", f"--master_port={_free_port()}",
+            f"--log_dir={out / 'msrun'}", "--join=True", str(boot), *args]
+
+
+def create(algorithm: str, engine: str, dataset: str, name: str, hyper: dict | None = None, device: str = "cpu",
+           device_num: int = 1, wait: bool = False, profile: str | None = None, log=print) -> dict:
+    """Validate everything, start the job, return its record (with ``wait``, once it has ended)."""
+    from labkit import data
+
+    card = catalog.card(algorithm)
+    catalog.check_engine(card, engine)
+    workspace.check_name(name, "job name")
+    profile = profiles.profile(profile)
+    hp = card.resolve(dict(hyper or {}), profile)
+    check_device(device, engine)
+    if not 1 <= device_num <= 64:
+        raise LabkitError(f"--device-num must be between 1 and 64 (got {device_num})", "use 1 for one process")
+    data_url = data.version_dir(dataset)
+    version = json.loads((data_url / "version.json").read_text())
+    if version["task"] != card.task:
+        raise LabkitError(f"{card.name} is for {card.task}, but {dataset} is {version['task']}",
+                          "pick an algorithm of the dataset's task (labkit algo list)")
+    if hp.get("pretrained_weight"):
+        hp["pretrained_weight"] = _pretrained(hp["pretrained_weight"], engine)
+    if not catalog.is_subscribed(card.name, engine):
+        catalog.subscribe(card.name, engine)
+        log(f"subscribed to {card.name} ({engine}) on first use")
+
+    job_dir = _job_dir(name)
+    workspace.remove_stale_staging(job_dir)
+    staged = workspace.staging_dir(job_dir)
+    out = staged / "output"
+    out.mkdir()
+    record = {
+        "job": name, "algorithm": card.name, "engine": engine, "dataset": f"{version['dataset']}@{data_url.name}",
+        "data_url": str(data_url), "hyper": hp, "profile": profile, "device": device, "device_num": device_num,
+        "state": "CREATING", "timestamps": {"CREATING": workspace.now()}, "cwd": str(Path.cwd()),
+        "env": {"LABKIT_HOME": str(workspace.home())},
+    }
+    workspace.write_json(staged / "run.json", record)
+    run = job_dir / workspace.publish_version(staged, job_dir)
+    args = [f"--data_url={data_url}", f"--train_url={run / 'output'}", f"--device={device}",
+            *(f"--{k}={v}" for k, v in card.fixed_args().items()), *(f"--{k}={v}" for k, v in hp.items())]
+    record = runs.update(run, version=run.name, train_url=str(run / "output"),
+                         command=_command(card.boot(engine), engine, device_num, run / "output", args))
+    _start(run)
+    log(f"job {name}@{run.name} started: {card.name} on {engine}/{device}, dataset {record['dataset']}")
+    return wait_for(run, log) if wait else runs.read(run)
+
+
+def _start(run: Path) -> None:
+    with open(run / "supervisor.log", "a") as slog:
+        proc = subprocess.Popen([sys.executable, "-m", "labkit.train.supervisor", str(run)], stdout=slog,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                env=runs.child_env(runs.read(run)))
+    runs.update(run, pid=proc.pid, pid_started=_started_at(proc.pid))
+
+
+def _started_at(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+# --- look --------------------------------------------------------------------------------
+
+def refresh(run: Path) -> dict:
+    """The run's record, after marking it FAILED if its process has died unnoticed."""
+    record = runs.read(run)
+    if record["state"] in runs.TERMINAL or "pid" not in record:
+        return record
+    alive = _started_at(record["pid"])
+    if alive is None or (record.get("pid_started") and abs(alive - record["pid_started"]) > 1):
+        record = runs.finish(run, "FAILED", reason="the job's process died (killed, crashed or the machine "
+                                                     "restarted); `labkit train resume` continues from the last checkpoint")
+    return record
+
+
+def show(ref: str) -> dict:
+    run = _run_dir(ref)
+    record = refresh(run)
+    record["versions"] = workspace.versions(run.parent)
+    return record
+
+
+def list_jobs() -> list[dict]:
+    found = []
+    for job in sorted(p for p in _root().iterdir() if p.is_dir() and not p.name.startswith(".")):
+        published = workspace.versions(job)
+        if published:
+            found.append(refresh(job / published[-1]))
+    return found
+
+
+def metrics(ref: str) -> list[dict]:
+    """The per-epoch rows of ``metrics.csv`` (numbers as floats)."""
+    path = output_dir(ref) / "metrics.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [{k: float(v) if v not in ("", None) else None for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def logs(ref: str) -> str:
+    path = _run_dir(ref) / "train.log"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def progress(ref: str, offset: int = 0) -> tuple[list[dict], int]:
+    """Progress events written since byte ``offset`` of the log, and the new offset."""
+    path = _run_dir(ref) / "train.log"
+    if not path.exists():
+        return [], offset
+    with open(path, "rb") as f:
+        f.seek(offset)
+        chunk = f.read()
+    complete = chunk[: chunk.rfind(b"\n") + 1]
+    events = [json.loads(line[len("LABKIT-PROGRESS "):]) for line in complete.decode(errors="replace").splitlines()
+              if line.startswith("LABKIT-PROGRESS ")]
+    return events, offset + len(complete)
+
+
+def wait_for(run: Path, log=print, poll: float = 0.5) -> dict:
+    while True:
+        record = refresh(run)
+        if record["state"] in runs.TERMINAL:
+            return record
+        time.sleep(poll)
+
+
+def wait(ref: str, log=print) -> dict:
+    return wait_for(_run_dir(ref), log)
+
+
+# --- stop and resume ---------------------------------------------------------------------
+
+def stop(ref: str) -> dict:
+    """End the job's whole process tree (TERM, then KILL after a grace period); STOPPED."""
+    import psutil
+
+    run = _run_dir(ref)
+    record = refresh(run)
+    if record["state"] in runs.TERMINAL:
+        return record
+    runs.update(run, stop_requested=True)
+    try:
+        root = psutil.Process(record["pid"])
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        tree = []
+    try:
+        os.killpg(record["pid"], signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for p in tree:
+        try:
+            p.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(tree, timeout=STOP_GRACE_SECONDS)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=5)
+    return runs.finish(run, "STOPPED", reason="stopped by the user")
+
+
+def last_checkpoint(run: Path) -> Path | None:
+    found = sorted((run / "output" / "checkpoints").glob("epoch_*"))
+    return found[-1] if found else None
+
+
+def resume(ref: str, wait: bool = False, log=print) -> dict:
+    """Continue a FAILED or STOPPED run from its last checkpoint, in the same version."""
+    run = _run_dir(ref)
+    record = refresh(run)
+    if record["state"] not in ("FAILED", "STOPPED"):
+        raise LabkitError(f"job {record['job']}@{record['version']} is {record['state']}: only a FAILED or STOPPED "
+                          "job can be resumed", "create a new version with `labkit train create` instead")
+    ckpt = last_checkpoint(run)
+    if ckpt is None:
+        raise LabkitError(f"job {record['job']}@{record['version']} has no checkpoint to resume from",
+                          "it ended before its first epoch: create it again")
+    command = [a for a in record["command"] if not a.startswith("--resume=")] + [f"--resume={ckpt}"]
+    with workspace.locked(run):
+        record = runs.read(run)
+        for key in ("stop_requested", "reason", "exit_code"):
+            record.pop(key, None)
+        record.update(state="CREATING", command=command, resumed_from=str(ckpt))
+        record["timestamps"]["CREATING"] = workspace.now()
+        workspace.write_json(run / "run.json", record)
+    _start(run)
+    log(f"job {record['job']}@{record['version']} resumed from {ckpt.name}")
+    return wait_for(run, log) if wait else runs.read(run)

@@ -1,0 +1,49 @@
+"""The process that owns one training run: ``python -m labkit.train.supervisor RUN_DIR``.
+
+``labkit train create`` starts it in a new session (so ``stop`` can end the whole process
+tree) and returns. It marks the run RUNNING, starts the algorithm with its log redirected
+to ``train.log``, waits, and records how it ended (COMPLETED, FAILED or STOPPED), its peak
+memory and CPU time. If the supervisor itself dies, the next look at the job notices
+(``jobs.refresh``) and marks it FAILED.
+"""
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+from labkit.train import runs
+
+
+def main(run_dir: str) -> int:
+    run = Path(run_dir)
+    record = runs.read(run)
+    with open(run / "train.log", "a", encoding="utf-8") as log:
+        log.write(f"$ {' '.join(record['command'])}\n")
+        log.flush()
+        try:
+            child = subprocess.Popen(record["command"], stdout=log, stderr=subprocess.STDOUT, cwd=record["cwd"],
+                                     env=runs.child_env(record))
+        except OSError as exc:
+            runs.finish(run, "FAILED", reason=f"could not start the algorithm: {exc}")
+            return 1
+        runs.update(run, state="RUNNING", child_pid=child.pid)
+        code = child.wait()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    stats = {"exit_code": code, "peak_memory_mb": round(usage.ru_maxrss / 1024, 1),
+             "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1)}
+    output = Path(record["train_url"])
+    if runs.read(run).get("stop_requested"):
+        runs.finish(run, "STOPPED", **stats)
+    elif code == 0 and (output / "eval.json").exists():
+        metrics = json.loads((output / "eval.json").read_text())
+        runs.finish(run, "COMPLETED", metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))}, **stats)
+    else:
+        runs.finish(run, "FAILED", reason=runs.failure_reason(run, code), **stats)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
