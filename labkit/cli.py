@@ -206,7 +206,7 @@ def cmd_train_show(args) -> int:
     r = train.show(args.job)
     lines = [_job_line(r), f"algorithm {r['algorithm']} ({r['engine']}, {r['device']} x{r['device_num']}), "
              f"dataset {r['dataset']}", "hyper     " + " ".join(f"{k}={v}" for k, v in r["hyper"].items()),
-             "states    " + "  ".join(f"{s} {t}" for s, t in sorted(r["timestamps"].items(), key=lambda st: st[1])),
+             "states    " + "  ".join(f"{s} {t}" for s, t in r["timestamps"].items()),
              f"output    {r.get('train_url', '')}"]
     if "peak_memory_mb" in r:
         lines.append(f"resources peak memory {r['peak_memory_mb']} MB, CPU time {r['cpu_seconds']} s")

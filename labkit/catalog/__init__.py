@@ -79,6 +79,9 @@ def create_custom(name: str, code_dir: str | Path, boot_file: str, engine: str, 
     if not (src / boot_file).is_file():
         raise LabkitError(f"boot file {boot_file!r} not found in {src}",
                           "--boot-file is the training script's path relative to --code-dir")
+    if workspace.home().is_relative_to(src):
+        raise LabkitError(f"the code directory {src} contains the workspace", "put the algorithm's code in a folder "
+                          "of its own: it is copied whole into the workspace")
     params = [_parse_hyper(spec) for spec in hyper]
     record = {"name": name, "engine": engine, "task": task, "boot_file": boot_file, "source": str(src),
               "hyper": [{"name": h.name, "type": h.type, "default": h.default} for h in params],

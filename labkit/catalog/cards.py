@@ -72,9 +72,10 @@ class Card:
             return Path(self.code_dir) / self.boot_file
         return ALGORITHMS_DIR / engine / "train.py"
 
-    def fixed_args(self) -> dict:
-        """Arguments the built-in boot files need besides the hyper-parameters."""
-        return {} if self.custom else {"algorithm": self.name}
+    def fixed_args(self, device: str) -> dict:
+        """Arguments the built-in boot files need besides the hyper-parameters (a custom
+        algorithm gets only the convention's --data_url, --train_url and its hyper-parameters)."""
+        return {} if self.custom else {"algorithm": self.name, "device": device}
 
     def defaults(self, profile: str) -> dict:
         base = {h.name: h.default for h in self.hyper}

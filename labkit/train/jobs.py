@@ -123,6 +123,10 @@ def create(algorithm: str, engine: str, dataset: str, name: str, hyper: dict | N
     workspace.check_name(name, "job name")
     profile = profiles.profile(profile)
     hp = card.resolve(dict(hyper or {}), profile)
+    if not card.custom:
+        from labkit.algorithms.common import Schedule
+
+        Schedule(hp)  # a malformed learning_rate_strategy fails here, not in the subprocess
     check_device(device, engine)
     if not 1 <= device_num <= 64:
         raise LabkitError(f"--device-num must be between 1 and 64 (got {device_num})", "use 1 for one process")
@@ -150,8 +154,8 @@ def create(algorithm: str, engine: str, dataset: str, name: str, hyper: dict | N
     }
     workspace.write_json(staged / "run.json", record)
     run = job_dir / workspace.publish_version(staged, job_dir)
-    args = [f"--data_url={data_url}", f"--train_url={run / 'output'}", f"--device={device}",
-            *(f"--{k}={v}" for k, v in card.fixed_args().items()), *(f"--{k}={v}" for k, v in hp.items())]
+    args = [f"--data_url={data_url}", f"--train_url={run / 'output'}",
+            *(f"--{k}={v}" for k, v in {**card.fixed_args(device), **hp}.items())]
     record = runs.update(run, version=run.name, train_url=str(run / "output"),
                          command=_command(card.boot(engine), engine, device_num, run / "output", args))
     _start(run)
@@ -176,6 +180,22 @@ def _started_at(pid: int) -> float | None:
         return None
 
 
+def _alive(pid: int, started: float | None) -> bool:
+    """Is the supervisor still running? A reused pid (another start time) is not it; a
+    zombie (our own child, when the job was started from this process) is dead and reaped."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            if proc.ppid() == os.getpid():
+                os.waitpid(pid, os.WNOHANG)
+            return False
+        return started is None or abs(proc.create_time() - started) <= 1
+    except psutil.Error:
+        return False
+
+
 # --- look --------------------------------------------------------------------------------
 
 def refresh(run: Path) -> dict:
@@ -183,8 +203,7 @@ def refresh(run: Path) -> dict:
     record = runs.read(run)
     if record["state"] in runs.TERMINAL or "pid" not in record:
         return record
-    alive = _started_at(record["pid"])
-    if alive is None or (record.get("pid_started") and abs(alive - record["pid_started"]) > 1):
+    if not _alive(record["pid"], record.get("pid_started")):
         record = runs.finish(run, "FAILED", reason="the job's process died (killed, crashed or the machine "
                                                      "restarted); `labkit train resume` continues from the last checkpoint")
     return record

@@ -37,8 +37,9 @@ def main(run_dir: str) -> int:
     output = Path(record["train_url"])
     if runs.read(run).get("stop_requested"):
         runs.finish(run, "STOPPED", **stats)
-    elif code == 0 and (output / "eval.json").exists():
-        metrics = json.loads((output / "eval.json").read_text())
+    elif code == 0:
+        # eval.json is the built-in scripts' final evaluation; a custom algorithm may not write one.
+        metrics = json.loads((output / "eval.json").read_text()) if (output / "eval.json").exists() else {}
         runs.finish(run, "COMPLETED", metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))}, **stats)
     else:
         runs.finish(run, "FAILED", reason=runs.failure_reason(run, code), **stats)

@@ -1,0 +1,195 @@
+"""Training jobs for real: subprocesses, both engines, tiny sizes."""
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import labkit_cli
+from labkit import catalog, data, train
+from labkit.errors import LabkitError
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = {"image_size": "32", "batch_size": "8"}
+
+
+@pytest.fixture
+def flowers(ws):
+    data.make("flowers", name="fl", count=25, size=32, seed=0)
+    return "fl@" + data.publish("fl")["version"]
+
+
+@pytest.fixture
+def crowd(ws):
+    data.make("crowd", name="cr", count=12, size=64, seed=0)
+    return "cr@" + data.publish("cr")["version"]
+
+
+def quiet(*_):
+    pass
+
+
+def test_pytorch_job_runs_to_completion_and_leaves_everything(flowers):
+    rec = train.create("ResNet50", "pytorch", flowers, "job", {**TINY, "learning_rate_strategy": "1:0.01,2:0.001"},
+                       wait=True, log=quiet)
+    assert rec["state"] == "COMPLETED", train.logs("job")
+    assert list(rec["timestamps"]) == ["CREATING", "RUNNING", "COMPLETED"]
+    assert rec["peak_memory_mb"] > 50 and rec["cpu_seconds"] > 0
+    out = train.output_dir("job")
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["best.pth", "epoch_001.pth", "epoch_002.pth"]
+    rows = train.metrics("job")
+    assert [r["epoch"] for r in rows] == [1.0, 2.0] and rows[1]["lr"] == 0.001
+    report = json.loads((out / "eval.json").read_text())
+    assert report["samples"] == 5 and len(report["confusion"]) == 5 and 0 <= report["accuracy"] <= 1
+    assert rec["metrics"]["accuracy"] == report["accuracy"]
+    info = json.loads((out / "model.json").read_text())
+    assert info["labels"] == ["daisy", "dandelion", "roses", "sunflowers", "tulips"] and info["image_size"] == 32
+    assert catalog.is_subscribed("ResNet50", "pytorch")
+    again = train.create("ResNet50", "pytorch", flowers, "job", {**TINY, "learning_rate_strategy": "1:0.01"},
+                         wait=True, log=quiet)
+    assert again["version"] == "V002" and train.show("job@V001")["versions"] == ["V001", "V002"]
+
+
+@pytest.mark.parametrize("engine", ["mindspore", "pytorch"])
+def test_mcnn_counting_job_reports_mae_against_the_mean(crowd, engine):
+    rec = train.create("MCNN", engine, crowd, f"mcnn-{engine}",
+                       {"image_size": "64", "batch_size": "2", "epoch_size": "2", "lr": "0.0001"}, wait=True, log=quiet)
+    assert rec["state"] == "COMPLETED", train.logs(f"mcnn-{engine}")
+    report = json.loads((train.output_dir(f"mcnn-{engine}") / "eval.json").read_text())
+    assert {"mae", "rmse", "mean_baseline_mae"} <= set(report) and len(report["predicted"]) == report["samples"]
+    assert {"val_mae", "val_rmse"} <= set(train.metrics(f"mcnn-{engine}")[0])
+
+
+def test_mindspore_classification_job(flowers):
+    rec = train.create("ResNet50", "mindspore", flowers, "ms", {**TINY, "learning_rate_strategy": "1:0.01"},
+                       wait=True, log=quiet)
+    assert rec["state"] == "COMPLETED", train.logs("ms")
+    assert (train.output_dir("ms") / "checkpoints" / "best.ckpt").exists()
+
+
+@pytest.mark.parametrize("hp,message", [
+    ({"no_such": "1"}, "has no hyper-parameter no_such"),
+    ({"batch_size": "eight"}, "must be int"),
+    ({"batch_size": "0"}, "out of range"),
+    ({"learning_rate_strategy": "fast"}, "is not EPOCHS:LR"),
+    ({"pretrained_weight": "nowhere.pth"}, "neither a job nor a checkpoint"),
+])
+def test_bad_hyper_parameters_fail_before_anything_starts(flowers, ws, hp, message):
+    with pytest.raises(LabkitError, match=message):
+        train.create("ResNet50", "pytorch", flowers, "bad", hp, log=quiet)
+    assert not (ws / "jobs" / "bad").exists() or not list((ws / "jobs" / "bad").glob("V*"))
+
+
+def test_missing_device_and_wrong_task_are_clear_errors(flowers, crowd):
+    with pytest.raises(LabkitError, match="no NVIDIA GPU|CPU build"):
+        train.create("ResNet50", "pytorch", flowers, "g", TINY, device="gpu", log=quiet)
+    with pytest.raises(LabkitError, match="no Ascend NPU"):
+        train.create("ResNet50", "mindspore", flowers, "a", TINY, device="ascend", log=quiet)
+    with pytest.raises(LabkitError, match="is for crowd_counting"):
+        train.create("MCNN", "pytorch", flowers, "t", {}, log=quiet)
+    with pytest.raises(LabkitError, match="does not run on"):
+        catalog.subscribe("ResNet50", "tensorflow")
+
+
+def wait_for_epoch(job, timeout=300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if train.metrics(job):
+            return
+        assert train.show(job)["state"] in ("CREATING", "RUNNING"), train.logs(job)
+        time.sleep(0.3)
+    raise AssertionError(f"{job} never finished an epoch")
+
+
+def tree(pid):
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def test_stop_ends_the_process_tree(flowers):
+    rec = train.create("ResNet50", "pytorch", flowers, "long", {**TINY, "learning_rate_strategy": "200:0.01"}, log=quiet)
+    wait_for_epoch("long")
+    procs = tree(rec["pid"] if "pid" in rec else train.show("long")["pid"])
+    assert len(procs) >= 2  # the supervisor and the training script
+    stopped = train.stop("long")
+    assert stopped["state"] == "STOPPED"
+    assert not [p for p in procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert train.show("long")["state"] == "STOPPED"
+
+
+def test_a_killed_job_is_failed_at_the_next_look_and_resumes(flowers):
+    train.create("ResNet50", "pytorch", flowers, "victim", {**TINY, "learning_rate_strategy": "3:0.01"}, log=quiet)
+    wait_for_epoch("victim")
+    for p in tree(train.show("victim")["pid"]):
+        p.send_signal(signal.SIGKILL)
+    time.sleep(0.5)
+    failed = train.show("victim")
+    assert failed["state"] == "FAILED" and "died" in failed["reason"]
+    done_epochs = len(train.metrics("victim"))
+    resumed = train.resume("victim", wait=True, log=quiet)
+    assert resumed["state"] == "COMPLETED", train.logs("victim")
+    assert f"resumed from" in train.logs("victim")
+    epochs = [int(r["epoch"]) for r in train.metrics("victim")]
+    assert epochs == [1, 2, 3] and done_epochs >= 1
+    with pytest.raises(LabkitError, match="only a FAILED or STOPPED"):
+        train.resume("victim", log=quiet)
+
+
+def test_transfer_learning_loads_the_backbone_and_reinitialises_the_head(ws, flowers):
+    first = train.create("GhostNet", "pytorch", flowers, "base", {**TINY, "epochs": "1", "warmup_epochs": "0"},
+                         wait=True, log=quiet)
+    assert first["state"] == "COMPLETED", train.logs("base")
+    data.make("digits", name="dg", count=40, size=32)
+    digits = "dg@" + data.publish("dg")["version"]
+    second = train.create("GhostNet", "pytorch", digits, "transfer",
+                          {**TINY, "epochs": "1", "warmup_epochs": "0", "pretrained_weight": "base", "num_classes": "10"},
+                          wait=True, log=quiet)
+    assert second["state"] == "COMPLETED", train.logs("transfer")
+    assert second["hyper"]["pretrained_weight"].endswith("base/V001/output/checkpoints/best.pth")
+    log = train.logs("transfer")
+    assert "skipped 2: classifier.bias, classifier.weight" in log
+
+
+def test_custom_algorithm_follows_the_convention(ws, flowers):
+    catalog.create_custom("mean-color", ROOT / "data" / "custom_algorithm", "train.py", "pytorch", ["thumb:int:4"])
+    assert catalog.card("mean-color").custom
+    rec = train.create("mean-color", "pytorch", flowers, "mine", {"thumb": "6"}, wait=True, log=quiet)
+    assert rec["state"] == "COMPLETED", train.logs("mine")
+    assert "--thumb=6" in rec["command"] and not any(a.startswith("--device") for a in rec["command"])
+    assert (train.output_dir("mine") / "class_means.npy").exists() and "accuracy" in rec["metrics"]
+    with pytest.raises(LabkitError, match="already exists"):
+        catalog.create_custom("mean-color", ROOT / "data" / "custom_algorithm", "train.py", "pytorch")
+    with pytest.raises(LabkitError, match="NAME:TYPE:DEFAULT"):
+        catalog.create_custom("x", ROOT / "data" / "custom_algorithm", "train.py", "pytorch", ["lr=0.1"])
+
+
+def test_failing_algorithm_is_failed_with_the_reason(ws, flowers, tmp_path):
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "boom.py").write_text("import sys\nprint('loading data...')\nsys.exit('error: out of cheese')\n")
+    with pytest.raises(LabkitError, match="contains the workspace"):
+        catalog.create_custom("boom", tmp_path, "code/boom.py", "pytorch")
+    catalog.create_custom("boom", tmp_path / "code", "boom.py", "pytorch")
+    rec = train.create("boom", "pytorch", flowers, "boom", wait=True, log=quiet)
+    assert rec["state"] == "FAILED" and "out of cheese" in rec["reason"] and rec["exit_code"] == 1
+
+
+def test_train_cli(ws, flowers):
+    env = {"LABKIT_HOME": str(ws)}
+    out = labkit_cli("train", "create", "--algorithm", "ResNet50", "--engine", "pytorch", "--dataset", flowers,
+                     "--name", "cli", "--hp", "image_size=32", "batch_size=8", "learning_rate_strategy=1:0.01",
+                     "--wait", env=env)
+    assert "job cli@V001: COMPLETED" in out.stdout
+    assert "cli@V001" in labkit_cli("train", "list", env=env).stdout
+    assert "epoch   1:" in labkit_cli("train", "show", "cli", env=env).stdout
+    assert "LABKIT-PROGRESS" in labkit_cli("train", "logs", "cli", "--follow", env=env).stdout
+    bad = labkit_cli("train", "create", "--algorithm", "ResNet50", "--engine", "pytorch", "--dataset", flowers,
+                     "--name", "x", "--hp", "batch_size", env=env, check=False)
+    assert bad.returncode == 1 and "KEY=VALUE" in bad.stderr
+    assert "ResNet50" in labkit_cli("algo", "list", env=env).stdout
+    assert "learning_rate_strategy" in labkit_cli("algo", "show", "ResNet50", env=env).stdout
