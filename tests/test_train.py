@@ -193,3 +193,19 @@ def test_train_cli(ws, flowers):
     assert bad.returncode == 1 and "KEY=VALUE" in bad.stderr
     assert "ResNet50" in labkit_cli("algo", "list", env=env).stdout
     assert "learning_rate_strategy" in labkit_cli("algo", "show", "ResNet50", env=env).stdout
+
+
+def test_ranks_get_disjoint_equal_shards():
+    from labkit.algorithms.common import shard
+
+    a, b = shard(11, 0, 2), shard(11, 1, 2)
+    assert len(a) == len(b) == 5 and not set(a) & set(b)
+
+
+@pytest.mark.parametrize("engine", ["pytorch", "mindspore"])
+def test_data_parallel_job_ends_with_identical_weights_on_every_rank(flowers, engine, monkeypatch):
+    monkeypatch.setenv("PATH", str(Path(os.sys.executable).parent) + os.pathsep + os.environ["PATH"])  # msrun
+    rec = train.create("ResNet50", engine, flowers, f"ddp-{engine}", {**TINY, "learning_rate_strategy": "1:0.01"},
+                       device_num=2, wait=True, log=quiet)
+    assert rec["state"] == "COMPLETED", train.logs(f"ddp-{engine}")
+    assert rec["device_num"] == 2 and rec["ranks"] == {"world": 2, "identical_weights": True}

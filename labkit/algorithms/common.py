@@ -225,6 +225,17 @@ class RunLog:
         self.t0 = time.perf_counter()
 
 
+def write_rank_digest(train_url: Path, rank: int, world: int, arrays) -> None:
+    """After data-parallel training each rank writes a digest of its weights; the job
+    compares them (every rank must end with the same weights)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a, dtype=np.float32).tobytes())
+    write_json(Path(train_url) / f"rank{rank}.json", {"rank": rank, "world": world, "weights_sha256": h.hexdigest()})
+
+
 def write_json(path: Path, obj) -> None:
     Path(path).write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
 

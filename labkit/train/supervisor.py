@@ -35,6 +35,9 @@ def main(run_dir: str) -> int:
     stats = {"exit_code": code, "peak_memory_mb": round(usage.ru_maxrss / 1024, 1),
              "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1)}
     output = Path(record["train_url"])
+    digests = [json.loads(p.read_text()) for p in sorted(output.glob("rank*.json"))]
+    if digests:
+        stats["ranks"] = {"world": len(digests), "identical_weights": len({d["weights_sha256"] for d in digests}) == 1}
     if runs.read(run).get("stop_requested"):
         runs.finish(run, "STOPPED", **stats)
     elif code == 0:

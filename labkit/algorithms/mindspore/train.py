@@ -191,8 +191,7 @@ def main(argv=None) -> int:
         common.write_json(out / "model.json", common.model_info(hp, spec.task, spec.arch, "mindspore", names))
         common.emit("done", **{k: v for k, v in report.items() if isinstance(v, (int, float))})
     if world > 1:
-        flat = np.concatenate([p.asnumpy().ravel() for p in net.trainable_params()])
-        np.save(out / f"rank{rank}_weights_digest.npy", np.array([flat.sum(), np.abs(flat).sum(), flat[:1000].sum()]))
+        common.write_rank_digest(out, rank, world, [p.asnumpy() for p in net.trainable_params()])
     return 0
 
 

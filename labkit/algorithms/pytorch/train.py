@@ -169,12 +169,7 @@ def main(argv=None) -> int:
         common.write_json(out / "model.json", common.model_info(hp, spec.task, spec.arch, "pytorch", names))
         common.emit("done", **{k: v for k, v in report.items() if isinstance(v, (int, float))})
     if world > 1:
-        final = torch.cat([p.detach().flatten() for p in model.parameters()])
-        gathered = [torch.zeros_like(final) for _ in range(world)]
-        dist.all_gather(gathered, final)
-        if rank == 0:
-            same = all(torch.equal(gathered[0], g) for g in gathered[1:])
-            common.emit("ranks", world=world, identical_weights=same)
+        common.write_rank_digest(out, rank, world, [p.detach().cpu().numpy() for p in model.parameters()])
         dist.destroy_process_group()
     return 0
 
