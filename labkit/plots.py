@@ -90,3 +90,67 @@ def count_histogram(name: str, bins: int = 20):
     ax.set_title(f"{name}: {len(counts)} scenes, {sum(counts)} heads")
     fig.tight_layout()
     return fig
+
+
+def learning_curves(rows: list[dict], title: str = "training"):
+    """Loss and the validation metric per epoch, from ``labkit.train.metrics``."""
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3))
+    plt.close(fig)
+    epochs = [r["epoch"] for r in rows]
+    left.plot(epochs, [r["loss"] for r in rows], "o-", color="#4c72b0")
+    left.set_xlabel("epoch")
+    left.set_ylabel("training loss")
+    if rows and rows[0].get("val_acc") is not None:
+        right.plot(epochs, [r["train_acc"] for r in rows], "o-", label="train", color="#4c72b0")
+        right.plot(epochs, [r["val_acc"] for r in rows], "o-", label="validation", color="#dd8452")
+        right.set_ylabel("accuracy")
+        right.set_ylim(0, 1)
+    elif rows:
+        right.plot(epochs, [r["val_mae"] for r in rows], "o-", label="val MAE", color="#dd8452")
+        right.plot(epochs, [r["val_rmse"] for r in rows], "o-", label="val RMSE", color="#55a868")
+        right.set_ylabel("heads")
+    right.set_xlabel("epoch")
+    right.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(report: dict):
+    """The confusion matrix of an ``eval.json`` (rows: truth, columns: prediction)."""
+    import matplotlib.pyplot as plt
+
+    matrix, labels = np.array(report["confusion"]), report["labels"]
+    fig, ax = plt.subplots(figsize=(1 + 0.6 * len(labels), 0.8 + 0.6 * len(labels)))
+    plt.close(fig)
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), v in np.ndenumerate(matrix):
+        ax.text(j, i, str(v), ha="center", va="center", color="white" if v > matrix.max() / 2 else "black")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"validation accuracy {report['accuracy']:.1%}")
+    fig.tight_layout()
+    return fig
+
+
+def counts_scatter(report: dict):
+    """Predicted against true head counts of an ``eval.json``, with the predict-the-mean baseline."""
+    import matplotlib.pyplot as plt
+
+    truth, pred = np.array(report["truth"]), np.array(report["predicted"])
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    plt.close(fig)
+    top = max(1.0, truth.max(initial=0), pred.max(initial=0)) * 1.05
+    ax.plot([0, top], [0, top], "--", color="gray", label="perfect")
+    ax.axhline(report["train_mean_count"], color="#c44e52", lw=1, label="predict the mean")
+    ax.scatter(truth, pred, color="#4c72b0", label="MCNN")
+    ax.set_xlabel("true count")
+    ax.set_ylabel("predicted count")
+    ax.set_title(f"MAE {report['mae']:.1f} (mean baseline {report['mean_baseline_mae']:.1f})")
+    ax.legend()
+    fig.tight_layout()
+    return fig

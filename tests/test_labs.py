@@ -25,9 +25,14 @@ def test_a_lab_runs_headless_and_records_what_it_made(tmp_path):
     assert record["status"] == "COMPLETED" and record["profile"] == "quick"
     assert record["versions"]["labkit"] and record["stages"][0]["seconds"] > 0
     assert record["results"]["dataset"] == "crowd-quick@V001"
+    assert [s["notebook"] for s in record["stages"]] == ["01_data_prep.ipynb", "02_subscribe_and_train.ipynb"]
+    assert record["results"]["job"] == "mcnn-mindspore-quick@V001" and "mae" in record["results"]["job_metrics"]
     executed = nbformat.read(run_dir / "01_data_prep.ipynb", as_version=4)
     images = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 2  # the samples with density maps, the count histogram
+    executed = nbformat.read(run_dir / "02_subscribe_and_train.ipynb", as_version=4)
+    images = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 2  # the learning curves, predicted against true counts
     assert (run_dir / "01_data_prep.html").stat().st_size > 10_000
 
 
@@ -35,6 +40,9 @@ def test_the_same_lab_twice_gives_the_same_data(tmp_path):
     _, first = run_lab("food-resnet50", tmp_path / "ws1", tmp_path / "runs1")
     _, second = run_lab("food-resnet50", tmp_path / "ws2", tmp_path / "runs2")
     assert first["results"]["dataset_checksum"] == second["results"]["dataset_checksum"]
+    assert first["results"]["job"] == "resnet50-pytorch-quick@V001"
+    # PyTorch on CPU with fixed seeds is deterministic: the same metrics to the last digit
+    assert first["results"]["job_metrics"] == second["results"]["job_metrics"]
 
 
 def test_a_failing_stage_names_the_cell(tmp_path):

@@ -41,7 +41,7 @@ def test_pytorch_job_runs_to_completion_and_leaves_everything(flowers):
     out = train.output_dir("job")
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["best.pth", "epoch_001.pth", "epoch_002.pth"]
     rows = train.metrics("job")
-    assert [r["epoch"] for r in rows] == [1.0, 2.0] and rows[1]["lr"] == 0.001
+    assert [r["epoch"] for r in rows] == [1, 2] and rows[1]["lr"] == 0.001
     report = json.loads((out / "eval.json").read_text())
     assert report["samples"] == 5 and len(report["confusion"]) == 5 and 0 <= report["accuracy"] <= 1
     assert rec["metrics"]["accuracy"] == report["accuracy"]

@@ -17,7 +17,7 @@ from labkit.data.versions import publish
 from labkit.errors import LabkitError
 
 __all__ = ["GENERATORS", "FORMATS", "make", "import_dataset", "publish", "list_datasets", "show",
-           "version_dir", "manifest", "parse_ref"]
+           "version_dir", "manifest", "parse_ref", "default_name", "ensure_version"]
 
 
 def make(kind: str, name: str | None = None, count: int | None = None, size: int | None = None,
@@ -119,3 +119,22 @@ def manifest(ref: str, split: str) -> list[dict]:
         raise LabkitError(f"unknown split {split!r}", "use 'train' or 'val'")
     with open(version_dir(ref) / f"{split}.jsonl", encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def default_name(kind: str, profile: str | None = None) -> str:
+    """The name the data notebook gives a generated dataset: ``<kind>-<profile>``."""
+    return f"{kind}-{profiles.profile(profile)}"
+
+
+def ensure_version(kind: str, name: str | None = None, profile: str | None = None, log=print) -> str:
+    """``NAME@VERSION`` of the latest version of dataset ``name`` (default: the data notebook's
+    name for ``kind``); when there is none, make and publish it with the profile's defaults
+    and say so. This is what lets every stage notebook run on its own."""
+    name = name or default_name(kind, profile)
+    if (datasets.path(name) / "dataset.json").exists() and workspace.versions(datasets.path(name) / "versions"):
+        return f"{name}@{workspace.versions(datasets.path(name) / 'versions')[-1]}"
+    if not (datasets.path(name) / "dataset.json").exists():
+        make(kind, name=name, profile=profile)
+    ref = f"{name}@{publish(name)['version']}"
+    log(f"no published {name!r} dataset yet: made and published {ref} with the {profiles.profile(profile)} defaults")
+    return ref

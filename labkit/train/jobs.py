@@ -226,12 +226,13 @@ def list_jobs() -> list[dict]:
 
 
 def metrics(ref: str) -> list[dict]:
-    """The per-epoch rows of ``metrics.csv`` (numbers as floats)."""
+    """The per-epoch rows of ``metrics.csv`` (the epoch an int, the rest floats)."""
     path = output_dir(ref) / "metrics.csv"
     if not path.exists():
         return []
     with open(path, newline="") as f:
-        return [{k: float(v) if v not in ("", None) else None for k, v in row.items()} for row in csv.DictReader(f)]
+        rows = [{k: float(v) if v not in ("", None) else None for k, v in row.items()} for row in csv.DictReader(f)]
+    return [{**row, "epoch": int(row["epoch"])} for row in rows]
 
 
 def logs(ref: str) -> str:
