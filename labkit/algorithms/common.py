@@ -16,6 +16,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -102,6 +103,14 @@ def load_counting(data_url: Path, split: str, size: int) -> tuple[np.ndarray, np
     return x, d
 
 
+def load_splits(data_url: Path, task: str, size: int):
+    """(x_train, t_train, x_val, t_val, label names) of a version, for either task."""
+    if task == "crowd_counting":
+        return (*load_counting(data_url, "train", size), *load_counting(data_url, "val", size), [])
+    return (*load_classification(data_url, "train", size), *load_classification(data_url, "val", size),
+            labels(data_url))
+
+
 def shard(n: int, rank: int, world: int) -> np.ndarray:
     """The sample indices of one rank in data-parallel training (every rank the same count)."""
     per = n // world
@@ -186,6 +195,51 @@ class Schedule:
 
 
 # --- metrics and outputs -----------------------------------------------------------------
+
+def report_pretrained(path: str, loaded: list[str], skipped: list[str]) -> None:
+    print(f"pretrained {path}: loaded {len(loaded)} tensors, skipped {len(skipped)}: {', '.join(skipped) or 'none'}",
+          flush=True)
+    emit("pretrained", loaded=len(loaded), skipped=skipped)
+
+
+def epoch_metrics(task: str, val_out: np.ndarray, t_val: np.ndarray, loss: float, correct: int, seen: int):
+    """(the metric that picks the best epoch, the row of metrics.csv) after an epoch."""
+    seen = max(seen, 1)
+    if task == "crowd_counting":
+        counts, truth = val_out.reshape(len(val_out), -1).sum(1), t_val.reshape(len(t_val), -1).sum(1)
+        mae = float(np.abs(counts - truth).mean())
+        return mae, {"loss": loss / seen, "val_mae": mae, "val_rmse": float(np.sqrt(((counts - truth) ** 2).mean()))}
+    acc = float((val_out.argmax(1) == t_val).mean())
+    return acc, {"loss": loss / seen, "train_acc": correct / seen, "val_acc": acc}
+
+
+def final_report(task: str, val_out: np.ndarray, t_val: np.ndarray, t_train: np.ndarray, names: list[str],
+                 best_epoch: int) -> dict:
+    if task == "crowd_counting":
+        def count(a):
+            return a.reshape(len(a), -1).sum(1)
+
+        report = counting_report(count(val_out), count(t_val), float(count(t_train).mean()))
+    else:
+        report = classification_report(val_out, t_val, names)
+    return {**report, "best_epoch": best_epoch}
+
+
+def mark_best(epoch_file: Path) -> None:
+    """``best.<ext>`` becomes the epoch's checkpoint: a hard link, not a second write."""
+    best = epoch_file.with_name("best" + epoch_file.suffix)
+    tmp = best.with_name(".best.tmp")
+    tmp.unlink(missing_ok=True)
+    os.link(epoch_file, tmp)
+    os.replace(tmp, best)
+
+
+def finish(train_url: Path, report: dict, info: dict) -> None:
+    """The files a completed run leaves: eval.json, model.json, and the "done" event."""
+    write_json(Path(train_url) / "eval.json", report)
+    write_json(Path(train_url) / "model.json", info)
+    emit("done", **{k: v for k, v in report.items() if isinstance(v, (int, float))})
+
 
 def classification_report(logits: np.ndarray, y: np.ndarray, names: list[str]) -> dict:
     k = min(5, logits.shape[1])

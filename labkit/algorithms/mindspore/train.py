@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import mindspore as ms
@@ -73,23 +74,12 @@ def main(argv=None) -> int:
     out = Path(args.train_url)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
 
-    size = hp["image_size"]
-    if counting:
-        x_train, t_train = common.load_counting(args.data_url, "train", size)
-        x_val, t_val = common.load_counting(args.data_url, "val", size)
-        names = []
-    else:
-        x_train, t_train = common.load_classification(args.data_url, "train", size)
-        x_val, t_val = common.load_classification(args.data_url, "val", size)
-        names = common.labels(args.data_url)
+    x_train, t_train, x_val, t_val, names = common.load_splits(args.data_url, spec.task, hp["image_size"])
     mine = common.shard(len(x_train), rank, world)
     num_classes = hp.get("num_classes") or len(names)
     net = build(spec.arch, num_classes, hp)
     if hp.get("pretrained_weight"):
-        loaded, skipped = load_pretrained(net, hp["pretrained_weight"])
-        print(f"pretrained {hp['pretrained_weight']}: loaded {len(loaded)} tensors, skipped {len(skipped)}: "
-              f"{', '.join(skipped) or 'none'}", flush=True)
-        common.emit("pretrained", loaded=len(loaded), skipped=skipped)
+        common.report_pretrained(hp["pretrained_weight"], *load_pretrained(net, hp["pretrained_weight"]))
 
     if counting and hp.get("optimizer", "adam") == "adam":
         opt = nn.Adam(net.trainable_params(), learning_rate=hp["lr"])
@@ -156,40 +146,25 @@ def main(argv=None) -> int:
             loss, pred = train_step(ms.Tensor(xb), ms.Tensor(yb))
             if not counting:
                 correct += int((pred.asnumpy().argmax(1) == yb).sum())
+            if epoch == start and i == 0:
+                common.emit("first_step", t=time.time())  # bench/: start-up cost of a job
             total += float(loss.asnumpy()) * len(idx)
             seen += len(idx)
-        val = evaluate()
-        if counting:
-            counts, truth = val.reshape(len(val), -1).sum(1), t_val.reshape(len(t_val), -1).sum(1)
-            metric = float(np.abs(counts - truth).mean())
-            metrics = {"loss": total / max(seen, 1), "val_mae": metric,
-                       "val_rmse": float(np.sqrt(((counts - truth) ** 2).mean()))}
-        else:
-            metric = float((val.argmax(1) == t_val).mean())
-            metrics = {"loss": total / max(seen, 1), "train_acc": correct / max(seen, 1), "val_acc": metric}
+        metric, metrics = common.epoch_metrics(spec.task, evaluate(), t_val, total, correct, seen)
         is_best = common.better(spec.task, metric, best)
         best = metric if is_best else best
         if rank == 0:
-            save(out / "checkpoints" / f"epoch_{epoch + 1:03d}{EXT}", [*net.get_parameters(), *opt.get_parameters()],
-                 epoch=epoch + 1, best=best)
+            checkpoint = out / "checkpoints" / f"epoch_{epoch + 1:03d}{EXT}"
+            save(checkpoint, [*net.get_parameters(), *opt.get_parameters()], epoch=epoch + 1, best=best)
             if is_best:
-                save(out / "checkpoints" / f"best{EXT}", list(net.get_parameters()), epoch=epoch + 1, best=best)
+                common.mark_best(checkpoint)
             log.epoch(epoch + 1, schedule.epochs, lr, **metrics)
 
     if rank == 0:
         state = ms.load_checkpoint(str(out / "checkpoints" / f"best{EXT}"))
         ms.load_param_into_net(net, state)
-        val = evaluate()
-        if counting:
-            train_mean = float(t_train.reshape(len(t_train), -1).sum(1).mean())
-            report = common.counting_report(val.reshape(len(val), -1).sum(1), t_val.reshape(len(t_val), -1).sum(1),
-                                            train_mean)
-        else:
-            report = common.classification_report(val, t_val, names)
-        report["best_epoch"] = int(state["epoch"].asnumpy())
-        common.write_json(out / "eval.json", report)
-        common.write_json(out / "model.json", common.model_info(hp, spec.task, spec.arch, "mindspore", names))
-        common.emit("done", **{k: v for k, v in report.items() if isinstance(v, (int, float))})
+        common.finish(out, common.final_report(spec.task, evaluate(), t_val, t_train, names,
+                                               int(state["epoch"].asnumpy())), common.model_info(hp, spec.task, spec.arch, "mindspore", names))
     if world > 1:
         common.write_rank_digest(out, rank, world, [p.asnumpy() for p in net.trainable_params()])
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -65,23 +66,12 @@ def main(argv=None) -> int:
     out = Path(args.train_url)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
 
-    size = hp["image_size"]
-    if counting:
-        x_train, t_train = common.load_counting(args.data_url, "train", size)
-        x_val, t_val = common.load_counting(args.data_url, "val", size)
-        names = []
-    else:
-        x_train, t_train = common.load_classification(args.data_url, "train", size)
-        x_val, t_val = common.load_classification(args.data_url, "val", size)
-        names = common.labels(args.data_url)
+    x_train, t_train, x_val, t_val, names = common.load_splits(args.data_url, spec.task, hp["image_size"])
     mine = common.shard(len(x_train), rank, world)
     num_classes = hp.get("num_classes") or len(names)
     model = build(spec.arch, num_classes, hp).to(device)
     if hp.get("pretrained_weight"):
-        loaded, skipped = load_pretrained(model, hp["pretrained_weight"])
-        print(f"pretrained {hp['pretrained_weight']}: loaded {len(loaded)} tensors, skipped {len(skipped)}: "
-              f"{', '.join(skipped) or 'none'}", flush=True)
-        common.emit("pretrained", loaded=len(loaded), skipped=skipped)
+        common.report_pretrained(hp["pretrained_weight"], *load_pretrained(model, hp["pretrained_weight"]))
 
     decay = hp.get("weight_decay", 0.0)
     if counting and hp.get("optimizer", "adam") == "adam":
@@ -135,39 +125,26 @@ def main(argv=None) -> int:
             if hp.get("clip_grad"):
                 torch.nn.utils.clip_grad_norm_(model.parameters(), hp["clip_grad"])
             opt.step()
+            if epoch == start and i == 0:
+                common.emit("first_step", t=time.time())  # bench/: start-up cost of a job
             total += loss.item() * len(idx)
             seen += len(idx)
-        val = evaluate()
-        if counting:
-            counts, truth = val.reshape(len(val), -1).sum(1), t_val.reshape(len(t_val), -1).sum(1)
-            metric = float(np.abs(counts - truth).mean())
-            metrics = {"loss": total / seen, "val_mae": metric, "val_rmse": float(np.sqrt(((counts - truth) ** 2).mean()))}
-        else:
-            metric = float((val.argmax(1) == t_val).mean())
-            metrics = {"loss": total / seen, "train_acc": correct / seen, "val_acc": metric}
+        metric, metrics = common.epoch_metrics(spec.task, evaluate(), t_val, total, correct, seen)
         is_best = common.better(spec.task, metric, best)
         best = metric if is_best else best
         if rank == 0:
             state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1, "best": best}
-            torch.save(state, out / "checkpoints" / f"epoch_{epoch + 1:03d}{EXT}")
+            checkpoint = out / "checkpoints" / f"epoch_{epoch + 1:03d}{EXT}"
+            torch.save(state, checkpoint)
             if is_best:
-                torch.save({"model": model.state_dict(), "epoch": epoch + 1, "best": best}, out / "checkpoints" / f"best{EXT}")
+                common.mark_best(checkpoint)
             log.epoch(epoch + 1, schedule.epochs, lr, **metrics)
 
     if rank == 0:
         best_state = torch.load(out / "checkpoints" / f"best{EXT}", map_location="cpu", weights_only=True)
         model.load_state_dict(best_state["model"])
-        val = evaluate()
-        if counting:
-            train_mean = float(t_train.reshape(len(t_train), -1).sum(1).mean())
-            report = common.counting_report(val.reshape(len(val), -1).sum(1), t_val.reshape(len(t_val), -1).sum(1),
-                                            train_mean)
-        else:
-            report = common.classification_report(val, t_val, names)
-        report["best_epoch"] = best_state["epoch"]
-        common.write_json(out / "eval.json", report)
-        common.write_json(out / "model.json", common.model_info(hp, spec.task, spec.arch, "pytorch", names))
-        common.emit("done", **{k: v for k, v in report.items() if isinstance(v, (int, float))})
+        common.finish(out, common.final_report(spec.task, evaluate(), t_val, t_train, names, best_state["epoch"]),
+                      common.model_info(hp, spec.task, spec.arch, "pytorch", names))
     if world > 1:
         common.write_rank_digest(out, rank, world, [p.detach().cpu().numpy() for p in model.parameters()])
         dist.destroy_process_group()
