@@ -177,6 +177,9 @@ def test_failing_algorithm_is_failed_with_the_reason(ws, flowers, tmp_path):
     catalog.create_custom("boom", tmp_path / "code", "boom.py", "pytorch")
     rec = train.create("boom", "pytorch", flowers, "boom", wait=True, log=quiet)
     assert rec["state"] == "FAILED" and "out of cheese" in rec["reason"] and rec["exit_code"] == 1
+    with pytest.raises(LabkitError, match="is FAILED: exit code 1: error: out of cheese") as e:
+        train.evaluation("boom")
+    assert "labkit train logs boom" in e.value.hint
 
 
 def test_train_cli(ws, flowers):

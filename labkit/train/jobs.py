@@ -235,6 +235,18 @@ def metrics(ref: str) -> list[dict]:
     return [{**row, "epoch": int(row["epoch"])} for row in rows]
 
 
+def evaluation(ref: str) -> dict:
+    """The final evaluation (``eval.json``) of a COMPLETED run; a clear error otherwise."""
+    record = show(ref)
+    path = output_dir(ref) / "eval.json"
+    if record["state"] != "COMPLETED" or not path.exists():
+        hint = (f"read `labkit train logs {record['job']}`; `labkit train resume {record['job']}` continues it"
+                if record["state"] in ("FAILED", "STOPPED") else f"wait for it: `labkit train logs {record['job']} --follow`")
+        raise LabkitError(f"job {record['job']}@{record['version']} is {record['state']}"
+                          + (f": {record['reason']}" if record.get("reason") else "") + ", so it has no evaluation", hint)
+    return json.loads(path.read_text())
+
+
 def logs(ref: str) -> str:
     path = _run_dir(ref) / "train.log"
     return path.read_text(errors="replace") if path.exists() else ""

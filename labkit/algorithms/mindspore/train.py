@@ -61,7 +61,8 @@ def main(argv=None) -> int:
     spec = card(args.algorithm)
     counting = spec.task == "crowd_counting"
     ms.set_context(mode=ms.GRAPH_MODE)
-    ms.set_device(DEVICE_TARGET[args.device])
+    if ms.get_context("device_target") != DEVICE_TARGET[args.device]:  # set_device twice in a process fails
+        ms.set_device(DEVICE_TARGET[args.device])
     ms.set_seed(hp["seed"])
     world, rank = 1, 0
     if int(os.environ.get("MS_WORKER_NUM", "1")) > 1:  # started by msrun
@@ -160,13 +161,13 @@ def main(argv=None) -> int:
                 common.mark_best(checkpoint)
             log.epoch(epoch + 1, schedule.epochs, lr, **metrics)
 
+    if world > 1:  # the final weights of every rank, before rank 0 reloads the best epoch
+        common.write_rank_digest(out, rank, world, [p.asnumpy() for p in net.trainable_params()])
     if rank == 0:
         state = ms.load_checkpoint(str(out / "checkpoints" / f"best{EXT}"))
         ms.load_param_into_net(net, state)
         common.finish(out, common.final_report(spec.task, evaluate(), t_val, t_train, names,
                                                int(state["epoch"].asnumpy())), common.model_info(hp, spec.task, spec.arch, "mindspore", names))
-    if world > 1:
-        common.write_rank_digest(out, rank, world, [p.asnumpy() for p in net.trainable_params()])
     return 0
 
 

@@ -140,14 +140,14 @@ def main(argv=None) -> int:
                 common.mark_best(checkpoint)
             log.epoch(epoch + 1, schedule.epochs, lr, **metrics)
 
+    if world > 1:  # the final weights of every rank, before rank 0 reloads the best epoch
+        common.write_rank_digest(out, rank, world, [p.detach().cpu().numpy() for p in model.parameters()])
+        dist.destroy_process_group()
     if rank == 0:
         best_state = torch.load(out / "checkpoints" / f"best{EXT}", map_location="cpu", weights_only=True)
         model.load_state_dict(best_state["model"])
         common.finish(out, common.final_report(spec.task, evaluate(), t_val, t_train, names, best_state["epoch"]),
                       common.model_info(hp, spec.task, spec.arch, "pytorch", names))
-    if world > 1:
-        common.write_rank_digest(out, rank, world, [p.detach().cpu().numpy() for p in model.parameters()])
-        dist.destroy_process_group()
     return 0
 
 
