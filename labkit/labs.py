@@ -6,7 +6,6 @@ A notebook reports its results for ``run.json`` with ``labkit.labs.report(key=va
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from datetime import datetime

@@ -134,7 +134,7 @@ def test_a_killed_job_is_failed_at_the_next_look_and_resumes(flowers):
     done_epochs = len(train.metrics("victim"))
     resumed = train.resume("victim", wait=True, log=quiet)
     assert resumed["state"] == "COMPLETED", train.logs("victim")
-    assert f"resumed from" in train.logs("victim")
+    assert "resumed from" in train.logs("victim")
     epochs = [int(r["epoch"]) for r in train.metrics("victim")]
     assert epochs == [1, 2, 3] and done_epochs >= 1
     with pytest.raises(LabkitError, match="only a FAILED or STOPPED"):

@@ -160,7 +160,7 @@ def create(algorithm: str, engine: str, dataset: str, name: str, hyper: dict | N
                          command=_command(card.boot(engine), engine, device_num, run / "output", args))
     _start(run)
     log(f"job {name}@{run.name} started: {card.name} on {engine}/{device}, dataset {record['dataset']}")
-    return wait_for(run, log) if wait else runs.read(run)
+    return wait_for(run) if wait else runs.read(run)
 
 
 def _start(run: Path) -> None:
@@ -266,7 +266,7 @@ def progress(ref: str, offset: int = 0) -> tuple[list[dict], int]:
     return events, offset + len(complete)
 
 
-def wait_for(run: Path, log=print, poll: float = 0.5) -> dict:
+def wait_for(run: Path, poll: float = 0.5) -> dict:
     while True:
         record = refresh(run)
         if record["state"] in runs.TERMINAL:
@@ -274,8 +274,9 @@ def wait_for(run: Path, log=print, poll: float = 0.5) -> dict:
         time.sleep(poll)
 
 
-def wait(ref: str, log=print) -> dict:
-    return wait_for(_run_dir(ref), log)
+def wait(ref: str) -> dict:
+    """Block until the run ends; its final record."""
+    return wait_for(_run_dir(ref))
 
 
 # --- stop and resume ---------------------------------------------------------------------
@@ -339,4 +340,4 @@ def resume(ref: str, wait: bool = False, log=print) -> dict:
         workspace.write_json(run / "run.json", record)
     _start(run)
     log(f"job {record['job']}@{record['version']} resumed from {ckpt.name}")
-    return wait_for(run, log) if wait else runs.read(run)
+    return wait_for(run) if wait else runs.read(run)
