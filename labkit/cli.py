@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from labkit import __version__
@@ -272,6 +273,16 @@ def cmd_run(args) -> int:
 
 # --- the parser -------------------------------------------------------------------------
 
+def _read_verb(sub, name: str, help: str, func, ref: tuple[str, str] | None = None):
+    """A `list` or `show` verb: an optional positional (dest, metavar), and --json for scripts."""
+    p = sub.add_parser(name, help=help)
+    if ref:
+        p.add_argument(ref[0], metavar=ref[1])
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=func)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     from labkit.data.generate import GENERATORS
     from labkit.data.importers import FORMATS
@@ -306,23 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("--sigma", choices=("fixed", "adaptive"), default="fixed",
                      help="crowd data: Gaussian width of the density maps (default fixed, sigma 4)")
     pub.set_defaults(func=cmd_data_publish)
-    ls = dsub.add_parser("list", help="list datasets and their versions")
-    ls.add_argument("--json", action="store_true", help="print JSON")
-    ls.set_defaults(func=cmd_data_list)
-    sh = dsub.add_parser("show", help="show a dataset, or one version (NAME@V001)")
-    sh.add_argument("ref", metavar="NAME[@VERSION]")
-    sh.add_argument("--json", action="store_true", help="print JSON")
-    sh.set_defaults(func=cmd_data_show)
+    _read_verb(dsub, "list", "list datasets and their versions", cmd_data_list)
+    _read_verb(dsub, "show", "show a dataset, or one version (NAME@V001)", cmd_data_show, ("ref", "NAME[@VERSION]"))
 
     algo = sub.add_parser("algo", help="stage 2: the algorithm catalog, subscriptions, custom algorithms")
     asub = algo.add_subparsers(dest="verb", required=True, metavar="VERB")
-    al = asub.add_parser("list", help="list the algorithms and your subscriptions")
-    al.add_argument("--json", action="store_true", help="print JSON")
-    al.set_defaults(func=cmd_algo_list)
-    ash = asub.add_parser("show", help="an algorithm's card and hyper-parameter table")
-    ash.add_argument("algo", metavar="ALGO")
-    ash.add_argument("--json", action="store_true", help="print JSON")
-    ash.set_defaults(func=cmd_algo_show)
+    _read_verb(asub, "list", "list the algorithms and your subscriptions", cmd_algo_list)
+    _read_verb(asub, "show", "an algorithm's card and hyper-parameter table", cmd_algo_show, ("algo", "ALGO"))
     asu = asub.add_parser("subscribe", help="subscribe to an algorithm for an engine")
     asu.add_argument("algo", metavar="ALGO")
     asu.add_argument("--engine", required=True, choices=("mindspore", "pytorch"))
@@ -348,16 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--device-num", type=int, default=1, help="data-parallel processes (torchrun / msrun)")
     tc.add_argument("--wait", action="store_true", help="return when the job has ended")
     tc.set_defaults(func=cmd_train_create)
-    tl = tsub.add_parser("list", help="list jobs with their state")
-    tl.add_argument("--json", action="store_true", help="print JSON")
-    tl.set_defaults(func=cmd_train_list)
-    for verb, func, text in (("show", cmd_train_show, "a job's state, hyper-parameters, resources, metrics"),
-                             ("logs", cmd_train_logs, "a job's log"), ("stop", cmd_train_stop, "stop a running job"),
+    _read_verb(tsub, "list", "list jobs with their state", cmd_train_list)
+    _read_verb(tsub, "show", "a job's state, hyper-parameters, resources, metrics", cmd_train_show, ("job", "JOB[@VERSION]"))
+    for verb, func, text in (("logs", cmd_train_logs, "a job's log"), ("stop", cmd_train_stop, "stop a running job"),
                              ("resume", cmd_train_resume, "continue a failed or stopped job from its last checkpoint")):
         t = tsub.add_parser(verb, help=text)
         t.add_argument("job", metavar="JOB[@VERSION]")
-        if verb == "show":
-            t.add_argument("--json", action="store_true", help="print JSON")
         if verb == "logs":
             t.add_argument("--follow", action="store_true", help="keep printing until the job ends")
         if verb == "resume":
@@ -366,9 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     labs = sub.add_parser("labs", help="the labs (recipes of stage notebooks)")
     lsub = labs.add_subparsers(dest="verb", required=True, metavar="VERB")
-    ll = lsub.add_parser("list", help="list the labs")
-    ll.add_argument("--json", action="store_true", help="print JSON")
-    ll.set_defaults(func=cmd_labs_list)
+    _read_verb(lsub, "list", "list the labs", cmd_labs_list)
     r = sub.add_parser("run", help="run a lab headless with papermill into runs/LAB/<timestamp>/")
     r.add_argument("lab", help="lab name (labkit labs list)")
     r.add_argument("--profile", choices=PROFILES, help="sizes and hyper-parameters (default: LABKIT_PROFILE or workshop)")
@@ -389,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `labkit ... | head` closed the pipe: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
