@@ -229,7 +229,7 @@ def cmd_train_logs(args) -> int:
         sys.stdout.write(text[offset:])
         sys.stdout.flush()
         offset = len(text)
-        if not args.follow or train.show(args.job)["state"] in ("COMPLETED", "FAILED", "STOPPED"):
+        if not args.follow or train.show(args.job)["state"] in train.TERMINAL:
             if args.follow:
                 sys.stdout.write(train.logs(args.job)[offset:])
             return 0

@@ -61,7 +61,7 @@ def follow_job(ref: str, poll: float = 1.0) -> dict:
                 bar.set_postfix({k: round(v, 3) for k, v in e.items() if k in ("loss", "val_acc", "val_mae")})
                 handle.update(plots.learning_curves(train.metrics(ref), title=ref))
         record = train.show(ref)
-        if record["state"] in ("COMPLETED", "FAILED", "STOPPED"):
+        if record["state"] in train.TERMINAL:
             if bar is not None:
                 bar.close()
             return record

@@ -113,9 +113,9 @@ def tree(pid):
 
 
 def test_stop_ends_the_process_tree(flowers):
-    rec = train.create("ResNet50", "pytorch", flowers, "long", {**TINY, "learning_rate_strategy": "200:0.01"}, log=quiet)
+    train.create("ResNet50", "pytorch", flowers, "long", {**TINY, "learning_rate_strategy": "200:0.01"}, log=quiet)
     wait_for_epoch("long")
-    procs = tree(rec["pid"] if "pid" in rec else train.show("long")["pid"])
+    procs = tree(train.show("long")["pid"])
     assert len(procs) >= 2  # the supervisor and the training script
     stopped = train.stop("long")
     assert stopped["state"] == "STOPPED"

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from labkit.workspace import write_json  # atomic: a killed run never leaves half a file
+
 MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics: the seeds' models are normalised with them
 STD = (0.229, 0.224, 0.225)
 PROGRESS = "LABKIT-PROGRESS "  # log lines starting with this carry a JSON event for followers
@@ -288,10 +290,6 @@ def write_rank_digest(train_url: Path, rank: int, world: int, arrays) -> None:
     for a in arrays:
         h.update(np.ascontiguousarray(a, dtype=np.float32).tobytes())
     write_json(Path(train_url) / f"rank{rank}.json", {"rank": rank, "world": world, "weights_sha256": h.hexdigest()})
-
-
-def write_json(path: Path, obj) -> None:
-    Path(path).write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
 
 
 def better(task: str, new: float, best: float | None) -> bool:

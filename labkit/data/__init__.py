@@ -131,9 +131,11 @@ def ensure_version(kind: str, name: str | None = None, profile: str | None = Non
     name for ``kind``); when there is none, make and publish it with the profile's defaults
     and say so. This is what lets every stage notebook run on its own."""
     name = name or default_name(kind, profile)
-    if (datasets.path(name) / "dataset.json").exists() and workspace.versions(datasets.path(name) / "versions"):
-        return f"{name}@{workspace.versions(datasets.path(name) / 'versions')[-1]}"
-    if not (datasets.path(name) / "dataset.json").exists():
+    exists = (datasets.path(name) / "dataset.json").exists()
+    published = workspace.versions(datasets.path(name) / "versions")
+    if exists and published:
+        return f"{name}@{published[-1]}"
+    if not exists:
         make(kind, name=name, profile=profile)
     ref = f"{name}@{publish(name)['version']}"
     log(f"no published {name!r} dataset yet: made and published {ref} with the {profiles.profile(profile)} defaults")
