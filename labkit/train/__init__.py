@@ -5,9 +5,9 @@ checkpoints and output versions, like a ModelArts training job.
     job = train.create("ResNet50", "pytorch", "flowers@V001", name="flowers-resnet", wait=True)
     train.show("flowers-resnet")["state"]       # COMPLETED
 """
-from labkit.train.runs import TERMINAL
-from labkit.train.jobs import (DEVICES, create, evaluation, list_jobs, logs, metrics, output_dir, progress, resume,
+from labkit.records import TERMINAL
+from labkit.train.jobs import (DEVICES, create, ensure_job, evaluation, list_jobs, logs, metrics, output_dir, progress, resume,
                                show, stop, wait)
 
-__all__ = ["TERMINAL", "DEVICES", "create", "evaluation", "list_jobs", "logs", "metrics", "output_dir", "progress", "resume",
+__all__ = ["TERMINAL", "DEVICES", "create", "ensure_job", "evaluation", "list_jobs", "logs", "metrics", "output_dir", "progress", "resume",
            "show", "stop", "wait"]

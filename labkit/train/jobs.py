@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from labkit import catalog, profiles, workspace
+from labkit import catalog, profiles, records, workspace
 from labkit.errors import LabkitError
 from labkit.train import runs
 
@@ -78,7 +78,7 @@ def _pretrained(value: str, engine: str) -> str:
     """A job name -> that job's best checkpoint; a file -> its absolute path."""
     if (_root() / value).is_dir() and workspace.versions(_root() / value):
         run = _run_dir(value)
-        record = runs.read(run)
+        record = records.read(run)
         best = run / "output" / "checkpoints" / f"best{CHECKPOINT_EXT[record['engine']]}"
         if record["engine"] != engine:
             raise LabkitError(f"job {value} was trained with {record['engine']}, this job uses {engine}",
@@ -156,57 +156,27 @@ def create(algorithm: str, engine: str, dataset: str, name: str, hyper: dict | N
     run = job_dir / workspace.publish_version(staged, job_dir)
     args = [f"--data_url={data_url}", f"--train_url={run / 'output'}",
             *(f"--{k}={v}" for k, v in {**card.fixed_args(device), **hp}.items())]
-    record = runs.update(run, version=run.name, train_url=str(run / "output"),
+    record = records.update(run, version=run.name, train_url=str(run / "output"),
                          command=_command(card.boot(engine), engine, device_num, run / "output", args))
     _start(run)
     log(f"job {name}@{run.name} started: {card.name} on {engine}/{device}, dataset {record['dataset']}")
-    return wait_for(run) if wait else runs.read(run)
+    return wait_for(run) if wait else records.read(run)
 
 
 def _start(run: Path) -> None:
     with open(run / "supervisor.log", "a") as slog:
         proc = subprocess.Popen([sys.executable, "-m", "labkit.train.supervisor", str(run)], stdout=slog,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                env=runs.child_env(runs.read(run)))
-    runs.update(run, pid=proc.pid, pid_started=_started_at(proc.pid))
-
-
-def _started_at(pid: int) -> float | None:
-    import psutil
-
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
-
-
-def _alive(pid: int, started: float | None) -> bool:
-    """Is the supervisor still running? A reused pid (another start time) is not it; a
-    zombie (our own child, when the job was started from this process) is dead and reaped."""
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            if proc.ppid() == os.getpid():
-                os.waitpid(pid, os.WNOHANG)
-            return False
-        return started is None or abs(proc.create_time() - started) <= 1
-    except psutil.Error:
-        return False
+                                env=runs.child_env(records.read(run)))
+    records.update(run, pid=proc.pid, pid_started=records.started_at(proc.pid))
 
 
 # --- look --------------------------------------------------------------------------------
 
 def refresh(run: Path) -> dict:
     """The run's record, after marking it FAILED if its process has died unnoticed."""
-    record = runs.read(run)
-    if record["state"] in runs.TERMINAL or "pid" not in record:
-        return record
-    if not _alive(record["pid"], record.get("pid_started")):
-        record = runs.finish(run, "FAILED", reason="the job's process died (killed, crashed or the machine "
-                                                     "restarted); `labkit train resume` continues from the last checkpoint")
-    return record
+    return records.refresh(run, "the job's process died (killed, crashed or the machine restarted); "
+                                "`labkit train resume` continues from the last checkpoint")
 
 
 def show(ref: str) -> dict:
@@ -269,7 +239,7 @@ def progress(ref: str, offset: int = 0) -> tuple[list[dict], int]:
 def wait_for(run: Path, poll: float = 0.5) -> dict:
     while True:
         record = refresh(run)
-        if record["state"] in runs.TERMINAL:
+        if record["state"] in records.TERMINAL:
             return record
         time.sleep(poll)
 
@@ -277,6 +247,27 @@ def wait_for(run: Path, poll: float = 0.5) -> dict:
 def wait(ref: str) -> dict:
     """Block until the run ends; its final record."""
     return wait_for(_run_dir(ref))
+
+
+def ensure_job(algorithm: str = "ResNet_v1_50", engine: str = "pytorch", log=print) -> str:
+    """``JOB@VERSION`` of the most recently completed built-in job; when there is none, train
+    ``algorithm`` in the quick profile on the default dataset of its task and say so. This is
+    what lets the stage notebooks after training run on their own."""
+    done = [r for r in list_jobs() if r["state"] == "COMPLETED" and (Path(r["train_url"]) / "model.json").exists()]
+    if done:
+        latest = max(done, key=lambda r: r["timestamps"]["COMPLETED"])
+        return f"{latest['job']}@{latest['version']}"
+    from labkit import data
+
+    card = catalog.card(algorithm)
+    dataset = data.ensure_version("crowd" if card.task == "crowd_counting" else "flowers", profile="quick", log=log)
+    name = f"{algorithm.lower()}-{engine}-quick"
+    log(f"no trained model yet: training {algorithm} ({engine}, quick profile) on {dataset} as job {name}")
+    record = create(algorithm, engine, dataset, name, profile="quick", wait=True, log=log)
+    if record["state"] != "COMPLETED":
+        raise LabkitError(f"the fallback job {name} ended {record['state']}: {record.get('reason')}",
+                          f"see `labkit train logs {name}`")
+    return f"{name}@{record['version']}"
 
 
 # --- stop and resume ---------------------------------------------------------------------
@@ -287,9 +278,9 @@ def stop(ref: str) -> dict:
 
     run = _run_dir(ref)
     record = refresh(run)
-    if record["state"] in runs.TERMINAL:
+    if record["state"] in records.TERMINAL:
         return record
-    runs.update(run, stop_requested=True)
+    records.update(run, stop_requested=True)
     try:
         root = psutil.Process(record["pid"])
         tree = [root, *root.children(recursive=True)]
@@ -311,7 +302,7 @@ def stop(ref: str) -> dict:
         except psutil.Error:
             pass
     psutil.wait_procs(alive, timeout=5)
-    return runs.finish(run, "STOPPED", reason="stopped by the user")
+    return records.finish(run, "STOPPED", reason="stopped by the user")
 
 
 def last_checkpoint(run: Path) -> Path | None:
@@ -332,7 +323,7 @@ def resume(ref: str, wait: bool = False, log=print) -> dict:
                           "it ended before its first epoch: create it again")
     command = [a for a in record["command"] if not a.startswith("--resume=")] + [f"--resume={ckpt}"]
     with workspace.locked(run):
-        record = runs.read(run)
+        record = records.read(run)
         for key in ("stop_requested", "reason", "exit_code"):
             record.pop(key, None)
         record.update(state="CREATING", command=command, resumed_from=str(ckpt))
@@ -340,4 +331,4 @@ def resume(ref: str, wait: bool = False, log=print) -> dict:
         workspace.write_json(run / "run.json", record)
     _start(run)
     log(f"job {record['job']}@{record['version']} resumed from {ckpt.name}")
-    return wait_for(run) if wait else runs.read(run)
+    return wait_for(run) if wait else records.read(run)

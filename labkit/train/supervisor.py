@@ -14,12 +14,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from labkit import records
 from labkit.train import runs
 
 
 def main(run_dir: str) -> int:
     run = Path(run_dir)
-    record = runs.read(run)
+    record = records.read(run)
     with open(run / "train.log", "a", encoding="utf-8") as log:
         log.write(f"$ {' '.join(record['command'])}\n")
         log.flush()
@@ -27,9 +28,9 @@ def main(run_dir: str) -> int:
             child = subprocess.Popen(record["command"], stdout=log, stderr=subprocess.STDOUT, cwd=record["cwd"],
                                      env=runs.child_env(record))
         except OSError as exc:
-            runs.finish(run, "FAILED", reason=f"could not start the algorithm: {exc}")
+            records.finish(run, "FAILED", reason=f"could not start the algorithm: {exc}")
             return 1
-        runs.update(run, state="RUNNING", child_pid=child.pid)
+        records.update(run, state="RUNNING", child_pid=child.pid)
         code = child.wait()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     stats = {"exit_code": code, "peak_memory_mb": round(usage.ru_maxrss / 1024, 1),
@@ -38,14 +39,14 @@ def main(run_dir: str) -> int:
     digests = [json.loads(p.read_text()) for p in sorted(output.glob("rank*.json"))]
     if digests:
         stats["ranks"] = {"world": len(digests), "identical_weights": len({d["weights_sha256"] for d in digests}) == 1}
-    if runs.read(run).get("stop_requested"):
-        runs.finish(run, "STOPPED", **stats)
+    if records.read(run).get("stop_requested"):
+        records.finish(run, "STOPPED", **stats)
     elif code == 0:
         # eval.json is the built-in scripts' final evaluation; a custom algorithm may not write one.
         metrics = json.loads((output / "eval.json").read_text()) if (output / "eval.json").exists() else {}
-        runs.finish(run, "COMPLETED", metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))}, **stats)
+        records.finish(run, "COMPLETED", metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))}, **stats)
     else:
-        runs.finish(run, "FAILED", reason=runs.failure_reason(run, code), **stats)
+        records.finish(run, "FAILED", reason=runs.failure_reason(run, code), **stats)
     return 0
 
 

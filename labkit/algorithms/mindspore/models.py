@@ -61,7 +61,10 @@ class ResNet(nn.Cell):
         self.conv1 = he_conv(3, C.RESNET_STEM, 7, 2)
         self.bn1 = bn(C.RESNET_STEM)
         self.relu = nn.ReLU()
-        self.maxpool = nn.MaxPool2d(3, 2, pad_mode="pad", padding=1)
+        # Zero padding equals -inf padding after a ReLU; unlike a padded MaxPool2d (which
+        # MindSpore runs as MaxPool3DWithArgmax) it exports to ONNX.
+        self.pool_pad = nn.Pad(((0, 0), (0, 0), (1, 1), (1, 1)))
+        self.maxpool = nn.MaxPool2d(3, 2, pad_mode="valid")
         cin = C.RESNET_STEM
         layers = []
         for i, (blocks, width) in enumerate(stages):
@@ -75,7 +78,7 @@ class ResNet(nn.Cell):
         self.mean = ops.ReduceMean(keep_dims=False)
 
     def construct(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.maxpool(self.pool_pad(self.relu(self.bn1(self.conv1(x)))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(self.mean(x, (2, 3)))
 
@@ -182,7 +185,7 @@ class GhostNet(nn.Cell):
     def construct(self, x):
         x = self.blocks(self.act1(self.bn1(self.conv_stem(x))))
         x = self.act2(self.conv_head(self.mean(x, (2, 3))))
-        return self.classifier(self.dropout(ops.flatten(x)))
+        return self.classifier(self.dropout(ops.squeeze(x, (2, 3))))  # no Reshape: the batch stays free in ONNX
 
 
 def ghostnet(num_classes=1000, width=1.0):
