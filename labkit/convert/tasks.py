@@ -1,0 +1,230 @@
+"""Conversion tasks: ``conversions/NAME/V00N/`` holds a task's record (``run.json``), its log
+(``convert.log``), ``report.json`` and, once it passed, ``model.onnx``. Creating a task that
+exists makes its next version. Options are checked here, before anything starts; the work
+runs in ``python -m labkit.convert.worker`` (see there), and ``create`` waits for it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from labkit import profiles, records, workspace
+from labkit.errors import LabkitError
+
+# template -> (precision, what it makes); the seeds' ATC templates, done with ONNX Runtime
+TEMPLATES = {
+    "onnx-ort-fp32": ("fp32", "ONNX Runtime graph-optimized model (fused Conv+BN+activation, folded constants)"),
+    "onnx-ort-fp16": ("fp16", "float16 weights and compute where the CPU has kernels; float32 inputs and outputs"),
+    "onnx-ort-int8": ("int8", "static QDQ quantization: per-channel int8 weights, uint8 activations calibrated "
+                              "on the dataset version's train split"),
+}
+FORMATS = ("NCHW", "NHWC")
+# Calibration images and the seconds spent timing each model, per profile.
+EFFORT = {"quick": (16, 0.5), "workshop": (100, 2.0), "full": (300, 5.0)}
+
+
+def _root() -> Path:
+    return workspace.area("conversions")
+
+
+def _run_dir(ref: str) -> Path:
+    name, _, version = ref.partition("@")
+    task_dir = _root() / workspace.check_name(name, "conversion task name")
+    published = workspace.versions(task_dir)
+    if not published:
+        known = ", ".join(sorted(p.name for p in _root().iterdir() if p.is_dir() and not p.name.startswith(".")))
+        raise LabkitError(f"no conversion task named {name!r} (tasks: {known or 'none yet'})",
+                          "create one with `labkit convert create`")
+    version = version or published[-1]
+    if version not in published:
+        raise LabkitError(f"task {name} has no version {version} (versions: {', '.join(published)})", "use one of them")
+    return task_dir / version
+
+
+def parse_shape(text: str, layout: str) -> tuple[int | None, int, int, int]:
+    """``images:1,3,64,64`` (NCHW) or ``images:1,64,64,3`` (NHWC) -> (batch or None, C, H, W).
+    A batch of -1 or ``?`` stays free."""
+    from labkit.convert.graph import INPUT
+
+    name, sep, dims = text.partition(":")
+    parts = dims.split(",")
+    example = "images:1,3,224,224" if layout == "NCHW" else "images:1,224,224,3"
+    if not sep or len(parts) != 4:
+        raise LabkitError(f"input shape {text!r} is not NAME:N,C,H,W", f"e.g. {example} (N -1 for a free batch)")
+    if name != INPUT:
+        raise LabkitError(f"the exported model's input is called {INPUT!r}, not {name!r}", f"e.g. {example}")
+    try:
+        n, *rest = [-1 if p.strip() == "?" else int(p) for p in parts]
+    except ValueError:
+        raise LabkitError(f"input shape {text!r} has a dimension that is not a number", f"e.g. {example}") from None
+    c, h, w = rest if layout == "NCHW" else (rest[2], rest[0], rest[1])
+    if n == 0 or n < -1 or min(c, h, w) < 1:
+        raise LabkitError(f"input shape {text!r} has an impossible dimension", f"e.g. {example}")
+    return (None if n == -1 else n), c, h, w
+
+
+def _job(job: str) -> tuple[Path, dict, dict]:
+    from labkit import train
+
+    rec = train.show(job)
+    run = Path(rec["train_url"]).parent
+    if rec["state"] != "COMPLETED":
+        raise LabkitError(f"job {job} is {rec['state']}, only a completed job can be converted",
+                          "wait for it (labkit train show) or train one")
+    info_path = run / "output" / "model.json"
+    if not info_path.exists():
+        raise LabkitError(f"job {job} left no model.json (a custom algorithm?)",
+                          "labkit converts the built-in algorithms' jobs; export your own model to ONNX and "
+                          "import it with `labkit model import --from-dir`")
+    return run, rec, json.loads(info_path.read_text(encoding="utf-8"))
+
+
+def create(job: str, template: str, name: str, input_shape: str | None = None, input_format: str | None = None,
+           output_nodes: list[str] | None = None, precision: str | None = None, output_type: str = "fp32",
+           preprocess: str | None = None, calibration_images: int | None = None, threads: int | None = None,
+           profile: str | None = None, log=print) -> dict:
+    """Check every option, run the conversion and return its record once it has ended."""
+    if template not in TEMPLATES:
+        raise LabkitError(f"unknown template {template!r}", f"use one of {', '.join(TEMPLATES)}")
+    implied = TEMPLATES[template][0]
+    if precision and precision != implied:
+        right = next(t for t, (p, _) in TEMPLATES.items() if p == precision) if precision in ("fp32", "fp16", "int8") else None
+        raise LabkitError(f"template {template} converts to {implied}, not {precision}",
+                          f"use --template {right}" if right else "use fp32, fp16 or int8")
+    layout = input_format or ("NHWC" if preprocess else "NCHW")
+    if layout not in FORMATS:
+        raise LabkitError(f"unknown input format {layout!r}", "use NCHW or NHWC")
+    if output_type not in ("fp32", "fp16"):
+        raise LabkitError(f"unknown output type {output_type!r}", "use fp32 or fp16")
+    workspace.check_name(name, "conversion task name")
+    job_run, job_rec, info = _job(job)
+    batch, size = None, info["image_size"]
+    if input_shape:
+        batch, c, h, w = parse_shape(input_shape, layout)
+        if c != info["channels"]:
+            raise LabkitError(f"input shape has {c} channels, the model takes {info['channels']}",
+                              f"use {info['channels']} channels")
+        if h != w:
+            raise LabkitError(f"input shape {h}x{w} is not square", "labkit's models take square images, e.g. 224x224")
+        size = h
+    if preprocess and preprocess != "auto":
+        from labkit.convert.graph import Preprocess
+
+        preprocess = str(Path(preprocess).expanduser().resolve())
+        Preprocess.from_file(Path(preprocess), info)  # a malformed file fails here
+    profile = profiles.profile(profile)
+    default_images, timing = EFFORT[profile]
+    opts = {"template": template, "precision": implied, "size": size, "batch": batch, "input_format": layout,
+            "output_nodes": list(output_nodes or []), "output_type": output_type, "preprocess": preprocess,
+            "calibration_images": calibration_images or default_images, "timing_seconds": timing}
+    if opts["calibration_images"] < 1:
+        raise LabkitError("--calibration must be at least 1 image", "e.g. --calibration 100")
+
+    task_dir = _root() / name
+    workspace.remove_stale_staging(task_dir)
+    staged = workspace.staging_dir(task_dir)
+    record = {"task": name, "job": f"{job_rec['job']}@{job_rec['version']}", "engine": job_rec["engine"],
+              "job_run": str(job_run), "data_url": job_rec["data_url"], "model_info": info, "options": opts,
+              "threads": threads or os.cpu_count() or 1, "profile": profile, "state": "CREATING",
+              "timestamps": {"CREATING": workspace.now()}}
+    workspace.write_json(staged / "run.json", record)
+    run = task_dir / workspace.publish_version(staged, task_dir)
+    records.update(run, version=run.name)
+    log(f"conversion {name}@{run.name}: {record['job']} -> {template} ({TEMPLATES[template][1]})")
+    with open(run / "worker.log", "a") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "labkit.convert.worker", str(run)], stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                env=_worker_env(job_rec["engine"]))
+    records.update(run, pid=proc.pid, pid_started=records.started_at(proc.pid))
+    return _follow(run, proc, log)
+
+
+def _worker_env(engine: str) -> dict:
+    env = {**os.environ, "LABKIT_HOME": str(workspace.home()), "PYTHONUNBUFFERED": "1"}
+    if engine == "mindspore":  # its generated protobuf modules need the pure-Python protobuf,
+        env["PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION"] = "python"  # which it selects only if imported before onnx
+    return env
+
+
+def export(job: str) -> tuple[Path, dict]:
+    """The job's plain exports (``onnx/model.onnx``, MindIR for MindSpore) and ``export.json``,
+    made now in a worker process if they are not there yet."""
+    job_run, job_rec, _ = _job(job)
+    if not (job_run / "export.json").exists():
+        proc = subprocess.run([sys.executable, "-m", "labkit.convert.worker", "--export", str(job_run)],
+                              capture_output=True, text=True, env=_worker_env(job_rec["engine"]))
+        if proc.returncode != 0 or not (job_run / "export.json").exists():
+            lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
+            raise LabkitError(f"exporting job {job} to ONNX failed: {lines[-1] if lines else proc.returncode}",
+                              "see the message above; `labkit convert create` reports the same failure in full")
+    return job_run, workspace.read_json(job_run / "export.json")
+
+
+def _follow(run: Path, proc: subprocess.Popen, log) -> dict:
+    """Wait for the worker, passing its log lines on as they come."""
+    offset = 0
+    while True:
+        done = proc.poll() is not None
+        text = (run / "convert.log").read_text(encoding="utf-8") if (run / "convert.log").exists() else ""
+        for line in text[offset:].splitlines():
+            log(line)
+        offset = len(text)
+        if done:
+            return refresh(run)
+        time.sleep(0.3)
+
+
+def refresh(run: Path) -> dict:
+    return records.refresh(run, "the conversion's process died (killed or crashed) before it finished; "
+                                "nothing was kept: run `labkit convert create` again")
+
+
+def show(ref: str) -> dict:
+    run = _run_dir(ref)
+    record = refresh(run)
+    record["versions"] = workspace.versions(run.parent)
+    record["dir"] = str(run)
+    return record
+
+
+def list_tasks() -> list[dict]:
+    found = []
+    for task in sorted(p for p in _root().iterdir() if p.is_dir() and not p.name.startswith(".")):
+        published = workspace.versions(task)
+        if published:
+            found.append(refresh(task / published[-1]))
+    return found
+
+
+def latest_completed() -> str | None:
+    """``TASK@VERSION`` of the most recently completed conversion, if any."""
+    done = [r for r in list_tasks() if r["state"] == "COMPLETED"]
+    if not done:
+        return None
+    latest = max(done, key=lambda r: r["timestamps"]["COMPLETED"])
+    return f"{latest['task']}@{latest['version']}"
+
+
+def report(ref: str) -> dict:
+    """The task's parity report (also written for a task that failed its tolerances)."""
+    run = _run_dir(ref)
+    if not (run / "report.json").exists():
+        state = refresh(run)
+        raise LabkitError(f"conversion {ref} has no report ({state['state']}: {state.get('reason', 'still running')})",
+                          "see `labkit convert show`; fix the cause and create the task again")
+    return workspace.read_json(run / "report.json")
+
+
+def model_path(ref: str) -> Path:
+    """The converted model, for the registry: only a COMPLETED task has one."""
+    run = _run_dir(ref)
+    record = refresh(run)
+    if record["state"] != "COMPLETED" or not (run / "model.onnx").exists():
+        raise LabkitError(f"conversion {ref} is {record['state']} and has no model to import"
+                          + (f" ({record['reason']})" if record.get("reason") else ""),
+                          "import a completed conversion (labkit convert list)")
+    return run / "model.onnx"

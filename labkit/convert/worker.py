@@ -1,0 +1,247 @@
+"""The process that runs one conversion task: ``python -m labkit.convert.worker TASK_DIR``.
+
+It imports the source engine (so the notebook's kernel never has to), exports the job's
+checkpoint if that was not done yet, builds the converted model in ``work/``, measures it
+against the source engine and the plain export on the validation split (``report.json``),
+and only when it passes moves it to ``model.onnx`` and marks the task COMPLETED. A failed
+or killed conversion leaves no ``model.onnx``: nothing that import could pick up.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import sys
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from labkit import records, workspace
+from labkit.algorithms import common
+from labkit.convert import graph, parity
+from labkit.errors import LabkitError
+
+
+def _engine(name: str):
+    return importlib.import_module(f"labkit.convert.{name}")
+
+
+def export_job(job_run: Path, engine, net, info: dict, size: int, out_dir: Path, log) -> dict:
+    """The plain exports of a job at ``size`` (ONNX, and MindIR for MindSpore), with
+    ``export.json``. Kept in the job's version directory when ``size`` is the trained size."""
+    record_path = out_dir / "export.json"
+    if record_path.exists():
+        return workspace.read_json(record_path)
+    channels = info["channels"]
+    sample = np.zeros((1, channels, size, size), np.float32)
+    staged = workspace.staging_dir(out_dir)
+    try:
+        files = engine.export(net, sample, staged)
+        output = "density" if info["task"] == "crowd_counting" else "logits"
+        model = graph.finish_export(_load(files["onnx"]), output)
+        import onnx
+
+        onnx.save(model, str(staged / "onnx" / "model.onnx"))
+        files["onnx"].unlink()
+        record = {"engine": info["engine"], "opset": graph.opset(model), "input": graph.INPUT, "output": output,
+                  "input_shape": ["batch", channels, size, size], "onnx": "onnx/model.onnx",
+                  "mindir": "mindir/model.mindir" if "mindir" in files else None, "exported": workspace.now()}
+        workspace.write_json(staged / "export.json", record)
+        with workspace.locked(out_dir / ".export"):
+            if not record_path.exists():  # another conversion may have exported meanwhile
+                for part in ("onnx", "mindir"):
+                    if (staged / part).exists():
+                        os.replace(staged / part, out_dir / part)
+                os.replace(staged / "export.json", record_path)
+                log(f"exported {info['engine']} -> ONNX (opset {record['opset']})"
+                    + (" and MindIR" if record["mindir"] else "") + f" in {out_dir}")
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    return workspace.read_json(record_path)
+
+
+def _load(path: Path):
+    import onnx
+
+    return onnx.load(str(path))
+
+
+def _session(path: Path, threads: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def build_candidate(plain: Path, opts: dict, info: dict, calibration, work: Path, log) -> Path:
+    """Apply the task's options to the plain export, in order; returns the candidate file."""
+    current = plain
+    if opts.get("output_nodes"):
+        graph.select_outputs(current, opts["output_nodes"], work / "outputs.onnx")
+        current = work / "outputs.onnx"
+    precision = opts["precision"]
+    if precision == "int8":
+        log(f"calibrating INT8 ranges on {sum(len(b) for b in calibration())} training images")
+        graph.to_int8(current, work / "int8.onnx", calibration(), work)
+        current = work / "int8.onnx"
+    elif precision == "fp16":
+        graph.to_fp16(current, work / "fp16.onnx")
+        current = work / "fp16.onnx"
+    preprocess = None
+    if opts.get("preprocess"):
+        preprocess = (graph.Preprocess.from_model_info(info, opts["input_format"]) if opts["preprocess"] == "auto"
+                      else graph.Preprocess.from_file(Path(opts["preprocess"]), info))
+        preprocess.layout = opts["input_format"]
+        preprocess.check(info["channels"])
+    graph.shape_input(current, work / "input.onnx", opts.get("batch"), opts["input_format"], preprocess)
+    current = work / "input.onnx"
+    if precision == "fp32":
+        graph.optimize_fp32(current, work / "fp32.onnx")
+        current = work / "fp32.onnx"
+    graph.cast_outputs(current, work / "candidate.onnx", opts.get("output_type") == "fp16")
+    return work / "candidate.onnx"
+
+
+def feeder(info: dict, opts: dict):
+    """uint8 images of the dataset -> what the converted model takes as input."""
+    counting = info["task"] == "crowd_counting"
+
+    def feed(images: np.ndarray) -> np.ndarray:
+        if opts.get("preprocess"):
+            x = images[..., None] if counting else images  # NHWC uint8
+            return x if opts["input_format"] == "NHWC" else np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        x = common.normalize_gray(images) if counting else common.normalize(images)
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if opts["input_format"] == "NHWC" else x
+    return feed
+
+
+def convert(run: Path, rec: dict, log) -> dict:
+    opts, threads = rec["options"], rec["threads"]
+    job_run, info = Path(rec["job_run"]), rec["model_info"]
+    task = info["task"]
+    counting = task == "crowd_counting"
+    engine = _engine(info["engine"])
+    engine.set_threads(threads)
+    size = opts["size"]
+    data_url = Path(rec["data_url"])
+    load = common.load_counting if counting else common.load_classification
+    images, targets = load(data_url, "val", size)
+    truth = targets.reshape(len(targets), -1).sum(1) if counting else targets
+    log(f"validation split: {len(images)} images at {size} px; {threads} threads for every model")
+
+    net = engine.load(info, job_run / "output" / "checkpoints" / engine.CHECKPOINT)
+    trained_size = size == info["image_size"]
+    export_dir = job_run if trained_size else run / "work" / "export"
+    exported = export_job(job_run, engine, net, info, size, export_dir, log)
+    plain = export_dir / exported["onnx"]
+
+    work = run / "work"
+    work.mkdir(exist_ok=True)
+
+    def calibration():
+        x_train, _ = load(data_url, "train", size)
+        rng = np.random.default_rng(0)
+        picked = x_train[rng.permutation(len(x_train))[:opts["calibration_images"]]]
+        norm = common.normalize_gray if counting else common.normalize
+        return [norm(picked[i:i + 8]) for i in range(0, len(picked), 8)]
+
+    candidate = build_candidate(plain, opts, info, calibration, work, log)
+    log(f"built {opts['template']} ({candidate.stat().st_size / 1e6:.1f} MB); measuring parity on the validation split")
+
+    norm = common.normalize_gray if counting else common.normalize
+    x_float = norm(images)
+    source = parity.run_batched(lambda x: engine.predict(net, x), x_float, None)
+    plain_session = _session(plain, threads)
+    conv_session = _session(candidate, threads)
+    feed = feeder(info, opts)
+    natural = not opts.get("output_nodes")
+
+    def run_plain(x):
+        return plain_session.run(None, {graph.INPUT: x})[0]
+
+    def run_conv(x):
+        return conv_session.run(None, {graph.INPUT: x})[0]
+
+    plain_out = parity.run_batched(run_plain, x_float, None)
+    conv_out = parity.run_batched(run_conv, feed(images), opts.get("batch"))
+    if natural:
+        reference = source
+    else:  # the chosen output nodes are compared with the same tensors of the plain export
+        graph.select_outputs(plain, opts["output_nodes"], work / "plain_outputs.onnx")
+        selected = _session(work / "plain_outputs.onnx", threads)
+        reference = parity.run_batched(lambda x: selected.run(None, {graph.INPUT: x})[0], x_float, None)
+    budget = opts["timing_seconds"]
+    checkpoint = job_run / "output" / "checkpoints" / engine.CHECKPOINT
+    label = {"pytorch": "PyTorch (eager)", "mindspore": "MindSpore (graph mode)"}[info["engine"]]
+    rows = [
+        {"model": label, "file": str(checkpoint), "size_mb": checkpoint.stat().st_size / 1e6,
+         **(parity.compare(task, source, source, truth) if natural else {}),
+         **parity.speed(lambda x: engine.predict(net, x), x_float, None, budget)},
+        {"model": "ONNX (plain export)", "file": str(plain), "size_mb": plain.stat().st_size / 1e6,
+         **(parity.compare(task, plain_out, source, truth) if natural else {}),
+         **parity.speed(run_plain, x_float, None, budget)},
+        {"model": opts["template"], "file": "model.onnx", "size_mb": candidate.stat().st_size / 1e6,
+         **parity.compare(task, conv_out, reference, truth if natural else None),
+         **parity.speed(run_conv, feed(images), opts.get("batch"), budget)},
+    ]
+    failure = parity.verdict(task, "fp32", rows[1]) if natural else None
+    # FP16 outputs (the seeds' output type) carry FP16 rounding whatever the model's precision
+    judged = "fp16" if opts["precision"] == "fp32" and opts["output_type"] == "fp16" else opts["precision"]
+    failure = failure or parity.verdict(task, judged, rows[2])
+    report = {"task": rec["task"], "version": run.name, "template": opts["template"], "precision": opts["precision"],
+              "options": opts, "threads": threads, "validation_images": len(images), "opset": exported["opset"],
+              "passed": failure is None, "reason": failure, "models": rows,
+              "tolerances": {"fp32_relative": parity.FP32_TOLERANCE, "min_top1_agreement": parity.MIN_AGREEMENT,
+                             "max_count_drift": parity.MAX_COUNT_DRIFT}}
+    workspace.write_json(run / "report.json", report)
+    if failure:
+        raise LabkitError(failure, "see report.json; the converted model was not kept")
+    os.replace(candidate, run / "model.onnx")  # the one step that makes the artifact visible
+    return report
+
+
+def export_only(job_run: Path) -> int:
+    """``--export JOB_RUN``: the job's plain exports at its trained size, nothing else."""
+    info = workspace.read_json(job_run / "output" / "model.json")
+    engine = _engine(info["engine"])
+    engine.set_threads(os.cpu_count() or 1)
+    net = engine.load(info, job_run / "output" / "checkpoints" / engine.CHECKPOINT)
+    export_job(job_run, engine, net, info, info["image_size"], job_run, print)
+    return 0
+
+
+def main(run_dir: str) -> int:
+    run = Path(run_dir)
+    rec = records.update(run, state="RUNNING")
+    with open(run / "convert.log", "a", encoding="utf-8") as logfile:
+        def log(message: str) -> None:
+            logfile.write(message + "\n")
+            logfile.flush()
+
+        try:
+            report = convert(run, rec, log)
+        except LabkitError as exc:
+            reason = f"{exc.message}; {exc.hint}" if exc.hint else exc.message
+            log(f"FAILED: {reason}")
+            records.finish(run, "FAILED", reason=reason)
+            return 1
+        except Exception as exc:  # any failure of an export or a converter ends the task, with the reason
+            logfile.write(traceback.format_exc())
+            records.finish(run, "FAILED", reason=f"{type(exc).__name__}: {exc}"[:500])
+            return 1
+        finally:
+            shutil.rmtree(run / "work", ignore_errors=True)
+        conv = report["models"][2]
+        summary = {k: conv[k] for k in ("accuracy", "mae", "top1_agreement", "count_diff", "relative_diff",
+                                        "latency_ms", "throughput", "size_mb") if k in conv}
+        log("COMPLETED: " + ", ".join(f"{k}={v:.4g}" for k, v in summary.items()))
+        records.finish(run, "COMPLETED", metrics=summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(export_only(Path(sys.argv[2])) if sys.argv[1] == "--export" else main(sys.argv[1]))

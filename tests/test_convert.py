@@ -1,0 +1,185 @@
+"""Model conversion for real: trained tiny jobs in both engines, real exports, real ONNX Runtime."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+from conftest import labkit_cli
+from labkit import convert, data, train
+from labkit.convert import graph, parity
+from labkit.errors import LabkitError
+
+TINY = {"image_size": "32", "batch_size": "8"}
+
+
+def quiet(*_):
+    pass
+
+
+# --- graph edits, on a hand-made model ------------------------------------------------------
+
+def identity_model(channels=3, size=4):
+    x = helper.make_tensor_value_info(graph.INPUT, TensorProto.FLOAT, ["batch", channels, size, size])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", channels, size, size])
+    model = helper.make_model(helper.make_graph([helper.make_node("Identity", [graph.INPUT], ["logits"])], "id", [x], [y]),
+                              opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+    return model
+
+
+def test_in_model_preprocessing_takes_uint8_nhwc_pixels(tmp_path):
+    onnx.save(identity_model(), tmp_path / "m.onnx")
+    pre = graph.Preprocess(mean=[10.0, 20.0, 30.0], std=[2.0, 4.0, 5.0], layout="NHWC", channel_swap=True)
+    graph.shape_input(tmp_path / "m.onnx", tmp_path / "p.onnx", 2, "NHWC", pre)
+    session = ort.InferenceSession(str(tmp_path / "p.onnx"))
+    assert session.get_inputs()[0].type == "tensor(uint8)" and session.get_inputs()[0].shape == [2, 4, 4, 3]
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 4, 4, 3), dtype=np.uint8)
+    expected = ((pixels[..., ::-1].astype(np.float32) - [10, 20, 30]) / [2, 4, 5]).transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(session.run(None, {graph.INPUT: pixels})[0], expected, rtol=1e-6)
+
+
+def test_nhwc_float_input_and_fp16_outputs(tmp_path):
+    onnx.save(identity_model(), tmp_path / "m.onnx")
+    graph.shape_input(tmp_path / "m.onnx", tmp_path / "n.onnx", None, "NHWC", None)
+    graph.cast_outputs(tmp_path / "n.onnx", tmp_path / "h.onnx", to_fp16=True)
+    session = ort.InferenceSession(str(tmp_path / "h.onnx"))
+    x = np.random.default_rng(0).random((3, 4, 4, 3), dtype=np.float32)
+    out = session.run(None, {graph.INPUT: x})[0]
+    assert out.dtype == np.float16
+    np.testing.assert_allclose(out, x.transpose(0, 3, 1, 2), atol=1e-3)
+
+
+@pytest.mark.parametrize("text, layout, expected", [
+    ("images:1,3,224,224", "NCHW", (1, 3, 224, 224)), ("images:-1,3,64,64", "NCHW", (None, 3, 64, 64)),
+    ("images:?,64,64,3", "NHWC", (None, 3, 64, 64)), ("images:8,240,240,3", "NHWC", (8, 3, 240, 240))])
+def test_input_shapes_in_either_layout(text, layout, expected):
+    assert convert.parse_shape(text, layout) == expected
+
+
+@pytest.mark.parametrize("text, message", [("x:1,3,224,224", "called 'images'"), ("images:1,3,224", "NAME:N,C,H,W"),
+                                           ("images:1,3,a,224", "not a number"), ("images:0,3,8,8", "impossible")])
+def test_bad_input_shapes_say_what_to_write(text, message):
+    with pytest.raises(LabkitError, match=message) as err:
+        convert.parse_shape(text, "NCHW")
+    assert "images:" in err.value.hint
+
+
+def test_verdict_fails_fp32_drift_and_low_int8_agreement():
+    assert parity.verdict("image_classification", "fp32", {"relative_diff": 5e-5}) is None
+    assert "1.00e-03" in parity.verdict("image_classification", "fp32", {"relative_diff": 1e-3})
+    assert "97.0%" in parity.verdict("image_classification", "int8", {"top1_agreement": 0.97, "relative_diff": 0.1})
+    assert parity.verdict("image_classification", "int8", {"top1_agreement": 0.99, "relative_diff": 0.1}) is None
+    assert "6.0%" in parity.verdict("crowd_counting", "int8", {"count_drift": 0.06, "relative_diff": 0.1})
+
+
+def test_fixed_batch_models_get_padded_batches():
+    calls = []
+
+    def model(x):
+        calls.append(len(x))
+        return x.sum(axis=1, keepdims=True)
+
+    out = parity.run_batched(model, np.ones((10, 3), np.float32), batch=4)
+    assert calls == [4, 4, 4] and out.shape == (10, 1)
+
+
+# --- real conversions ----------------------------------------------------------------------
+
+def test_pytorch_fp32_export_and_parity_report(jobs):
+    rec = convert.create("rn", "onnx-ort-fp32", "rn-fp32", log=quiet)
+    assert rec["state"] == "COMPLETED", rec.get("reason")
+    job_run = jobs / "jobs" / "rn" / "V001"
+    exported = json.loads((job_run / "export.json").read_text())
+    assert exported["opset"] >= 17 and (job_run / "onnx" / "model.onnx").exists()
+    onnx.checker.check_model(str(job_run / "onnx" / "model.onnx"))
+    report = convert.report("rn-fp32")
+    source, plain, converted = report["models"]
+    assert source["model"] == "PyTorch (eager)" and report["passed"]
+    assert plain["relative_diff"] <= 1e-4 and converted["relative_diff"] <= 1e-4
+    assert converted["top1_agreement"] == 1.0 and converted["accuracy"] == source["accuracy"]
+    for row in report["models"]:
+        assert row["latency_ms"] > 0 and row["throughput"] > 0 and row["size_mb"] > 0
+    session = ort.InferenceSession(str(convert.model_path("rn-fp32")))
+    assert session.get_inputs()[0].shape[1:] == [3, 32, 32] and session.get_outputs()[0].name == "logits"
+
+
+def test_int8_with_preprocessing_and_a_fixed_batch(jobs):
+    rec = convert.create("rn", "onnx-ort-int8", "rn-int8", input_shape="images:4,32,32,3", preprocess="auto",
+                         calibration_images=16, log=quiet)
+    assert rec["state"] == "COMPLETED", rec.get("reason")
+    model = onnx.load(str(convert.model_path("rn-int8")))
+    ops = {n.op_type for n in model.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    session = ort.InferenceSession(str(convert.model_path("rn-int8")))
+    assert session.get_inputs()[0].type == "tensor(uint8)" and session.get_inputs()[0].shape == [4, 32, 32, 3]
+    converted = convert.report("rn-int8")["models"][2]
+    assert converted["top1_agreement"] >= parity.MIN_AGREEMENT and converted["best_batch"] == 4
+    assert converted["size_mb"] < convert.report("rn-fp32")["models"][2]["size_mb"] / 3
+
+
+def test_fp16_output_nodes_and_cli(jobs):
+    env = {"LABKIT_HOME": str(jobs)}
+    out = labkit_cli("convert", "create", "--job", "rn", "--template", "onnx-ort-fp16", "--name", "rn-fp16",
+                     "--output-nodes", "logits", env=env)
+    assert "COMPLETED" in out.stdout and "labkit model import" in out.stdout
+    shown = labkit_cli("convert", "show", "rn-fp16", env=env).stdout
+    assert "parity on the validation split" in shown and "onnx-ort-fp16" in shown
+    assert "rn-fp16@V001" in labkit_cli("convert", "list", env=env).stdout
+    bad = labkit_cli("convert", "create", "--job", "rn", "--template", "onnx-ort-fp32", "--name", "x",
+                     "--output-nodes", "no_such_tensor", env=env, check=False)
+    assert bad.returncode == 1 and "no_such_tensor" in bad.stdout + bad.stderr and "Netron" in bad.stdout + bad.stderr
+    with pytest.raises(LabkitError, match="no model to import"):
+        convert.model_path("x")
+    wrong = labkit_cli("convert", "create", "--job", "rn", "--template", "onnx-ort-int8", "--name", "y",
+                       "--precision", "fp32", env=env, check=False)
+    assert wrong.returncode == 1 and "--template onnx-ort-fp32" in wrong.stderr
+
+
+def test_mindspore_counting_model_exports_onnx_and_mindir(jobs):
+    rec = convert.create("mc", "onnx-ort-int8", "mc-int8", calibration_images=8, log=quiet)
+    assert rec["state"] == "COMPLETED", rec.get("reason")
+    job_run = jobs / "jobs" / "mc" / "V001"
+    assert (job_run / "mindir" / "model.mindir").stat().st_size > 0
+    source, plain, converted = convert.report("mc-int8")["models"]
+    assert source["model"] == "MindSpore (graph mode)"
+    assert plain["relative_diff"] <= 1e-4 and plain["count_diff"] < 1e-3
+    assert converted["count_drift"] <= parity.MAX_COUNT_DRIFT and "mae" in converted
+    session = ort.InferenceSession(str(convert.model_path("mc-int8")))
+    assert session.get_outputs()[0].name == "density" and session.get_inputs()[0].shape[1:] == [1, 64, 64]
+
+
+def test_a_killed_conversion_leaves_nothing_to_import(jobs):
+    env = {**os.environ, "LABKIT_HOME": str(jobs)}
+    proc = subprocess.Popen([sys.executable, "-m", "labkit.cli", "convert", "create", "--job", "rn", "--template",
+                             "onnx-ort-fp32", "--name", "victim"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    run = jobs / "conversions" / "victim" / "V001"
+    for _ in range(600):
+        if (run / "run.json").exists() and json.loads((run / "run.json").read_text()).get("state") == "RUNNING":
+            break
+        time.sleep(0.1)
+    os.kill(json.loads((run / "run.json").read_text())["pid"], signal.SIGKILL)
+    proc.wait(timeout=60)
+    rec = convert.show("victim")
+    assert rec["state"] == "FAILED" and "died" in rec["reason"]
+    assert not (run / "model.onnx").exists()
+    with pytest.raises(LabkitError, match="FAILED"):
+        convert.model_path("victim")
+
+
+def test_only_completed_jobs_convert(ws):
+    data.make("flowers", name="f", count=10, size=32, seed=0)
+    version = "f@" + data.publish("f")["version"]
+    train.create("ResNet50", "pytorch", version, "slow", {**TINY, "learning_rate_strategy": "100:0.01"}, log=quiet)
+    try:
+        with pytest.raises(LabkitError, match="only a completed job"):
+            convert.create("slow", "onnx-ort-fp32", "c", log=quiet)
+    finally:
+        train.stop("slow")
