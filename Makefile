@@ -3,18 +3,22 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 LAB    ?= flowers-resnet50-pytorch
 PROFILE ?= workshop
+BENCH  ?= data
+# WHEELHOUSE=dir installs offline from a folder made by `make wheelhouse` (docs/WORKSHOP.md)
+WHEELHOUSE ?=
+PIP_FROM := $(if $(WHEELHOUSE),--no-index --find-links $(abspath $(WHEELHOUSE)),)
 BIN    := $(VENV)/bin
 # The venv first on PATH: kernels, msrun and torchrun start `python` from PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install lab test jupyter bench clean
+.PHONY: install lab test jupyter bench wheelhouse clean
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "labkit needs Python 3.11: set PYTHON=/path/to/python3.11"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet $(PIP_FROM) -e '.[dev]'
 	touch $@
 
 lab: install
@@ -27,7 +31,12 @@ jupyter: install
 	LABKIT_HOME=$(CURDIR)/workspace $(BIN)/jupyter lab notebooks/
 
 bench: install
-	$(BIN)/python bench/bench_data.py
+	$(BIN)/python bench/bench_$(BENCH).py
+
+# Every dependency as a wheel in wheelhouse/, for laptops without a network (docs/WORKSHOP.md).
+wheelhouse: install
+	$(BIN)/python -m pip download --quiet --dest wheelhouse pip setuptools wheel '.[dev]'
+	rm -f wheelhouse/labkit-*
 
 clean:
 	rm -rf $(VENV) runs

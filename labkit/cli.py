@@ -253,6 +253,200 @@ def cmd_train_resume(args) -> int:
 
 # --- labs -------------------------------------------------------------------------------
 
+# --- convert ----------------------------------------------------------------------------
+
+def _task_line(r: dict) -> str:
+    m = r.get("metrics") or {}
+    shown = ", ".join(f"{k} {m[k]:.4g}" for k in ("accuracy", "mae", "top1_agreement", "latency_ms", "size_mb") if k in m)
+    return (f"conversion {r['task']}@{r['version']}: {r['state']}" + (f" ({shown})" if shown else "")
+            + (f"\n  reason: {r['reason']}" if r.get("reason") else ""))
+
+
+def cmd_convert_create(args) -> int:
+    from labkit import convert
+
+    rec = convert.create(args.job, args.template, args.name, input_shape=args.input_shape,
+                         input_format=args.input_format, output_nodes=args.output_nodes, precision=args.precision,
+                         output_type=args.output_type, preprocess=args.preprocess,
+                         calibration_images=args.calibration, log=lambda m: print(m, file=sys.stderr))
+    print(_task_line(rec))
+    if rec["state"] == "COMPLETED":
+        print(f"next: labkit model import --name NAME --version 0.0.1 --from-conversion {rec['task']}")
+    return 0 if rec["state"] == "COMPLETED" else 1
+
+
+def cmd_convert_list(args) -> int:
+    from labkit import convert
+
+    found = convert.list_tasks()
+    rows = [{"task": f"{r['task']}@{r['version']}", "state": r["state"], "job": r["job"],
+             "template": r["options"]["template"], "metrics": _task_line(r).partition("(")[2].rstrip(")").split("\n")[0]
+             if r.get("metrics") else ""} for r in found]
+    _emit(args, found, _table(rows, ["task", "state", "job", "template", "metrics"]))
+    return 0
+
+
+def cmd_convert_show(args) -> int:
+    from labkit import convert
+
+    r = convert.show(args.task)
+    o = r["options"]
+    lines = [_task_line(r), f"job       {r['job']} ({r['engine']})",
+             f"options   size {o['size']}, batch {o['batch'] or 'free'}, {o['input_format']}, outputs "
+             f"{','.join(o['output_nodes']) or 'all'}, output type {o['output_type']}, "
+             f"pre-processing {o['preprocess'] or 'none'}",
+             "states    " + "  ".join(f"{s} {t}" for s, t in r["timestamps"].items()),
+             f"directory {r['dir']}"]
+    try:
+        report = convert.report(args.task)
+        r["report"] = report
+        lines.append("parity on the validation split:")
+        for m in report["models"]:
+            score = (f"acc {m['accuracy']:.3f}" if "accuracy" in m else f"MAE {m['mae']:.3f}" if "mae" in m else "")
+            diff = f"max|diff| {m['max_abs_diff']:.2e}" if "max_abs_diff" in m else ""
+            speed = f"{m['latency_ms']:.1f} ms/img" if "latency_ms" in m else ""
+            lines.append(f"  {m['model']:<24} {m['size_mb']:>7.1f} MB  {diff:<20} {score:<11} {speed:<12} "
+                         f"{m['throughput']:.0f} img/s")
+    except LabkitError:
+        pass
+    _emit(args, r, "\n".join(lines))
+    return 0
+
+
+# --- model registry ---------------------------------------------------------------------
+
+def _model_line(r: dict) -> str:
+    src = r["source"]
+    return (f"model {r['model']}@{r['version']}: {r['state']}" + (f" ({r['reason']})" if r.get("reason") else "")
+            + f", from {src['kind']} {src['ref']}")
+
+
+def cmd_model_import(args) -> int:
+    from labkit import registry
+
+    rec = registry.import_model(args.name, args.version, from_job=args.from_job, from_conversion=args.from_conversion,
+                                from_dir=args.from_dir, log=lambda m: None)
+    print(_model_line(rec))
+    if rec["state"] == "NORMAL":
+        print(f"next: labkit service deploy {rec['model']}@{rec['version']}")
+    return 0 if rec["state"] == "NORMAL" else 1
+
+
+def cmd_model_list(args) -> int:
+    from labkit import registry
+
+    found = registry.list_models()
+    rows = [{"model": f"{r['model']}@{r['version']}", "state": r["state"], "task": (r.get("serving") or {}).get("task", ""),
+             "input": " ".join(str(v) for v in [(r.get("serving") or {}).get("input", {}).get(k, "")
+                                               for k in ("datatype", "layout", "size")]),
+             "source": f"{r['source']['kind']} {r['source']['ref']}"} for r in found]
+    _emit(args, found, _table(rows, ["model", "state", "task", "input", "source"]))
+    return 0
+
+
+def cmd_model_show(args) -> int:
+    from labkit import registry
+
+    r = registry.show(args.model)
+    r["config"] = registry.config(args.model)
+    _emit(args, r, _model_line(r) + f"\ndirectory {r['dir']}\nconfig.json:\n" + json.dumps(r["config"], indent=2))
+    return 0
+
+
+# --- services ---------------------------------------------------------------------------
+
+def _service_line(r: dict) -> str:
+    alive = f", {r['instances_alive']}/{r['instances']} instances alive" if "instances_alive" in r else ""
+    return (f"service {r['service']}: {r['state']} {r.get('url', '')} ({r['model']}{alive})"
+            + (f"\n  reason: {r['reason']}" if r.get("reason") and r["state"] != "RUNNING" else ""))
+
+
+def cmd_service_deploy(args) -> int:
+    from labkit.serve import services
+
+    rec = services.deploy(args.model, name=args.name, instances=args.instances, auto_stop=args.auto_stop,
+                          port=args.port, host=args.host, log=lambda m: print(m, file=sys.stderr))
+    print(rec["url"])
+    print(f"curl -F images=@IMAGE.jpg {rec['url']}/")
+    return 0
+
+
+def cmd_service_list(args) -> int:
+    from labkit.serve import services
+
+    found = services.list_services()
+    rows = [{"service": r["service"], "state": r["state"], "url": r.get("url", ""), "model": r["model"],
+             "instances": r["instances"]} for r in found]
+    _emit(args, found, _table(rows, ["service", "state", "url", "model", "instances"]))
+    return 0
+
+
+def cmd_service_predict(args) -> int:
+    from labkit.serve import services
+
+    print(json.dumps(services.predict(args.service, args.image), ensure_ascii=False))
+    return 0
+
+
+def cmd_service_stop(args) -> int:
+    from labkit.serve import services
+
+    if args.all == bool(args.service):
+        raise LabkitError("name one service, or --all", "labkit service stop NAME | labkit service stop --all")
+    stopped = services.stop_all() if args.all else [services.stop(args.service)]
+    for r in stopped:
+        print(_service_line(r))
+    if not stopped:
+        print("no service was running")
+    return 0
+
+
+def cmd_batch_create(args) -> int:
+    from labkit.serve import batch
+
+    summary = batch.create(args.model, args.input, args.output, args.format)
+    print(f"{summary['predicted']} of {summary['images']} images predicted with {summary['model']} -> "
+          f"{summary['output']}" + (f"; {summary['errors']} bad file(s) listed in errors.jsonl" if summary["errors"] else ""))
+    return 0
+
+
+def cmd_pipeline_run(args) -> int:
+    from labkit.serve import pipeline
+
+    stats = pipeline.run(args.pipeline, args.input, args.output, model=args.model)
+    print(f"stream {stats['stream']}: {stats['images']} images, {stats['errors']} bad -> {stats['output']}")
+    if stats["e2e"]:
+        print(f"{'plugin':<28} {'mean ms':>9} {'p50 ms':>9} {'p99 ms':>9}")
+        for name, st in [("end to end", stats["e2e"]), *stats["plugins"].items()]:
+            print(f"{name:<28} {st['mean_ms']:>9.3f} {st['p50_ms']:>9.3f} {st['p99_ms']:>9.3f}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from labkit import eval as evaluation
+
+    out = args.out or "result.json"
+    if args.kind == "classification":
+        r = evaluation.classification(args.result_dir, args.labels, out)
+        print("  ".join(f"top{k} {100 * r[f'top{k}']:.2f}%" for k in range(1, 6)) + f"  ({len(r['confusion'])} classes)")
+    else:
+        r = evaluation.counting(args.result_dir, args.labels, out)
+        print(f"MAE {r['mae']:.3f}  RMSE {r['rmse']:.3f}")
+    if r["missing_results"]:
+        print(f"{len(r['missing_results'])} labelled image(s) had no result file, e.g. {r['missing_results'][0]}")
+    print(f"written to {out}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from labkit.status import running
+
+    found = running()
+    lines = [f"{r['kind']:<10} {r['name']:<28} {r['state']:<9} {r['detail']}\n{'':<10} stop: {r['stop']}" for r in found]
+    _emit(args, found, "\n".join(lines) if lines else "nothing is running.")
+    return 0
+
+
 def cmd_labs_list(args) -> int:
     from labkit.labs import recipes
 
@@ -285,6 +479,7 @@ def _read_verb(sub, name: str, help: str, func, ref: tuple[str, str] | None = No
 
 def build_parser() -> argparse.ArgumentParser:
     from labkit.data.generate import GENERATORS
+    from labkit.convert.tasks import TEMPLATES
     from labkit.data.importers import FORMATS
     from labkit.profiles import PROFILES
 
@@ -360,6 +555,91 @@ def build_parser() -> argparse.ArgumentParser:
         if verb == "resume":
             t.add_argument("--wait", action="store_true", help="return when the job has ended")
         t.set_defaults(func=func)
+
+    cv = sub.add_parser("convert", help="stage 3: export and convert a trained model, with a parity report")
+    csub = cv.add_subparsers(dest="verb", required=True, metavar="VERB")
+    cc = csub.add_parser("create", help="convert a job's model with a template; waits and prints the verdict")
+    cc.add_argument("--job", required=True, metavar="JOB[@VERSION]", help="a completed training job")
+    cc.add_argument("--template", required=True, choices=TEMPLATES, help="what to make (see the README)")
+    cc.add_argument("--name", required=True, help="the task's name")
+    cc.add_argument("--input-shape", metavar="images:N,C,H,W",
+                    help="N fixed, or -1 for a free batch; H,W the image size (default: free batch, trained size)")
+    cc.add_argument("--input-format", choices=("NCHW", "NHWC"), help="input layout (default NCHW; NHWC with --preprocess)")
+    cc.add_argument("--output-nodes", nargs="+", metavar="NAME", help="tensors to output instead (e.g. logits)")
+    cc.add_argument("--precision", choices=("fp32", "fp16", "int8"), help="checked against the template's")
+    cc.add_argument("--output-type", choices=("fp32", "fp16"), default="fp32", help="type of the outputs (default fp32)")
+    cc.add_argument("--preprocess", metavar="FILE|auto",
+                    help="take uint8 pixels and normalise inside the model (the AIPP counterpart): 'auto' uses "
+                         "the training normalisation, or a YAML file (data/preprocess/)")
+    cc.add_argument("--calibration", type=int, help="INT8: training images to calibrate on (default: the profile's)")
+    cc.set_defaults(func=cmd_convert_create)
+    _read_verb(csub, "list", "list conversion tasks", cmd_convert_list)
+    _read_verb(csub, "show", "a task's options, state and parity report", cmd_convert_show, ("task", "TASK[@VERSION]"))
+
+    mo = sub.add_parser("model", help="stage 4: the model registry")
+    msub = mo.add_subparsers(dest="verb", required=True, metavar="VERB")
+    mi = msub.add_parser("import", help="import a model from a job, a conversion or a directory; validates it")
+    mi.add_argument("--name", required=True, help="the model's name")
+    mi.add_argument("--version", help="MAJOR.MINOR.PATCH (default: the next one, 0.0.1 first)")
+    src = mi.add_mutually_exclusive_group(required=True)
+    src.add_argument("--from-job", metavar="JOB[@VERSION]", help="a completed training job (its ONNX export)")
+    src.add_argument("--from-conversion", metavar="TASK[@VERSION]", help="a completed conversion task")
+    src.add_argument("--from-dir", metavar="DIR", help="a directory: one .onnx file, labels.txt, optional config.json")
+    mi.set_defaults(func=cmd_model_import)
+    _read_verb(msub, "list", "list models and versions with their state", cmd_model_list)
+    _read_verb(msub, "show", "a model's record and config.json", cmd_model_show, ("model", "NAME[@VERSION]"))
+
+    sv = sub.add_parser("service", help="stage 5: online services (HTTP, on this machine)")
+    ssub = sv.add_subparsers(dest="verb", required=True, metavar="VERB")
+    sd = ssub.add_parser("deploy", help="start a model as a service; prints its URL once it answers")
+    sd.add_argument("model", metavar="NAME[@VERSION]", help="a NORMAL model of the registry")
+    sd.add_argument("--name", help="the service's name (default: the model's)")
+    sd.add_argument("--instances", type=int, default=1, help="processes, each with its own ONNX Runtime session")
+    sd.add_argument("--auto-stop", type=float, metavar="SECONDS", help="stop after this many seconds (the seeds: 3600)")
+    sd.add_argument("--port", type=int, default=0, help="default: a free port")
+    sd.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    sd.set_defaults(func=cmd_service_deploy)
+    _read_verb(ssub, "list", "list services with their state and URL", cmd_service_list)
+    sp = ssub.add_parser("predict", help="send an image to a service's predict API")
+    sp.add_argument("service")
+    sp.add_argument("image")
+    sp.set_defaults(func=cmd_service_predict)
+    sst = ssub.add_parser("stop", help="stop a service (it finishes the requests in flight)")
+    sst.add_argument("service", nargs="?")
+    sst.add_argument("--all", action="store_true", help="stop every running service")
+    sst.set_defaults(func=cmd_service_stop)
+
+    ba = sub.add_parser("batch", help="stage 5: batch prediction of a folder of images")
+    bsub = ba.add_subparsers(dest="verb", required=True, metavar="VERB")
+    bc = bsub.add_parser("create", help="predict every image of a folder into JSONL or CSV")
+    bc.add_argument("model", metavar="NAME[@VERSION]")
+    bc.add_argument("--input", required=True, help="a folder of images (searched recursively)")
+    bc.add_argument("--output", required=True, help="where predictions, result files and errors go")
+    bc.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    bc.set_defaults(func=cmd_batch_create)
+
+    pl = sub.add_parser("pipeline", help="stage 5: run a MindX-style pipeline JSON with per-plugin timing")
+    psub = pl.add_subparsers(dest="verb", required=True, metavar="VERB")
+    pr = psub.add_parser("run", help="every image of a folder through the pipeline")
+    pr.add_argument("pipeline", metavar="PIPELINE.json", help="e.g. data/pipelines/classification.json")
+    pr.add_argument("--input", required=True, help="a folder of images")
+    pr.add_argument("--output", help="default: pipeline-result/ next to the input folder")
+    pr.add_argument("--model", metavar="NAME[@VERSION]", help="the registry model to run (overrides modelPath)")
+    pr.set_defaults(func=cmd_pipeline_run)
+
+    ev = sub.add_parser("eval", help="stage 5: result.json from result files and a label file")
+    esub = ev.add_subparsers(dest="kind", required=True, metavar="KIND")
+    for kind, text in (("classification", "top-1..top-5 accuracy, per-class precision/recall, confusion matrix"),
+                       ("counting", "MAE and RMSE of predicted counts")):
+        e = esub.add_parser(kind, help=text)
+        e.add_argument("result_dir", metavar="RESULT_DIR", help="<image stem>_1.txt files (batch or pipeline output)")
+        e.add_argument("labels", metavar="LABELS", help="'<image name> <label>' per line")
+        e.add_argument("--out", help="default result.json")
+        e.set_defaults(func=cmd_eval)
+
+    st = sub.add_parser("status", help="everything still running (jobs, conversions, services) and how to stop it")
+    st.add_argument("--json", action="store_true", help="print JSON")
+    st.set_defaults(func=cmd_status)
 
     labs = sub.add_parser("labs", help="the labs (recipes of stage notebooks)")
     lsub = labs.add_subparsers(dest="verb", required=True, metavar="VERB")

@@ -154,3 +154,81 @@ def counts_scatter(report: dict):
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def conversion_chart(rows: list[dict]):
+    """Size, batch-1 latency and best throughput of each model of conversion reports
+    (rows of ``report["models"]``, possibly from several reports)."""
+    import matplotlib.pyplot as plt
+
+    names = [r["model"] for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 0.6 + 0.45 * len(rows)), sharey=True)
+    plt.close(fig)
+    for ax, (key, label) in zip(axes, (("size_mb", "file size (MB)"), ("latency_ms", "batch-1 latency (ms)"),
+                                       ("throughput", "best throughput (images/s)")), strict=True):
+        values = [r.get(key) or 0.0 for r in rows]
+        bars = ax.barh(range(len(rows)), values, color=["#8c8c8c" if i < 2 else "#4c72b0" for i in range(len(rows))])
+        ax.bar_label(bars, fmt="%.3g", padding=2)
+        ax.set_xlabel(label)
+        ax.set_xlim(0, max(values, default=1) * 1.25 or 1)
+    axes[0].set_yticks(range(len(rows)), names)
+    axes[0].invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+def prediction(image, answer: dict, title: str = ""):
+    """An image and the service's answer: the top-k scores as bars, or the density map over
+    the image with the count. ``image``: a path, bytes or an array."""
+    import io
+
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    if isinstance(image, bytes):
+        image = Image.open(io.BytesIO(image))
+    elif not isinstance(image, np.ndarray):
+        image = Image.open(image)
+    pixels = np.asarray(image.convert("RGB")) if not isinstance(image, np.ndarray) else image
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    plt.close(fig)
+    left.imshow(pixels)
+    left.axis("off")
+    if "scores" in answer:
+        labels, scores = zip(*answer["scores"], strict=True)
+        right.barh(range(len(labels)), scores, color=["#55a868"] + ["#8c8c8c"] * (len(labels) - 1))
+        right.set_yticks(range(len(labels)), labels)
+        right.invert_yaxis()
+        right.set_xlim(0, 1)
+        right.set_xlabel("probability")
+        left.set_title(f"predicted: {answer['predicted_label']}")
+    else:
+        density = np.array(answer["density_map"])
+        right.imshow(pixels, alpha=0.6)
+        right.imshow(density, cmap="jet", alpha=0.5, extent=(0, pixels.shape[1], pixels.shape[0], 0))
+        right.axis("off")
+        right.set_title("density map over the image")
+        left.set_title(f"count: {answer['count']:.1f}")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def pipeline_timings(stats: dict):
+    """Mean and p99 time of each plugin of a pipeline run, and end to end."""
+    import matplotlib.pyplot as plt
+
+    rows = [("end to end", stats["e2e"]), *stats["plugins"].items()]
+    fig, ax = plt.subplots(figsize=(8, 0.6 + 0.4 * len(rows)))
+    plt.close(fig)
+    y = np.arange(len(rows))
+    ax.barh(y - 0.2, [r["mean_ms"] for _, r in rows], 0.4, label="mean", color="#4c72b0")
+    ax.barh(y + 0.2, [r["p99_ms"] for _, r in rows], 0.4, label="p99", color="#dd8452")
+    ax.set_yticks(y, [name for name, _ in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("milliseconds per image")
+    ax.set_title(f"pipeline {stats['stream']}: {stats['images']} images")
+    ax.legend()
+    fig.tight_layout()
+    return fig

@@ -66,3 +66,27 @@ def follow_job(ref: str, poll: float = 1.0) -> dict:
                 bar.close()
             return record
         time.sleep(poll)
+
+
+def predict_panel(service: str, choices: list, default=None):
+    """Predict through a running service: pick a validation image or upload one, press
+    Predict; the answer is drawn (scores, or the density map). Returns the widget box."""
+    import ipywidgets as w
+    from IPython.display import display
+
+    from labkit import plots
+    from labkit.serve import services
+
+    pick = w.Dropdown(options=[(str(p.name), p) for p in choices], value=default or choices[0], description="image")
+    upload = w.FileUpload(accept="image/*", multiple=False, description="or upload")
+    button = w.Button(description="Predict", button_style="primary")
+    out = w.Output()
+
+    def run(_):
+        out.clear_output()
+        with out:
+            data = bytes(upload.value[0]["content"]) if upload.value else pick.value.read_bytes()
+            answer = services.predict(service, data)
+            display(plots.prediction(data, answer, title=f"service {service}"))
+    button.on_click(run)
+    return w.VBox([w.HBox([pick, upload, button]), out])

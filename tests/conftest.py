@@ -5,6 +5,11 @@ import tempfile
 
 import pytest
 
+# MindSpore's generated protobuf modules need the pure-Python protobuf, and choose it only when
+# mindspore is imported before anything else uses protobuf (onnx, tritonclient): this test
+# process imports them all, in collection order.
+os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
+
 
 def pytest_configure(config):
     # Notebooks (nbval) and subprocesses inherit these: the quick profile, a throwaway workspace.
@@ -27,3 +32,36 @@ def labkit_cli(*args, env=None, check=True):
     if check and proc.returncode != 0:
         raise AssertionError(f"labkit {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
     return proc
+
+
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory):
+    """A workspace with a PyTorch ResNet-50 job ("rn", 5 classes at 32 px) and a MindSpore
+    MCNN job ("mc", 64 px), trained briefly on tiny data; the conversion, registry and service
+    tests share it (use the ``jobs`` fixture)."""
+    from labkit import data, train
+
+    home = tmp_path_factory.mktemp("trained") / "workspace"
+    old = os.environ["LABKIT_HOME"]
+    os.environ["LABKIT_HOME"] = str(home)
+    try:
+        data.make("flowers", name="fl", count=60, size=32, seed=0)
+        flowers = "fl@" + data.publish("fl")["version"]
+        data.make("crowd", name="cr", count=12, size=64, seed=0)
+        crowd = "cr@" + data.publish("cr")["version"]
+        pt = train.create("ResNet50", "pytorch", flowers, "rn",
+                          {"image_size": "32", "batch_size": "8", "learning_rate_strategy": "2:0.01"},
+                          wait=True, log=lambda *_: None)
+        ms = train.create("MCNN", "mindspore", crowd, "mc", {"image_size": "64", "batch_size": "2", "epoch_size": "1"},
+                          wait=True, log=lambda *_: None)
+        assert pt["state"] == ms["state"] == "COMPLETED", (pt.get("reason"), ms.get("reason"))
+    finally:
+        os.environ["LABKIT_HOME"] = old
+    return home
+
+
+@pytest.fixture
+def jobs(trained_home, monkeypatch):
+    """The shared trained workspace, as this test's workspace."""
+    monkeypatch.setenv("LABKIT_HOME", str(trained_home))
+    return trained_home

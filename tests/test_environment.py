@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def pins(specs) -> dict[str, str]:
     out = {}
     for spec in specs:
-        m = re.fullmatch(r"\s*([A-Za-z0-9_.-]+)\s*={1,2}\s*([^\s;]+)\s*", spec)
+        m = re.fullmatch(r"\s*([A-Za-z0-9_.-]+)(?:\[[a-z,]+\])?\s*={1,2}\s*([^\s;]+)\s*", spec)
         assert m, f"not pinned to one version: {spec!r}"
         out[m.group(1).lower()] = m.group(2)
     return out

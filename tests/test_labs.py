@@ -25,15 +25,26 @@ def test_a_lab_runs_headless_and_records_what_it_made(tmp_path):
     assert record["status"] == "COMPLETED" and record["profile"] == "quick"
     assert record["versions"]["labkit"] and record["stages"][0]["seconds"] > 0
     assert record["results"]["dataset"] == "crowd-quick@V001"
-    assert [s["notebook"] for s in record["stages"]] == ["01_data_prep.ipynb", "02_subscribe_and_train.ipynb"]
-    assert record["results"]["job"] == "mcnn-mindspore-quick@V001" and "mae" in record["results"]["job_metrics"]
+    assert [s["notebook"] for s in record["stages"]] == ["01_data_prep.ipynb", "02_subscribe_and_train.ipynb",
+                                                          "03_convert_model.ipynb", "04_import_model.ipynb",
+                                                          "05_deploy_service.ipynb"]
+    results = record["results"]
+    assert results["job"] == "mcnn-mindspore-quick@V001" and "mae" in results["job_metrics"]
+    assert {c["state"] for c in results["conversions"].values()} == {"COMPLETED"}
+    assert results["model"] == "crowd-mcnn@0.0.1" and results["model_state"] == "NORMAL"
+    assert results["service"] == "crowd-mcnn" and results["service_metrics"]["mae"] >= 0
     executed = nbformat.read(run_dir / "01_data_prep.ipynb", as_version=4)
     images = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 2  # the samples with density maps, the count histogram
     executed = nbformat.read(run_dir / "02_subscribe_and_train.ipynb", as_version=4)
     images = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 2  # the learning curves, predicted against true counts
+    executed = nbformat.read(run_dir / "05_deploy_service.ipynb", as_version=4)
+    images = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 3  # the density map over the image, the pipeline timings, predicted against true counts
     assert (run_dir / "01_data_prep.html").stat().st_size > 10_000
+    status = labkit_cli("status", env={"LABKIT_HOME": str(tmp_path / "ws")}).stdout
+    assert "nothing is running" in status
 
 
 def test_the_same_lab_twice_gives_the_same_data(tmp_path):

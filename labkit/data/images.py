@@ -1,8 +1,12 @@
-"""Checking that a file is an image labkit can use, before it enters the workspace."""
+"""Checking that a file is an image labkit can use, before it enters the workspace, and
+decoding untrusted images (uploads to the service, folders to predict) the same careful way."""
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
+
+import numpy as np
 
 from PIL import Image, UnidentifiedImageError
 
@@ -17,17 +21,38 @@ def image_problem(path: Path) -> str | None:
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
         return f"not an image file (extension {path.suffix or 'none'!r})"
     try:
+        decode(path)
+    except ImageError as exc:
+        return str(exc)
+    return None
+
+
+class ImageError(ValueError):
+    """An image that cannot be used; the message says why."""
+
+
+def decode(source: Path | bytes, mode: str | None = None, size: int | None = None) -> np.ndarray:
+    """Decode every pixel of an image file or bytes, refusing what is corrupt, truncated or
+    claims more than ``MAX_PIXELS`` (checked before decoding); optionally convert it to
+    ``mode`` ("RGB", "L") and resize it to ``size`` x ``size``. Returns uint8 HWC or HW."""
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
                 w, h = im.size
                 if w * h > MAX_PIXELS:
-                    return f"image too large: {w}x{h} pixels (at most {MAX_PIXELS:,}); resize it first"
+                    raise ImageError(f"image too large: {w}x{h} pixels (at most {MAX_PIXELS:,}); resize it first")
                 im.load()  # decodes every pixel: catches truncated and corrupt data
+                if mode:
+                    im = im.convert(mode)
+                if size:
+                    im = im.resize((size, size), Image.Resampling.BILINEAR)
+                return np.asarray(im)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        return f"image too large, a possible decompression bomb: {exc}"
-    except UnidentifiedImageError as exc:
-        return f"corrupt or not an image: {exc}"
+        raise ImageError(f"image too large, a possible decompression bomb: {exc}") from None
+    except UnidentifiedImageError:
+        raise ImageError("corrupt or not an image: the bytes are not a known image format") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        return f"corrupt image: {exc}"
-    return None
+        if isinstance(exc, ImageError):
+            raise
+        raise ImageError(f"corrupt image: {exc}") from None

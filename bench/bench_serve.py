@@ -1,0 +1,140 @@
+"""Stage 5 benchmark: what the HTTP service costs over calling ONNX Runtime in-process.
+
+Imports (or trains, exports and imports) a ResNet-50 flowers model at 64 px, then, in one run:
+
+1. in-process ONNX Runtime: batch-1 median latency, and the best throughput over batch sizes;
+2. the service (its own process, 127.0.0.1) called over the V2 binary route (tritonclient's
+   default encoding): one client's median latency, and the throughput of 16 concurrent clients
+   each sending batch-1 requests (an async httpx client in a separate process).
+
+Prints the ratios. The bars: 16 clients reach >= 80% of in-process best-batch throughput; one
+client's median overhead is under 5 ms.
+
+    .venv/bin/python bench/bench_serve.py [--home DIR] [--model fp32|int8] [--requests 2000]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+CLIENT = r"""
+import asyncio, json, sys, time
+import httpx, numpy as np
+url, name, clients, total, shape, dtype = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), json.loads(sys.argv[5]), sys.argv[6]
+x = np.random.default_rng(0).integers(0, 256, shape).astype(dtype)
+head = json.dumps({"inputs": [{"name": "images", "shape": shape, "datatype": "UINT8" if dtype == "uint8" else "FP32",
+                                "parameters": {"binary_data_size": x.nbytes}}],
+                   "outputs": [{"name": "logits", "parameters": {"binary_data": True}}]}).encode()
+body, headers = head + x.tobytes(), {"Inference-Header-Content-Length": str(len(head))}
+latencies, errors = [], 0
+async def worker(client, n):
+    global errors
+    for _ in range(n):
+        t = time.perf_counter()
+        r = await client.post(f"/v2/models/{name}/infer", content=body, headers=headers)
+        latencies.append(time.perf_counter() - t)
+        errors += r.status_code != 200
+async def main():
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+        await worker(client, 20)  # warm-up
+        latencies.clear()
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(client, total // clients) for _ in range(clients)))
+        return time.perf_counter() - start
+wall = asyncio.run(main())
+print(json.dumps({"wall": wall, "requests": len(latencies), "errors": errors, "median": sorted(latencies)[len(latencies) // 2]}))
+"""
+
+
+def model_ref(which: str) -> str:
+    from labkit import convert, data, registry, train
+
+    name = f"bench-serve-{which}"
+    if any(r["model"] == name and r["state"] == "NORMAL" for r in registry.list_models()):
+        return name
+    dataset = data.ensure_version("flowers", profile="workshop", log=print)
+    if not any(r["job"] == "bench-serve" and r["state"] == "COMPLETED" for r in train.list_jobs()):
+        train.create("ResNet_v1_50", "pytorch", dataset, "bench-serve", {"learning_rate_strategy": "2:0.01"},
+                     profile="workshop", wait=True, log=print)
+    if which == "int8":
+        convert.create("bench-serve", "onnx-ort-int8", "bench-serve-int8", profile="quick", log=print)
+        registry.import_model(name, from_conversion="bench-serve-int8", log=print)
+    else:
+        registry.import_model(name, from_job="bench-serve", log=print)
+    return name
+
+
+def in_process(model, rounds: int = 5) -> tuple[float, float, int]:
+    """Batch-1 median latency (s), and best throughput (img/s) with its batch size."""
+    one = np.zeros((1, *model.sample_shape), model.dtype)
+    for _ in range(5):
+        model.run(one)
+    times = []
+    for _ in range(200):
+        t = time.perf_counter()
+        model.run(one)
+        times.append(time.perf_counter() - t)
+    best, best_batch = 0.0, 1
+    for batch in (1, 4, 8, 16, 32):
+        x = np.zeros((batch, *model.sample_shape), model.dtype)
+        model.run(x)
+        t = min(_timed(model.run, x) for _ in range(rounds))
+        if batch / t > best:
+            best, best_batch = batch / t, batch
+    return statistics.median(times), best, best_batch
+
+
+def _timed(fn, x) -> float:
+    t = time.perf_counter()
+    fn(x)
+    return time.perf_counter() - t
+
+
+def clients(url: str, name: str, n: int, total: int, shape: list, dtype: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", CLIENT, url, name, str(n), str(total), json.dumps(shape), dtype],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--home", help="a workspace to keep the model in (default: a new temporary one)")
+    p.add_argument("--model", choices=("fp32", "int8"), default="fp32")
+    p.add_argument("--requests", type=int, default=2000)
+    p.add_argument("--instances", type=int, default=1)
+    args = p.parse_args()
+    os.environ["LABKIT_HOME"] = args.home or tempfile.mkdtemp(prefix="labkit-bench-serve-")
+    from labkit import registry
+    from labkit.serve import services
+    from labkit.serve.runtime import Model
+
+    name = model_ref(args.model)
+    folder, serving = registry.deployable(name)
+    local = Model(folder)
+    latency, best, best_batch = in_process(local)
+    service = services.deploy(name, instances=args.instances, log=lambda *_: None)
+    try:
+        shape, dtype = [1, *local.sample_shape], np.dtype(local.dtype).name
+        single = clients(service["url"], name, 1, max(200, args.requests // 10), shape, dtype)
+        many = clients(service["url"], name, 16, args.requests, shape, dtype)
+    finally:
+        services.stop(service["service"])
+    throughput = many["requests"] / many["wall"]
+    print(f"model {name} ({serving['input']['datatype']} input {shape}), {os.cpu_count()} cores, "
+          f"{args.instances} instance(s)")
+    print(f"in-process ONNX Runtime: batch-1 median {latency * 1000:.2f} ms; best {best:.0f} img/s at batch {best_batch}")
+    print(f"service, 1 client (V2 binary): median {single['median'] * 1000:.2f} ms -> overhead "
+          f"{(single['median'] - latency) * 1000:.2f} ms (bar < 5 ms)")
+    print(f"service, 16 clients: {throughput:.0f} img/s over {many['requests']} requests, {many['errors']} errors -> "
+          f"{throughput / best:.0%} of in-process best-batch throughput (bar >= 80%)")
+
+
+if __name__ == "__main__":
+    main()

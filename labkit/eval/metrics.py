@@ -1,0 +1,142 @@
+"""Evaluation from files, as seed 003's ``classification_task_metric.py`` does it: a directory of
+per-image result files and a label file in, ``result.json`` out.
+
+- result files: ``<image stem>_1.txt``; for classification the first line holds the predicted
+  class indices, best first (top-5), separated by spaces; for counting, the predicted count.
+- label file: one ``<image file name> <label>`` per line (the class index, or the true count).
+
+Classification writes top-1 to top-5 accuracy (the seed's "Overall statistical evaluation"),
+plus per-class precision and recall and the confusion matrix; counting writes MAE and RMSE
+(what the crowd-counting literature calls MSE).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from labkit import workspace
+from labkit.errors import LabkitError
+
+
+def read_labels(label_file: Path) -> dict[str, str]:
+    try:
+        lines = Path(label_file).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise LabkitError(f"cannot read the label file {label_file}: {exc.strerror}",
+                          "give a file of '<image name> <label>' lines (labkit eval labels writes one)") from None
+    found = {}
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        parts = line.rsplit(maxsplit=1)
+        if len(parts) != 2:
+            raise LabkitError(f"{label_file}:{n}: {line!r} is not '<image name> <label>'", "fix that line")
+        found[Path(parts[0]).stem] = parts[1]
+    return found
+
+
+def _result(result_dir: Path, stem: str) -> str | None:
+    path = Path(result_dir) / f"{stem}_1.txt"
+    if not path.exists():
+        return None
+    lines = path.read_text(encoding="utf-8").split("\n")
+    return lines[0].strip()
+
+
+def classification(result_dir: Path, label_file: Path, out: Path | None = None,
+                   class_names: list[str] | None = None) -> dict:
+    labels = read_labels(label_file)
+    if not labels:
+        raise LabkitError(f"{label_file} has no labels", "one '<image name> <class index>' per line")
+    truth, ranked, missing = [], [], []
+    for stem, label in labels.items():
+        line = _result(result_dir, stem)
+        if line is None:
+            missing.append(stem)
+            continue
+        try:
+            ranked.append([int(v) for v in line.split()][:5])
+            truth.append(int(label))
+        except ValueError:
+            raise LabkitError(f"{stem}: result or label is not a class index ({line!r}, {label!r})",
+                              "results hold class indices, best first; labels one index per image") from None
+    if not truth:
+        raise LabkitError(f"none of the {len(labels)} labelled images has a result file in {result_dir}",
+                          "result files are named <image stem>_1.txt")
+    classes = max(max(truth), max(max(r) for r in ranked if r)) + 1
+    if class_names:
+        classes = max(classes, len(class_names))
+    top = np.full((len(ranked), 5), -1)
+    for i, r in enumerate(ranked):
+        top[i, :len(r)] = r
+    y = np.array(truth)
+    accuracy = {f"top{k}": float((top[:, :k] == y[:, None]).any(1).mean()) for k in range(1, 6)}
+    confusion = np.zeros((classes, classes), int)
+    for t, p in zip(y, top[:, 0], strict=True):
+        if p >= 0:
+            confusion[t, p] += 1
+    tp = np.diag(confusion).astype(float)
+    precision = np.divide(tp, confusion.sum(0), out=np.zeros(classes), where=confusion.sum(0) > 0)
+    recall = np.divide(tp, confusion.sum(1), out=np.zeros(classes), where=confusion.sum(1) > 0)
+    names = class_names or [str(i) for i in range(classes)]
+    result = {
+        "title": "Overall statistical evaluation",
+        "value": [{"key": "Number of images", "value": str(len(y))},
+                  {"key": "Number of classes", "value": str(classes)},
+                  *({"key": f"Top{k} accuracy", "value": f"{100 * accuracy[f'top{k}']:.2f}%"} for k in range(1, 6))],
+        **accuracy,
+        "per_class": [{"class": names[c], "precision": float(precision[c]), "recall": float(recall[c]),
+                       "support": int(confusion[c].sum())} for c in range(classes)],
+        "confusion": confusion.tolist(), "labels": names, "missing_results": missing,
+    }
+    if out:
+        workspace.write_json(Path(out), result)
+    return result
+
+
+def counting(result_dir: Path, label_file: Path, out: Path | None = None) -> dict:
+    labels = read_labels(label_file)
+    pred, truth, missing = [], [], []
+    for stem, label in labels.items():
+        line = _result(result_dir, stem)
+        if line is None:
+            missing.append(stem)
+            continue
+        try:
+            pred.append(float(line.split()[0]))
+            truth.append(float(label))
+        except (ValueError, IndexError):
+            raise LabkitError(f"{stem}: result or label is not a count ({line!r}, {label!r})",
+                              "result files hold the predicted count; labels the true count") from None
+    if not truth:
+        raise LabkitError(f"none of the {len(labels)} labelled images has a result file in {result_dir}",
+                          "result files are named <image stem>_1.txt")
+    err = np.array(pred) - np.array(truth)
+    result = {"title": "Overall statistical evaluation",
+              "value": [{"key": "Number of images", "value": str(len(err))},
+                        {"key": "MAE", "value": f"{np.abs(err).mean():.3f}"},
+                        {"key": "MSE (RMSE)", "value": f"{np.sqrt((err ** 2).mean()):.3f}"}],
+              "mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err ** 2).mean())),
+              "predicted": [round(p, 3) for p in pred], "truth": truth, "missing_results": missing}
+    if out:
+        workspace.write_json(Path(out), result)
+    return result
+
+
+def write_label_file(dataset: str, out: Path, split: str = "val") -> Path:
+    """The label file of a dataset version's split (``image name`` and class index or count)."""
+    from labkit import data
+
+    version = data.version_dir(dataset)
+    meta = json.loads((version / "version.json").read_text(encoding="utf-8"))
+    names = (version / "labels.txt").read_text(encoding="utf-8").split("\n")[:-1] if meta["task"] != "crowd_counting" else []
+    lines = []
+    for row in data.manifest(dataset, split):
+        ann = row["annotation"][0]
+        label = names.index(ann["name"]) if names else ann["count"]
+        lines.append(f"{Path(row['source']).name} {label}")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return Path(out)

@@ -1,0 +1,185 @@
+"""Online services (the seeds' "deploy as a real-time service"): ``services/NAME/`` holds the
+record (``run.json``: model, URL, instances, state DEPLOYING → RUNNING → STOPPED / FAILED)
+and the service's log. ``deploy`` starts the server process and returns once it answers.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from labkit import records, registry, workspace
+from labkit.errors import LabkitError
+
+LIVE = ("DEPLOYING", "RUNNING")
+READY_TIMEOUT_S = 120
+
+
+def _root() -> Path:
+    return workspace.area("services")
+
+
+def _dir(name: str) -> Path:
+    folder = _root() / workspace.check_name(name, "service name")
+    if not (folder / "run.json").exists():
+        known = ", ".join(sorted(p.name for p in _root().iterdir() if (p / "run.json").exists())) or "none"
+        raise LabkitError(f"no service named {name!r} (services: {known})", "deploy one with `labkit service deploy`")
+    return folder
+
+
+def refresh(folder: Path) -> dict:
+    record = records.refresh(folder, "the service's process died (killed or crashed); deploy it again")
+    if record["state"] == "RUNNING" and record["instances"] > 1:
+        import psutil
+
+        try:
+            alive = [p for p in psutil.Process(record["pid"]).children()  # uvicorn's workers, not its helpers
+                     if p.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(p.cmdline())]
+        except psutil.Error:
+            alive = []
+        record["instances_alive"] = len(alive)
+    return record
+
+
+def deploy(model: str, name: str | None = None, instances: int = 1, auto_stop: float | None = None,
+           port: int = 0, host: str = "127.0.0.1", max_batch: int = 16, max_wait_ms: float = 0.0,
+           max_body_mb: float = 12, deadline_s: float = 40, log=print) -> dict:
+    """Start ``model`` (NAME[@VERSION] of the registry) as a service; return its record once
+    it is ready (health 200) or has failed."""
+    model_dir, serving = registry.deployable(model)
+    model_ref = f"{model_dir.parent.name}@{model_dir.name}"
+    name = workspace.check_name(name or model_dir.parent.name, "service name")
+    if not 1 <= instances <= 16:
+        raise LabkitError(f"--instances must be 1 to 16 (got {instances})", "one instance per core is plenty")
+    if auto_stop is not None and auto_stop <= 0:
+        raise LabkitError("--auto-stop must be a positive number of seconds", "e.g. --auto-stop 3600 (the seeds' hour)")
+    if not 0 <= port <= 65535:
+        raise LabkitError(f"--port {port} is not a port", "use 1024-65535, or leave it out for a free one")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log(f"warning: binding {host} makes the service reachable from other machines; it has no authentication")
+    folder = _root() / name
+    with workspace.locked(_root()):
+        if (folder / "run.json").exists() and refresh(folder)["state"] in LIVE:
+            raise LabkitError(f"service {name} is already running ({records.read(folder).get('url')})",
+                              f"stop it first (labkit service stop {name}) or choose another --name")
+        folder.mkdir(parents=True, exist_ok=True)
+        cores = os.cpu_count() or 1
+        record = {"service": name, "model": model_ref, "model_dir": str(model_dir), "task": serving["task"],
+                  "host": host, "port": port, "instances": instances, "auto_stop": auto_stop,
+                  "threads": max(1, cores // instances), "max_batch": max_batch, "max_wait": max_wait_ms / 1000,
+                  "max_body": int(max_body_mb * 1024 * 1024), "deadline": deadline_s, "max_connections": 1024,
+                  "state": "DEPLOYING", "timestamps": {"DEPLOYING": workspace.now()}}
+        workspace.write_json(folder / "run.json", record)
+    # prometheus_client reads PROMETHEUS_MULTIPROC_DIR when imported: set it before the process starts
+    (folder / "prometheus").mkdir(exist_ok=True)
+    for stale in (folder / "prometheus").glob("*.db"):  # a previous deployment's samples
+        stale.unlink()
+    env = {**os.environ, "LABKIT_HOME": str(workspace.home()), "PROMETHEUS_MULTIPROC_DIR": str(folder / "prometheus")}
+    with open(folder / "service.log", "a") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "labkit.serve.server", str(folder)], stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+    records.update(folder, pid=proc.pid, pid_started=records.started_at(proc.pid))
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        record = refresh(folder)
+        if record["state"] not in LIVE:
+            raise LabkitError(f"service {name} did not start: {record.get('reason')}: {_log_tail(folder)}",
+                              f"see {folder / 'service.log'}")
+        if record.get("url") and _healthy(record["url"]):
+            record = records.update(folder, state="RUNNING")
+            log(f"service {name} is up at {record['url']} ({model_ref}, {instances} instance(s)"
+                + (f", stops itself after {auto_stop:g} s" if auto_stop else "") + ")")
+            log(f"try: curl -F images=@IMAGE.jpg {record['url']}/")
+            return record
+        if proc.poll() is not None:
+            continue  # the next refresh reports it
+        time.sleep(0.2)
+    stop(name)
+    raise LabkitError(f"service {name} was not ready within {READY_TIMEOUT_S} s", f"see {folder / 'service.log'}")
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=2) as r:
+            return r.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _log_tail(folder: Path) -> str:
+    try:
+        lines = [ln for ln in (folder / "service.log").read_text(errors="replace").splitlines() if ln.strip()]
+    except FileNotFoundError:
+        return "no log"
+    return lines[-1][:300] if lines else "no log"
+
+
+def show(name: str) -> dict:
+    return refresh(_dir(name))
+
+
+def list_services() -> list[dict]:
+    return [refresh(p) for p in sorted(_root().iterdir()) if (p / "run.json").exists()]
+
+
+def stop(name: str, grace: float | None = None) -> dict:
+    """SIGTERM: the service drains (requests in flight finish) and exits; after ``grace``
+    seconds (default: its deadline + 10) the whole process group is killed."""
+    folder = _dir(name)
+    record = refresh(folder)
+    if record["state"] not in LIVE:
+        return record
+    records.update(folder, stop_reason="stopped by the user")
+    pid = record["pid"]
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    limit = time.monotonic() + (grace if grace is not None else record["deadline"] + 10)
+    while time.monotonic() < limit and records.alive(pid, record.get("pid_started")):
+        time.sleep(0.1)
+    if records.alive(pid, record.get("pid_started")):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return records.finish(folder, "STOPPED", reason="stopped by the user")
+
+
+def stop_all() -> list[dict]:
+    return [stop(r["service"]) for r in list_services() if r["state"] in LIVE]
+
+
+def predict(name: str, image: str | Path | bytes) -> dict:
+    """Call a running service's predict API with an image (a file, or its bytes), as
+    ``curl -F images=@FILE URL/`` does."""
+    import json
+    import uuid
+
+    record = show(name)
+    if record["state"] != "RUNNING":
+        raise LabkitError(f"service {name} is {record['state']}", f"deploy it: labkit service deploy {record['model']}")
+    if isinstance(image, bytes):
+        data, filename = image, "upload"
+    else:
+        path = Path(image)
+        if not path.is_file():
+            raise LabkitError(f"no image file {image}", "give the path of a .jpg or .png")
+        data, filename = path.read_bytes(), path.name
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"images\"; filename=\"{filename}\"\r\n"
+            f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(record["url"] + "/", data=body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(request, timeout=record["deadline"] + 5) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        detail = json.loads(exc.read() or b"{}")
+        raise LabkitError(f"the service answered {exc.code}: {detail.get('error_msg', detail)}",
+                          "check the image; `labkit service list` shows the service's state") from None

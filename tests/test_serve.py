@@ -1,0 +1,211 @@
+"""The registry and the online service for real: imported ONNX models, a service process on
+127.0.0.1 called over HTTP with httpx and tritonclient, compared with in-process ONNX Runtime."""
+import json
+import shutil
+import threading
+
+import httpx
+import numpy as np
+import pytest
+import tritonclient.http as triton
+
+from conftest import labkit_cli
+from labkit import convert, registry
+from labkit.errors import LabkitError
+from labkit.serve import services
+from labkit.serve.runtime import Model
+
+
+def quiet(*_):
+    pass
+
+
+def val_images(home, dataset, n=6):
+    version = home / "datasets" / dataset / "versions" / "V001"
+    rows = [json.loads(line) for line in (version / "val.jsonl").read_text().splitlines()][:n]
+    return [(version / r["source"]).read_bytes() for r in rows]
+
+
+@pytest.fixture(scope="module")
+def models(trained_home):
+    """Imported models: the float ResNet from its job, and an INT8 one taking uint8 pixels."""
+    import os
+
+    old = os.environ["LABKIT_HOME"]
+    os.environ["LABKIT_HOME"] = str(trained_home)
+    try:
+        rec = convert.create("rn", "onnx-ort-int8", "rn-serve-int8", preprocess="auto", calibration_images=16, log=quiet)
+        assert rec["state"] == "COMPLETED", rec.get("reason")
+        registry.import_model("flowers", from_job="rn", log=quiet)
+        registry.import_model("flowers", from_conversion="rn-serve-int8", log=quiet)
+        registry.import_model("crowd", from_job="mc", log=quiet)
+    finally:
+        os.environ["LABKIT_HOME"] = old
+    return trained_home
+
+
+@pytest.fixture
+def service(models, jobs):
+    rec = services.deploy("flowers@0.0.2", name="fl", max_body_mb=1, log=quiet)
+    yield rec
+    services.stop("fl")
+
+
+def test_import_versions_and_modelarts_config(models, jobs):
+    first, second = registry.show("flowers@0.0.1"), registry.show("flowers")
+    assert first["state"] == second["state"] == "NORMAL" and second["version"] == "0.0.2"
+    assert first["serving"]["input"]["datatype"] == "FP32" and second["serving"]["input"]["datatype"] == "UINT8"
+    config = registry.config("flowers@0.0.1")
+    assert config["model_algorithm"] == "image_classification" and config["model_type"] == "PyTorch"
+    api = config["apis"][0]
+    assert api["protocol"] == "http" and api["request"]["data"]["properties"]["images"]["type"] == "file"
+    assert set(config["metrics"]) == {"f1", "accuracy", "precision", "recall"}
+    assert config["dependencies"][0]["packages"][0]["package_name"] == "onnxruntime"
+    crowd = registry.config("crowd")
+    assert crowd["model_type"] == "MindSpore" and "count" in crowd["apis"][0]["response"]["data"]["properties"]
+    with pytest.raises(LabkitError, match="already has version 0.0.1"):
+        registry.import_model("flowers", "0.0.1", from_job="rn", log=quiet)
+
+
+def test_import_from_a_directory_validates(models, jobs, tmp_path):
+    good = tmp_path / "good"
+    good.mkdir()
+    shutil.copy(models / "models" / "flowers" / "0.0.1" / "model.onnx", good / "resnet.onnx")
+    (good / "labels.txt").write_text("\n".join(registry.show("flowers@0.0.1")["serving"]["labels"]) + "\n")
+    assert registry.import_model("mine", from_dir=str(good), log=quiet)["state"] == "NORMAL"
+    (good / "labels.txt").write_text("a\nb\n")
+    wrong = registry.import_model("mine", from_dir=str(good), log=quiet)
+    assert wrong["state"] == "FAILED" and "2 labels" in wrong["reason"]
+    (good / "resnet.onnx").write_bytes(b"not a model")
+    broken = registry.import_model("mine", from_dir=str(good), log=quiet)
+    assert broken["state"] == "FAILED" and "cannot load" in broken["reason"]
+    with pytest.raises(LabkitError, match="FAILED"):
+        services.deploy("mine", log=quiet)
+    listed = labkit_cli("model", "list", env={"LABKIT_HOME": str(jobs)}).stdout
+    assert "mine@0.0.3" in listed and "FAILED" in listed
+
+
+def test_predict_api_answers_like_in_process_onnx_runtime(service, models):
+    local = Model(models / "models" / "flowers" / "0.0.2")
+    with httpx.Client(base_url=service["url"], timeout=30) as client:
+        for image in val_images(models, "fl"):
+            got = client.post("/", files={"images": ("x.jpg", image, "image/jpeg")})
+            assert got.status_code == 200
+            want = local.predict(image)
+            assert got.json()["predicted_label"] == want["predicted_label"]
+            np.testing.assert_allclose([s for _, s in got.json()["scores"]], [s for _, s in want["scores"]], rtol=1e-5)
+            assert [label for label, _ in got.json()["scores"]] == [label for label, _ in want["scores"]]
+        named = client.post("/v1/infers/fl", files={"images": ("x.jpg", image, "image/jpeg")})
+        assert named.status_code == 200 and named.json() == got.json()
+        assert client.get("/health").json() == {"health": "true"}
+        assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize("request_kw, status, words", [
+    ({"files": {"file": ("x.jpg", b"abc")}}, 400, "field 'images'"),
+    ({"content": b"raw bytes"}, 415, "multipart/form-data"),
+    ({"files": {"images": ("x.jpg", b"\xff\xd8\xff\xe0 truncated")}}, 400, "not a usable image"),
+    ({"files": {"images": ("x.jpg", b"")}}, 400, "empty"),
+    ({"files": {"images": ("x.jpg", b"0" * (2 * 1024 * 1024))}}, 413, "limit"),
+])
+def test_bad_requests_get_json_errors_and_the_service_keeps_answering(service, models, request_kw, status, words):
+    image = val_images(models, "fl", 1)[0]
+    with httpx.Client(base_url=service["url"], timeout=30) as client:
+        before = client.post("/", files={"images": ("x.jpg", image)}).json()
+        bad = client.post("/", **request_kw)
+        assert bad.status_code == status and words in bad.json()["error_msg"] and bad.json()["error_code"]
+        assert client.post("/v1/infers/other", files={"images": ("x.jpg", image)}).status_code == 404
+        assert client.post("/", files={"images": ("x.jpg", image)}).json() == before
+
+
+def test_v2_with_tritonclient_binary_and_json(service, models):
+    local = Model(models / "models" / "flowers" / "0.0.2")
+    client = triton.InferenceServerClient(service["url"].removeprefix("http://"))
+    assert client.is_server_live() and client.is_server_ready() and client.is_model_ready("flowers")
+    meta = client.get_model_metadata("flowers")
+    assert meta["inputs"] == [{"name": "images", "datatype": "UINT8", "shape": [-1, 32, 32, 3]}]
+    assert client.get_model_config("flowers")["max_batch_size"] > 0
+    x = np.stack([local.tensor(b) for b in val_images(models, "fl", 4)])
+    want = local.run(x)[0]
+    for binary in (True, False):
+        tensor = triton.InferInput("images", list(x.shape), "UINT8")
+        tensor.set_data_from_numpy(x, binary_data=binary)
+        result = client.infer("flowers", [tensor], outputs=[triton.InferRequestedOutput("logits", binary_data=binary)],
+                              request_id="r1")
+        np.testing.assert_allclose(result.as_numpy("logits"), want, rtol=1e-5, atol=1e-6)
+        assert result.get_response()["id"] == "r1"
+    wrong = triton.InferInput("images", [1, 32, 32, 3], "FP32")
+    wrong.set_data_from_numpy(np.zeros((1, 32, 32, 3), np.float32))
+    with pytest.raises(triton.InferenceServerException, match="must be UINT8"):
+        client.infer("flowers", [wrong])
+    with pytest.raises(triton.InferenceServerException, match="unknown model"):
+        client.get_model_metadata("nope")
+
+
+BINARY_HEADER = json.dumps({"inputs": [{"name": "images", "shape": [1, 32, 32, 3], "datatype": "UINT8",
+                                        "parameters": {"binary_data_size": 3072}}]}).encode()
+
+
+@pytest.mark.parametrize("body, headers, words", [
+    (b"", {}, "empty request"), (b"{nope", {}, "not valid JSON"), (b'{"inputs": []}', {}, "non-empty list"),
+    (b'{"inputs": [{"name": "images", "shape": [1, 32, 32, 3], "datatype": "UINT8", "data": [1, 2]}]}', {}, "values"),
+    (b'{"inputs": [{"name": "images", "shape": [1, 3, 32, 32], "datatype": "UINT8", "data": [1]}]}', {}, "shape"),
+    (b'{"inputs": [{"name": "x", "shape": [1, 32, 32, 3], "datatype": "UINT8", "data": [1]}]}', {}, "unknown input"),
+    (BINARY_HEADER + b"xyz", {"Inference-Header-Content-Length": str(len(BINARY_HEADER))}, "binary_data_size"),
+    (b'{"inputs": []}', {"Inference-Header-Content-Length": "999"}, "does not fit"),
+])
+def test_v2_bad_requests_are_400_with_an_error(service, body, headers, words):
+    got = httpx.post(f"{service['url']}/v2/models/flowers/infer", content=body, headers=headers, timeout=30)
+    assert got.status_code == 400 and words in got.json()["error"]
+
+
+def test_metrics_count_requests_and_batches(service, models):
+    image = val_images(models, "fl", 1)[0]
+    for _ in range(3):
+        httpx.post(service["url"] + "/", files={"images": ("x.jpg", image)}, timeout=30)
+    text = httpx.get(service["url"] + "/metrics", timeout=30).text
+    assert 'labkit_requests_total{code="200",route="/"} 3.0' in text
+    assert "labkit_batch_size_count" in text and "labkit_queue_seconds_bucket" in text
+
+
+def test_counting_service_and_stop(models, jobs):
+    rec = services.deploy("crowd", log=quiet)
+    try:
+        assert rec["url"].startswith("http://127.0.0.1:")
+        image = val_images(models, "cr", 1)[0]
+        got = httpx.post(rec["url"] + "/", files={"images": ("x.jpg", image)}, timeout=30).json()
+        want = Model(models / "models" / "crowd" / "0.0.1").predict(image)
+        assert got["count"] == pytest.approx(want["count"], rel=1e-5)
+        assert np.array(got["density_map"]).shape == (16, 16)
+        status = labkit_cli("status", env={"LABKIT_HOME": str(jobs)}).stdout
+        assert "labkit service stop crowd" in status
+    finally:
+        stopped = services.stop("crowd")
+    assert stopped["state"] == "STOPPED"
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(rec["url"] + "/health", timeout=5)
+    assert "nothing is running" in labkit_cli("status", env={"LABKIT_HOME": str(jobs)}).stdout
+
+
+def test_stop_lets_requests_in_flight_finish(models, jobs):
+    rec = services.deploy("flowers@0.0.1", name="drain", log=quiet)
+    image = val_images(models, "fl", 1)[0]
+    codes, started = [], threading.Event()
+
+    def client():
+        with httpx.Client(base_url=rec["url"], timeout=30) as c:
+            started.set()
+            for _ in range(30):
+                try:
+                    codes.append(c.post("/", files={"images": ("x.jpg", image)}).status_code)
+                except httpx.TransportError:
+                    break  # the service has closed: a refused connection, never a half answer
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    started.wait(10)
+    services.stop("drain")
+    for t in threads:
+        t.join(60)
+    assert codes and set(codes) <= {200, 503}
