@@ -17,12 +17,53 @@ def pytest_configure(config):
     os.environ["LABKIT_HOME"] = tempfile.mkdtemp(prefix="labkit-test-ws-")
 
 
+LABKIT_PROCESSES = ("labkit.serve.server", "labkit.train.supervisor", "labkit.convert.worker", "labkit/algorithms/")
+
+
+def leftover_processes() -> list:
+    """labkit's processes (services, jobs, conversions) that the tests started, still running:
+    those whose workspace is one of the tests' temporary ones."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if not any(mark in cmd for mark in LABKIT_PROCESSES) or proc.pid == os.getpid():
+            continue
+        try:
+            home = proc.environ().get("LABKIT_HOME", "")
+        except psutil.Error:
+            continue
+        if "pytest-of-" in home or "labkit-test-ws-" in home:
+            found.append(proc)
+    return found
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The suite leaves nothing running: a labkit process still alive here fails the run."""
+    left = leftover_processes()
+    if left:
+        for proc in left:
+            print(f"\nleft running after the tests: pid {proc.pid}: {' '.join(proc.info['cmdline'])[:200]}")
+            proc.kill()
+        session.exitstatus = 1
+
+
 @pytest.fixture
 def ws(tmp_path, monkeypatch):
     """A fresh, empty workspace for one test."""
     home = tmp_path / "workspace"
     monkeypatch.setenv("LABKIT_HOME", str(home))
     return home
+
+
+def val_images(home, dataset, n=6):
+    """The bytes of the first ``n`` validation images of ``dataset``@V001 in workspace ``home``."""
+    import json
+
+    version = home / "datasets" / dataset / "versions" / "V001"
+    rows = [json.loads(line) for line in (version / "val.jsonl").read_text().splitlines()][:n]
+    return [(version / r["source"]).read_bytes() for r in rows]
 
 
 def labkit_cli(*args, env=None, check=True):
@@ -64,4 +105,22 @@ def trained_home(tmp_path_factory):
 def jobs(trained_home, monkeypatch):
     """The shared trained workspace, as this test's workspace."""
     monkeypatch.setenv("LABKIT_HOME", str(trained_home))
+    return trained_home
+
+
+@pytest.fixture(scope="session")
+def models(trained_home):
+    """Imported models: the float ResNet from its job, and an INT8 one taking uint8 pixels."""
+    from labkit import convert, registry
+
+    old = os.environ["LABKIT_HOME"]
+    os.environ["LABKIT_HOME"] = str(trained_home)
+    try:
+        rec = convert.create("rn", "onnx-ort-int8", "rn-serve-int8", preprocess="auto", calibration_images=16, log=lambda *_: None)
+        assert rec["state"] == "COMPLETED", rec.get("reason")
+        registry.import_model("flowers", from_job="rn", log=lambda *_: None)
+        registry.import_model("flowers", from_conversion="rn-serve-int8", log=lambda *_: None)
+        registry.import_model("crowd", from_job="mc", log=lambda *_: None)
+    finally:
+        os.environ["LABKIT_HOME"] = old
     return trained_home

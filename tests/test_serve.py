@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 
-from conftest import labkit_cli
-from labkit import convert, registry
+from conftest import labkit_cli, val_images
+from labkit import registry
 from labkit.errors import LabkitError
 from labkit.serve import services
 from labkit.serve.runtime import Model
@@ -20,28 +20,6 @@ def quiet(*_):
     pass
 
 
-def val_images(home, dataset, n=6):
-    version = home / "datasets" / dataset / "versions" / "V001"
-    rows = [json.loads(line) for line in (version / "val.jsonl").read_text().splitlines()][:n]
-    return [(version / r["source"]).read_bytes() for r in rows]
-
-
-@pytest.fixture(scope="module")
-def models(trained_home):
-    """Imported models: the float ResNet from its job, and an INT8 one taking uint8 pixels."""
-    import os
-
-    old = os.environ["LABKIT_HOME"]
-    os.environ["LABKIT_HOME"] = str(trained_home)
-    try:
-        rec = convert.create("rn", "onnx-ort-int8", "rn-serve-int8", preprocess="auto", calibration_images=16, log=quiet)
-        assert rec["state"] == "COMPLETED", rec.get("reason")
-        registry.import_model("flowers", from_job="rn", log=quiet)
-        registry.import_model("flowers", from_conversion="rn-serve-int8", log=quiet)
-        registry.import_model("crowd", from_job="mc", log=quiet)
-    finally:
-        os.environ["LABKIT_HOME"] = old
-    return trained_home
 
 
 @pytest.fixture

@@ -136,7 +136,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        return _error(request.url.path, exc.status_code, str(exc.detail))
+        message = {404: f"no route {request.url.path}; the routes are listed at /docs",
+                   405: f"{request.method} is not allowed on {request.url.path}; see /docs"}.get(exc.status_code)
+        return _error(request.url.path, exc.status_code, message or str(exc.detail))
 
     @app.exception_handler(ClientError)
     async def client_error(request: Request, exc: ClientError):
