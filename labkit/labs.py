@@ -70,6 +70,7 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
     os.environ.update(kernel_env)
     record = {"lab": name, "profile": profile, "started": workspace.now(), "status": "RUNNING",
               "versions": _versions(), "stages": []}
+    started = time.perf_counter()
     try:
         for stage in lab["stages"]:
             nb = stage["notebook"]
@@ -101,12 +102,28 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+        # Whatever happened, no service the lab started keeps running (a failed stage never
+        # reached the deploy notebook's clean-up cell).
+        record["stopped_services"] = _stop_services_since(record["started"], log)
         record["finished"] = workspace.now()
+        record["seconds"] = round(time.perf_counter() - started, 1)
         results = run_dir / "results.json"
         record["results"] = workspace.read_json(results) if results.exists() else {}
         workspace.write_json(run_dir / "run.json", record)
         record["path"] = str(run_dir)
     return record
+
+
+def _stop_services_since(since: str, log) -> list[str]:
+    from labkit.serve import services
+
+    stopped = []
+    for r in services.list_services():
+        if r["state"] in services.LIVE and r["timestamps"].get("DEPLOYING", "") >= since:
+            services.stop(r["service"])
+            log(f"stopped service {r['service']}, which the lab left running")
+            stopped.append(r["service"])
+    return stopped
 
 
 def _versions() -> dict:

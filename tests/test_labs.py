@@ -2,6 +2,7 @@
 import json
 
 import nbformat
+import pytest
 
 from conftest import labkit_cli
 from labkit.labs import recipes
@@ -77,3 +78,40 @@ def test_a_failing_stage_names_the_cell(tmp_path):
     (run_dir,) = (tmp_path / "runs" / "broken").iterdir()
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "FAILED" and record["stages"][0]["status"] == "FAILED"
+
+
+def broken_lab(tmp_path, name, stages):
+    """Write a temporary recipe and run it; returns (process, run.json)."""
+    import yaml
+
+    from labkit import labs
+
+    path = labs.NOTEBOOKS / "labs" / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"name": name, "title": "a broken lab", "stages": stages}))
+    try:
+        proc = labkit_cli("run", name, "--profile", "quick", "--out", tmp_path / "runs",
+                          env={"LABKIT_HOME": str(tmp_path / "ws")}, check=False)
+    finally:
+        path.unlink()
+    (run_dir,) = (tmp_path / "runs" / name).iterdir()
+    return proc, json.loads((run_dir / "run.json").read_text())
+
+
+def test_a_lab_failing_after_deploying_still_stops_its_service(tmp_path):
+    proc, record = broken_lab(tmp_path, "broken-deploy", [
+        {"notebook": "05_deploy_service.ipynb", "parameters": {"SERVICE_NAME": "left-behind",
+                                                              "PIPELINE": "/no/such/pipeline.json"}}])
+    assert proc.returncode == 1 and "05_deploy_service.ipynb" in proc.stderr and "pipeline" in proc.stderr
+    assert record["status"] == "FAILED" and record["stopped_services"] == ["left-behind"]
+    assert "nothing is running" in labkit_cli("status", env={"LABKIT_HOME": str(tmp_path / "ws")}).stdout
+
+
+@pytest.mark.parametrize("lab", ["flowers-resnet50-mindspore", "flowers-resnet50-pytorch", "ghostnet-transfer-pytorch"])
+def test_every_other_lab_runs_in_the_quick_profile(tmp_path, lab):
+    run_dir, record = run_lab(lab, tmp_path / "ws", tmp_path / "runs")
+    assert record["status"] == "COMPLETED" and len(record["stages"]) == 5
+    assert record["results"]["model_state"] == "NORMAL" and record["stopped_services"] == []
+    if lab == "ghostnet-transfer-pytorch":
+        assert set(record["results"]["transfer"]["accuracy"]) == {"transfer", "from scratch"}
+    if lab == "flowers-resnet50-mindspore":
+        assert (tmp_path / "ws" / "jobs" / "resnet50-mindspore-quick" / "V001" / "mindir" / "model.mindir").exists()
