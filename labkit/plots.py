@@ -232,3 +232,22 @@ def pipeline_timings(stats: dict):
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def compare_curves(runs: dict[str, list[dict]]):
+    """Validation accuracy (or MAE) per epoch of several jobs on one plot (``train.metrics``)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    plt.close(fig)
+    key = "val_acc"
+    for name, rows in runs.items():
+        key = "val_acc" if rows and rows[0].get("val_acc") is not None else "val_mae"
+        ax.plot([r["epoch"] for r in rows], [r[key] for r in rows], "o-", label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy" if key == "val_acc" else "validation MAE")
+    if key == "val_acc":
+        ax.set_ylim(0, 1)
+    ax.legend()
+    fig.tight_layout()
+    return fig

@@ -42,7 +42,14 @@ def finish(run: Path, state: str, **changes) -> dict:
 
 
 def started_at(pid: int) -> float | None:
-    """A process's start time: with the pid, it tells the process from a later one reusing the pid."""
+    """When a process started, to tell it from a later process that reuses its pid. On Linux
+    the kernel's start tick (exact, and immune to the wall clock being stepped, which moves
+    psutil's create_time); elsewhere psutil's create_time."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return float(f.read().rsplit(")", 1)[1].split()[19])  # field 22: starttime, in ticks
+    except (OSError, IndexError, ValueError):
+        pass
     import psutil
 
     try:
@@ -62,9 +69,9 @@ def alive(pid: int, started: float | None) -> bool:
             if proc.ppid() == os.getpid():
                 os.waitpid(pid, os.WNOHANG)
             return False
-        return started is None or abs(proc.create_time() - started) <= 1
     except psutil.Error:
         return False
+    return started is None or started_at(pid) == started
 
 
 def refresh(run: Path, reason: str) -> dict:

@@ -141,3 +141,28 @@ def publish_version(staged: Path, parent: Path) -> str:
         name = f"V{number:03d}"
         os.rename(staged, parent / name)
     return name
+
+
+def versioned(root: Path, ref: str, what: str, hint: str) -> Path:
+    """``NAME`` (its latest version) or ``NAME@V002`` of a versioned area (jobs, conversion
+    tasks) -> the version's directory; a clear error naming what exists otherwise."""
+    name, _, version = ref.partition("@")
+    folder = root / check_name(name, f"{what} name")
+    published = versions(folder)
+    if not published:
+        known = ", ".join(sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")))
+        raise LabkitError(f"no {what} named {name!r} ({what}s: {known or 'none yet'})", hint)
+    version = version or published[-1]
+    if version not in published:
+        raise LabkitError(f"{what} {name} has no version {version} (versions: {', '.join(published)})", "use one of them")
+    return folder / version
+
+
+def latest_versions(root: Path) -> list[Path]:
+    """The newest version directory of each named folder in ``root``, by name."""
+    found = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        published = versions(folder)
+        if published:
+            found.append(folder / published[-1])
+    return found

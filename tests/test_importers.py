@@ -149,3 +149,21 @@ def test_import_errors_say_what_to_do(ws, tmp_path):
     assert "sub-folder per class" in e.value.hint
     assert data.list_datasets() == []  # a failed import leaves nothing behind
     assert not list((ws / "datasets").glob(".staging-*"))
+
+
+def test_a_hostile_zip_with_thousands_of_corrupt_files(ws, tmp_path):
+    """Traversal, a symlink, a decompression bomb and 2,000 corrupt images among good ones:
+    the good ones are imported, every other entry is skipped or refused with a reason."""
+    rng = np.random.default_rng(0)
+    entries = {f"set/{label}/{i}.jpg": jpeg((30 * i % 255, 90, 160)) for label in ("a", "b") for i in range(5)}
+    entries.update({f"set/{'ab'[i % 2]}/bad{i}.jpg": (jpeg()[:rng.integers(1, 300)] if i % 2 else rng.bytes(64))
+                    for i in range(2000)})
+    entries.update({"set/a/bomb.png": bomb_png(), "../../outside.jpg": jpeg(), "/tmp/abs.jpg": jpeg()})
+    archive = tmp_path / "hostile.zip"
+    make_zip(archive, entries, symlink=("set/b/link.jpg", "/etc/passwd"))
+    rec = data.import_dataset(archive, name="hostile")
+    report = rec["report"]
+    assert rec["count"] == 10 and rec["classes"] == ["a", "b"]
+    assert len(report["skipped"]) == 2001 and all(s["reason"] for s in report["skipped"])
+    assert {r["entry"] for r in report["refused"]} == {"../../outside.jpg", "/tmp/abs.jpg", "set/b/link.jpg"}
+    assert not (tmp_path.parent.parent / "outside.jpg").exists() and not list(ws.parent.rglob("outside.jpg"))

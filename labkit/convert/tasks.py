@@ -32,17 +32,7 @@ def _root() -> Path:
 
 
 def _run_dir(ref: str) -> Path:
-    name, _, version = ref.partition("@")
-    task_dir = _root() / workspace.check_name(name, "conversion task name")
-    published = workspace.versions(task_dir)
-    if not published:
-        known = ", ".join(sorted(p.name for p in _root().iterdir() if p.is_dir() and not p.name.startswith(".")))
-        raise LabkitError(f"no conversion task named {name!r} (tasks: {known or 'none yet'})",
-                          "create one with `labkit convert create`")
-    version = version or published[-1]
-    if version not in published:
-        raise LabkitError(f"task {name} has no version {version} (versions: {', '.join(published)})", "use one of them")
-    return task_dir / version
+    return workspace.versioned(_root(), ref, "conversion task", "create one with `labkit convert create`")
 
 
 def parse_shape(text: str, layout: str) -> tuple[int | None, int, int, int]:
@@ -192,12 +182,7 @@ def show(ref: str) -> dict:
 
 
 def list_tasks() -> list[dict]:
-    found = []
-    for task in sorted(p for p in _root().iterdir() if p.is_dir() and not p.name.startswith(".")):
-        published = workspace.versions(task)
-        if published:
-            found.append(refresh(task / published[-1]))
-    return found
+    return [refresh(run) for run in workspace.latest_versions(_root())]
 
 
 def latest_completed() -> str | None:

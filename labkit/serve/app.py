@@ -43,7 +43,7 @@ class Settings:
     max_body: int = 12 * 1024 * 1024
     deadline: float = 40.0
     max_batch: int = 16
-    max_wait: float = 0.0
+    max_wait: float = 0.005
     threads: int | None = None
 
 
@@ -161,6 +161,12 @@ def create_app(settings: Settings) -> FastAPI:
         if not content_type.startswith("multipart/form-data"):
             raise ClientError(415, f"send the image as multipart/form-data in the field 'images' "
                                    f"(got Content-Type {content_type or 'none'!r}); e.g. curl -F images=@photo.jpg URL")
+        with batcher.expect():
+            sample = await read_image(request)
+        outputs = await infer(sample[None])
+        return model.answer(outputs[0][0])
+
+    async def read_image(request: Request) -> np.ndarray:
         try:
             form = await request.form()
         except ClientError:
@@ -175,11 +181,9 @@ def create_app(settings: Settings) -> FastAPI:
         if not data:
             raise ClientError(400, "the uploaded image is empty")
         try:
-            sample = await asyncio.get_running_loop().run_in_executor(None, model.tensor, data)
+            return await asyncio.get_running_loop().run_in_executor(None, model.tensor, data)
         except ImageError as exc:
             raise ClientError(400, f"the uploaded file is not a usable image: {exc}") from None
-        outputs = await infer(sample[None])
-        return model.answer(outputs[0][0])
 
     @app.post("/", summary="ModelArts predict API: multipart field 'images'")
     async def predict_root(request: Request):
@@ -248,9 +252,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     async def v2_infer(name: str, request: Request, version: str | None = None):
         check_model(name, version)
-        body = await request.body()
-        request_json, binary = _split_binary(body, request.headers.get("inference-header-content-length"))
-        samples, wanted = _v2_inputs(request_json, binary, model)
+        with batcher.expect():
+            body = await request.body()
+            request_json, binary = _split_binary(body, request.headers.get("inference-header-content-length"))
+            samples, wanted = _v2_inputs(request_json, binary, model)
         outputs = await infer(samples)
         return _v2_response(request_json, wanted, dict(zip(model.outputs, outputs, strict=True)), settings)
 

@@ -1,13 +1,17 @@
 """A micro-batcher in front of the model: requests that arrive while the model is busy are run
 together as one batch (up to ``max_batch``), which is what lets many clients share one ONNX
-Runtime session efficiently. ``max_wait`` (seconds) optionally holds a lone request back to wait
-for company; the default 0 adds no latency to a single client.
+Runtime session efficiently.
+
+A batch waits for company only when more is known to be coming: the app calls ``expect()`` as
+a request starts (before its body is read and decoded) and the batcher waits up to
+``max_wait`` seconds for those requests. A lone client is never held back.
 
 The model runs in a worker thread, so the event loop keeps accepting and parsing requests.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -25,6 +29,7 @@ class MicroBatcher:
         self.observe = observe or (lambda batch, waits: None)  # (batch size, each request's queue time)
         self.queue: asyncio.Queue | None = None
         self.task: asyncio.Task | None = None
+        self.coming = 0  # requests being read or decoded, not yet submitted
 
     def start(self) -> None:
         self.queue = asyncio.Queue()
@@ -34,6 +39,15 @@ class MicroBatcher:
         if self.task:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
+
+    @contextlib.contextmanager
+    def expect(self):
+        """Around a request's reading and decoding: meanwhile the batcher knows it is coming."""
+        self.coming += 1
+        try:
+            yield
+        finally:
+            self.coming -= 1
 
     async def submit(self, samples: np.ndarray) -> list[np.ndarray]:
         """Run ``samples`` (a batch of one or more) and return their outputs."""
@@ -52,7 +66,7 @@ class MicroBatcher:
             while size < self.max_batch:
                 if self.queue.empty():
                     remaining = deadline - time.perf_counter()
-                    if remaining <= 0:
+                    if remaining <= 0 or self.coming <= 0:
                         break
                     try:
                         items.append(await asyncio.wait_for(self.queue.get(), remaining))

@@ -47,7 +47,7 @@ def refresh(folder: Path) -> dict:
 
 
 def deploy(model: str, name: str | None = None, instances: int = 1, auto_stop: float | None = None,
-           port: int = 0, host: str = "127.0.0.1", max_batch: int = 16, max_wait_ms: float = 0.0,
+           port: int = 0, host: str = "127.0.0.1", max_batch: int = 16, max_wait_ms: float = 5.0,
            max_body_mb: float = 12, deadline_s: float = 40, log=print) -> dict:
     """Start ``model`` (NAME[@VERSION] of the registry) as a service; return its record once
     it is ready (health 200) or has failed."""

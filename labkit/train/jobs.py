@@ -37,15 +37,7 @@ def _job_dir(name: str) -> Path:
 
 def _run_dir(ref: str) -> Path:
     """``JOB`` (its latest version) or ``JOB@V002`` -> the run directory."""
-    name, _, version = ref.partition("@")
-    published = workspace.versions(_job_dir(name))
-    if not published:
-        known = ", ".join(sorted(p.name for p in _root().iterdir() if p.is_dir() and not p.name.startswith("."))) or "none yet"
-        raise LabkitError(f"no training job named {name!r} (jobs: {known})", "create one with `labkit train create`")
-    version = version or published[-1]
-    if version not in published:
-        raise LabkitError(f"job {name} has no version {version} (versions: {', '.join(published)})", "use one of them")
-    return _job_dir(name) / version
+    return workspace.versioned(_root(), ref, "training job", "create one with `labkit train create`")
 
 
 def output_dir(ref: str) -> Path:
@@ -187,12 +179,7 @@ def show(ref: str) -> dict:
 
 
 def list_jobs() -> list[dict]:
-    found = []
-    for job in sorted(p for p in _root().iterdir() if p.is_dir() and not p.name.startswith(".")):
-        published = workspace.versions(job)
-        if published:
-            found.append(refresh(job / published[-1]))
-    return found
+    return [refresh(run) for run in workspace.latest_versions(_root())]
 
 
 def metrics(ref: str) -> list[dict]:

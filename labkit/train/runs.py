@@ -3,6 +3,7 @@ the algorithm's environment and how a failure is explained."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 
@@ -10,6 +11,8 @@ def child_env(record: dict) -> dict:
     """The algorithm's environment: ours, with the job's device and thread settings."""
     env = dict(os.environ)
     env.update(record.get("env", {}))
+    # msrun and torchrun start `python` from PATH: make it this interpreter, venv or not
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
