@@ -37,34 +37,36 @@ def read_labels(label_file: Path) -> dict[str, str]:
     return found
 
 
-def _result(result_dir: Path, stem: str) -> str | None:
-    path = Path(result_dir) / f"{stem}_1.txt"
-    if not path.exists():
-        return None
-    lines = path.read_text(encoding="utf-8").split("\n")
-    return lines[0].strip()
+def _matched(result_dir: Path, label_file: Path) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """(image stem, first line of its result file, its label) for every labelled image that
+    has a result file, and the stems of those that have none."""
+    labels = read_labels(label_file)
+    if not labels:
+        raise LabkitError(f"{label_file} has no labels", "one '<image name> <label>' per line")
+    pairs, missing = [], []
+    for stem, label in labels.items():
+        path = Path(result_dir) / f"{stem}_1.txt"
+        if path.exists():
+            pairs.append((stem, path.read_text(encoding="utf-8").split("\n")[0].strip(), label))
+        else:
+            missing.append(stem)
+    if not pairs:
+        raise LabkitError(f"none of the {len(labels)} labelled images has a result file in {result_dir}",
+                          "result files are named <image stem>_1.txt")
+    return pairs, missing
 
 
 def classification(result_dir: Path, label_file: Path, out: Path | None = None,
                    class_names: list[str] | None = None) -> dict:
-    labels = read_labels(label_file)
-    if not labels:
-        raise LabkitError(f"{label_file} has no labels", "one '<image name> <class index>' per line")
-    truth, ranked, missing = [], [], []
-    for stem, label in labels.items():
-        line = _result(result_dir, stem)
-        if line is None:
-            missing.append(stem)
-            continue
+    pairs, missing = _matched(result_dir, label_file)
+    truth, ranked = [], []
+    for stem, line, label in pairs:
         try:
             ranked.append([int(v) for v in line.split()][:5])
             truth.append(int(label))
         except ValueError:
             raise LabkitError(f"{stem}: result or label is not a class index ({line!r}, {label!r})",
                               "results hold class indices, best first; labels one index per image") from None
-    if not truth:
-        raise LabkitError(f"none of the {len(labels)} labelled images has a result file in {result_dir}",
-                          "result files are named <image stem>_1.txt")
     classes = max(max(truth), max(max(r) for r in ranked if r)) + 1
     if class_names:
         classes = max(classes, len(class_names))
@@ -97,22 +99,15 @@ def classification(result_dir: Path, label_file: Path, out: Path | None = None,
 
 
 def counting(result_dir: Path, label_file: Path, out: Path | None = None) -> dict:
-    labels = read_labels(label_file)
-    pred, truth, missing = [], [], []
-    for stem, label in labels.items():
-        line = _result(result_dir, stem)
-        if line is None:
-            missing.append(stem)
-            continue
+    pairs, missing = _matched(result_dir, label_file)
+    pred, truth = [], []
+    for stem, line, label in pairs:
         try:
             pred.append(float(line.split()[0]))
             truth.append(float(label))
         except (ValueError, IndexError):
             raise LabkitError(f"{stem}: result or label is not a count ({line!r}, {label!r})",
                               "result files hold the predicted count; labels the true count") from None
-    if not truth:
-        raise LabkitError(f"none of the {len(labels)} labelled images has a result file in {result_dir}",
-                          "result files are named <image stem>_1.txt")
     err = np.array(pred) - np.array(truth)
     result = {"title": "Overall statistical evaluation",
               "value": [{"key": "Number of images", "value": str(len(err))},
