@@ -225,13 +225,14 @@ def cmd_train_logs(args) -> int:
 
     offset = 0
     while True:
-        text = train.logs(args.job)
-        sys.stdout.write(text[offset:])
+        done = train.show(args.job)["state"] in train.TERMINAL  # before reading: the last lines are not lost
+        text = train.logs(args.job, offset)
+        if not done:  # whole lines only: a line still being written is printed next time
+            text = text[: text.rfind("\n") + 1]
+        sys.stdout.write(text)
         sys.stdout.flush()
-        offset = len(text)
-        if not args.follow or train.show(args.job)["state"] in train.TERMINAL:
-            if args.follow:
-                sys.stdout.write(train.logs(args.job)[offset:])
+        offset += len(text.encode())
+        if not args.follow or done:
             return 0
         time.sleep(0.5)
 

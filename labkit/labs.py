@@ -38,9 +38,19 @@ def recipe(name: str) -> dict:
     return known[name]
 
 
-def stage_parameters(stage: dict, profile: str) -> dict:
-    """A stage's parameters under ``profile``: the common ones, then the profile's."""
-    return {**stage.get("parameters", {}), **stage.get("profiles", {}).get(profile, {})}
+# A later stage works on what an earlier stage of the same run made, not on "the latest one":
+# the ghostnet lab trains a from-scratch comparison job after its transfer job.
+CHAINED = {"JOB": "job", "MODEL": "model"}   # notebook parameter -> key of results.json
+
+
+def stage_parameters(stage: dict, profile: str, results: dict | None = None, declared=()) -> dict:
+    """A stage's parameters under ``profile``: the common ones, then the profile's, then what
+    earlier stages reported for the parameters the notebook declares and the recipe leaves open."""
+    params = {**stage.get("parameters", {}), **stage.get("profiles", {}).get(profile, {})}
+    for name, key in CHAINED.items():
+        if name in declared and name not in params and (results or {}).get(key):
+            params[name] = results[key]
+    return params
 
 
 def report(**results) -> None:
@@ -74,7 +84,9 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
     try:
         for stage in lab["stages"]:
             nb = stage["notebook"]
-            params = stage_parameters(stage, profile)
+            results = run_dir / "results.json"
+            params = stage_parameters(stage, profile, workspace.read_json(results) if results.exists() else {},
+                                      pm.inspect_notebook(str(NOTEBOOKS / nb)))
             log(f"[{name}] {nb} ({profile}) ...")
             t0 = time.perf_counter()
             entry = {"notebook": nb, "parameters": params}

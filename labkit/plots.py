@@ -61,6 +61,11 @@ def split_table(version: dict) -> pd.DataFrame:
     return table
 
 
+def _short(value: float) -> str:
+    """Three significant digits, never in exponent notation: 0.154, 25.8, 1,330."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def class_balance(table: pd.DataFrame, title: str = "images per class"):
     """A stacked bar chart of a ``split_table`` (train and val per class)."""
     import matplotlib.pyplot as plt
@@ -71,6 +76,7 @@ def class_balance(table: pd.DataFrame, title: str = "images per class"):
     table[columns].plot.bar(stacked=True, ax=ax, color=["#4c72b0", "#dd8452"][: len(columns)], rot=0)
     ax.set_title(title)
     ax.set_ylabel("images")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, never over them
     fig.tight_layout()
     return fig
 
@@ -168,7 +174,7 @@ def conversion_chart(rows: list[dict]):
                                        ("throughput", "best throughput (images/s)")), strict=True):
         values = [r.get(key) or 0.0 for r in rows]
         bars = ax.barh(range(len(rows)), values, color=["#8c8c8c" if i < 2 else "#4c72b0" for i in range(len(rows))])
-        ax.bar_label(bars, fmt="%.3g", padding=2)
+        ax.bar_label(bars, labels=[_short(v) for v in bars.datavalues], padding=2)
         ax.set_xlabel(label)
         ax.set_xlim(0, max(values, default=1) * 1.25 or 1)
     axes[0].set_yticks(range(len(rows)), names)

@@ -5,7 +5,7 @@ import nbformat
 import pytest
 
 from conftest import labkit_cli
-from labkit.labs import recipes
+from labkit.labs import recipes, stage_parameters
 
 
 def test_five_labs_are_listed():
@@ -13,6 +13,15 @@ def test_five_labs_are_listed():
                               "ghostnet-transfer-pytorch", "food-resnet50"}
     out = labkit_cli("labs", "list").stdout
     assert "crowd-mcnn-mindspore" in out
+
+
+def test_later_stages_take_what_earlier_stages_of_the_run_made():
+    stage = {"parameters": {"TEMPLATES": ["onnx-ort-fp32"]}, "profiles": {"full": {"JOB": "chosen@V002"}}}
+    made = {"job": "made@V001", "model": "m@0.0.1"}
+    assert stage_parameters(stage, "quick", made, declared=("JOB", "TEMPLATES"))["JOB"] == "made@V001"
+    assert stage_parameters(stage, "full", made, declared=("JOB",))["JOB"] == "chosen@V002"   # the recipe wins
+    assert "MODEL" not in stage_parameters(stage, "quick", made, declared=("JOB",))   # not a parameter there
+    assert "JOB" not in stage_parameters(stage, "quick", {}, declared=("JOB",))   # nothing made yet
 
 
 def run_lab(lab, ws, out):
@@ -113,5 +122,9 @@ def test_every_other_lab_runs_in_the_quick_profile(tmp_path, lab):
     assert record["results"]["model_state"] == "NORMAL" and record["stopped_services"] == []
     if lab == "ghostnet-transfer-pytorch":
         assert set(record["results"]["transfer"]["accuracy"]) == {"transfer", "from scratch"}
+        # the lab converts its transfer job, not the from-scratch comparison trained after it
+        assert record["stages"][2]["parameters"]["JOB"] == record["results"]["job"] == "ghostnet-pytorch-quick@V001"
+        conversion = json.loads((tmp_path / "ws" / "conversions" / "ghostnet-digits-fp32" / "V001" / "run.json").read_text())
+        assert conversion["job"] == "ghostnet-pytorch-quick@V001"
     if lab == "flowers-resnet50-mindspore":
         assert (tmp_path / "ws" / "jobs" / "resnet50-mindspore-quick" / "V001" / "mindir" / "model.mindir").exists()

@@ -13,8 +13,9 @@ from labkit.algorithms.mindspore.train import build
 CHECKPOINT = "best.ckpt"
 
 
-def set_threads(n: int) -> None:
-    ms.set_context(mode=ms.GRAPH_MODE, runtime_num_threads=n)
+def setup(threads: int) -> None:
+    """Graph mode (as the job trained), with ``threads`` CPU threads: once per process."""
+    ms.set_context(mode=ms.GRAPH_MODE, runtime_num_threads=threads)
 
 
 def load(info: dict, checkpoint: Path):

@@ -12,8 +12,9 @@ from labkit.algorithms.pytorch.train import build
 CHECKPOINT = "best.pth"
 
 
-def set_threads(n: int) -> None:
-    torch.set_num_threads(n)
+def setup(threads: int) -> None:
+    """Eager mode with ``threads`` CPU threads: once per process."""
+    torch.set_num_threads(threads)
 
 
 def load(info: dict, checkpoint: Path):

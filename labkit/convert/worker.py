@@ -125,7 +125,7 @@ def convert(run: Path, rec: dict, log) -> dict:
     task = info["task"]
     counting = task == "crowd_counting"
     engine = _engine(info["engine"])
-    engine.set_threads(threads)
+    engine.setup(threads)
     size = opts["size"]
     data_url = Path(rec["data_url"])
     load = common.load_counting if counting else common.load_classification
@@ -208,7 +208,7 @@ def export_only(job_run: Path) -> int:
     """``--export JOB_RUN``: the job's plain exports at its trained size, nothing else."""
     info = workspace.read_json(job_run / "output" / "model.json")
     engine = _engine(info["engine"])
-    engine.set_threads(os.cpu_count() or 1)
+    engine.setup(os.cpu_count() or 1)
     net = engine.load(info, job_run / "output" / "checkpoints" / engine.CHECKPOINT)
     export_job(job_run, engine, net, info, info["image_size"], job_run, print)
     return 0

@@ -204,9 +204,14 @@ def evaluation(ref: str) -> dict:
     return json.loads(path.read_text())
 
 
-def logs(ref: str) -> str:
+def logs(ref: str, offset: int = 0) -> str:
+    """The job's log from byte ``offset`` on (``--follow`` reads only what is new)."""
     path = _run_dir(ref) / "train.log"
-    return path.read_text(errors="replace") if path.exists() else ""
+    if not path.exists():
+        return ""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")
 
 
 def progress(ref: str, offset: int = 0) -> tuple[list[dict], int]:
