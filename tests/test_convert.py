@@ -172,6 +172,13 @@ def test_a_killed_conversion_leaves_nothing_to_import(jobs):
     assert not (run / "model.onnx").exists()
     with pytest.raises(LabkitError, match="FAILED"):
         convert.model_path("victim")
+    # a lab asking for "victim, else kept" imports kept, and says why not victim
+    convert.create("rn", "onnx-ort-fp32", name="kept", log=quiet)
+    said = []
+    assert convert.first_completed(["victim", "kept"], log=said.append) == "kept@V001"
+    assert "not using conversion victim: FAILED" in said[0]
+    with pytest.raises(LabkitError, match="none of the conversions victim completed"):
+        convert.first_completed(["victim"], log=said.append)
 
 
 def test_only_completed_jobs_convert(ws):

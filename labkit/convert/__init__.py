@@ -9,6 +9,6 @@ job's version directory, applies a template (ONNX Runtime FP32 / FP16 / INT8) an
 options the seeds name (input shape, NCHW/NHWC, output nodes, output type, pre-processing
 inside the model), and keeps the result only if its parity report passes.
 """
-from labkit.convert.tasks import TEMPLATES, create, export, latest_completed, list_tasks, model_path, parse_shape, report, show
+from labkit.convert.tasks import TEMPLATES, create, export, first_completed, latest_completed, list_tasks, model_path, parse_shape, report, show
 
-__all__ = ["TEMPLATES", "create", "export", "latest_completed", "list_tasks", "model_path", "parse_shape", "report", "show"]
+__all__ = ["TEMPLATES", "create", "export", "first_completed", "latest_completed", "list_tasks", "model_path", "parse_shape", "report", "show"]

@@ -194,6 +194,18 @@ def latest_completed() -> str | None:
     return f"{latest['task']}@{latest['version']}"
 
 
+def first_completed(refs: list[str], log=print) -> str:
+    """``TASK@VERSION`` of the first of ``refs`` that passed its parity report: a lab asks for
+    INT8 and takes FP32 when INT8 missed its agreement bar, and says so."""
+    for ref in refs:
+        record = show(ref)
+        if record["state"] == "COMPLETED":
+            return f"{record['task']}@{record['version']}"
+        log(f"not using conversion {ref}: {record['state']}: {record.get('reason', 'still running')}")
+    raise LabkitError(f"none of the conversions {', '.join(refs)} completed",
+                      "see `labkit convert list` and `labkit convert show TASK`; convert again or import the job")
+
+
 def report(ref: str) -> dict:
     """The task's parity report (also written for a task that failed its tolerances)."""
     run = _run_dir(ref)
