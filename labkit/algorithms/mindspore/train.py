@@ -92,7 +92,7 @@ def main(argv=None) -> int:
         ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True)
     if args.device == "cpu":
         # MindSpore starts 25 kernel threads per process whatever the machine: with two msrun
-        # workers on 2 cores, half the CPU went to the kernel scheduler (docs/BENCHMARKS.md).
+        # workers on 2 cores, half the CPU time was system time (docs/BENCHMARKS.md).
         ms.device_context.cpu.op_tuning.threads_num(max(1, (os.cpu_count() or 1) // world))
     rng = np.random.default_rng([hp["seed"], rank])
     out = Path(args.train_url)
