@@ -84,9 +84,7 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
     try:
         for stage in lab["stages"]:
             nb = stage["notebook"]
-            results = run_dir / "results.json"
-            params = stage_parameters(stage, profile, workspace.read_json(results) if results.exists() else {},
-                                      pm.inspect_notebook(str(NOTEBOOKS / nb)))
+            params = stage_parameters(stage, profile, _results(run_dir), pm.inspect_notebook(str(NOTEBOOKS / nb)))
             log(f"[{name}] {nb} ({profile}) ...")
             t0 = time.perf_counter()
             entry = {"notebook": nb, "parameters": params}
@@ -119,11 +117,16 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
         record["stopped_services"] = _stop_services_since(record["started"], log)
         record["finished"] = workspace.now()
         record["seconds"] = round(time.perf_counter() - started, 1)
-        results = run_dir / "results.json"
-        record["results"] = workspace.read_json(results) if results.exists() else {}
+        record["results"] = _results(run_dir)
         workspace.write_json(run_dir / "run.json", record)
         record["path"] = str(run_dir)
     return record
+
+
+def _results(run_dir: Path) -> dict:
+    """What the run's notebooks reported so far (``labs.report``)."""
+    path = run_dir / "results.json"
+    return workspace.read_json(path) if path.exists() else {}
 
 
 def _stop_services_since(since: str, log) -> list[str]:
