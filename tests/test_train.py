@@ -212,3 +212,15 @@ def test_data_parallel_job_ends_with_identical_weights_on_every_rank(flowers, en
                        device_num=2, wait=True, log=quiet)
     assert rec["state"] == "COMPLETED", train.logs(f"ddp-{engine}")
     assert rec["device_num"] == 2 and rec["ranks"] == {"world": 2, "identical_weights": True}
+
+
+def test_progress_survives_ranks_writing_on_one_line(monkeypatch, tmp_path):
+    # seen in CI: two msrun ranks' first_step events on one line of the shared log
+    (tmp_path / "train.log").write_text(
+        'LABKIT-PROGRESS {"event": "first_step", "t": 1}LABKIT-PROGRESS {"event": "first_step", "t": 2}\n'
+        'LABKIT-PROGRESS {"event": "ep\nLABKIT-PROGRESS {"event": "epoch", "epoch": 1}\nLABKIT-PROGRESS {"ev')
+    from labkit.train import jobs
+    monkeypatch.setattr(jobs, "_run_dir", lambda ref: tmp_path)
+    events, offset = jobs.progress("job")
+    assert [e["event"] for e in events] == ["first_step", "first_step", "epoch"]
+    assert offset == len((tmp_path / "train.log").read_bytes()) - len('LABKIT-PROGRESS {"ev')

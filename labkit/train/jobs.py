@@ -223,8 +223,13 @@ def progress(ref: str, offset: int = 0) -> tuple[list[dict], int]:
         f.seek(offset)
         chunk = f.read()
     complete = chunk[: chunk.rfind(b"\n") + 1]
-    events = [json.loads(line[len("LABKIT-PROGRESS "):]) for line in complete.decode(errors="replace").splitlines()
-              if line.startswith("LABKIT-PROGRESS ")]
+    events = []
+    # Under msrun/torchrun the ranks share this log and two events can land on one line.
+    for piece in complete.decode(errors="replace").split("LABKIT-PROGRESS ")[1:]:
+        try:
+            events.append(json.JSONDecoder().raw_decode(piece)[0])
+        except json.JSONDecodeError:
+            continue   # a line cut by another process's output: the next event carries on
     return events, offset + len(complete)
 
 
