@@ -14,7 +14,7 @@ from onnx import TensorProto, helper
 
 from conftest import labkit_cli
 from labkit import convert, data, train
-from labkit.convert import graph, parity
+from labkit.convert import graph, parity, worker
 from labkit.errors import LabkitError
 
 TINY = {"image_size": "32", "batch_size": "8"}
@@ -77,6 +77,15 @@ def test_verdict_fails_fp32_drift_and_low_int8_agreement():
     assert "97.0%" in parity.verdict("image_classification", "int8", {"top1_agreement": 0.97, "relative_diff": 0.1})
     assert parity.verdict("image_classification", "int8", {"top1_agreement": 0.99, "relative_diff": 0.1}) is None
     assert "6.0%" in parity.verdict("crowd_counting", "int8", {"count_drift": 0.06, "relative_diff": 0.1})
+
+
+def test_calibration_uses_whole_batches_of_distinct_images():
+    images = np.arange(100)[:, None] * np.ones((100, 3), np.uint8)  # image i is all i
+    batches = worker.calibration_batches(images, 100, lambda x: x.astype(np.float32))
+    assert [len(b) for b in batches] == [worker.CALIBRATION_BATCH] * 12  # not a 13th batch of 4
+    firsts = np.concatenate([b[:, 0] for b in batches])
+    assert len(set(firsts.tolist())) == 96 and batches[0].dtype == np.float32
+    assert [len(b) for b in worker.calibration_batches(images, 5, lambda x: x)] == [5]
 
 
 def test_fixed_batch_models_get_padded_batches():

@@ -22,6 +22,8 @@ from labkit.algorithms import common
 from labkit.convert import graph, parity
 from labkit.errors import LabkitError
 
+CALIBRATION_BATCH = 8
+
 
 def _engine(name: str):
     return importlib.import_module(f"labkit.convert.{name}")
@@ -106,6 +108,15 @@ def build_candidate(plain: Path, opts: dict, info: dict, calibration, work: Path
     return work / "candidate.onnx"
 
 
+def calibration_batches(images: np.ndarray, count: int, normalize) -> list[np.ndarray]:
+    """``count`` of ``images`` picked at random (seed 0), normalised, in whole batches of
+    CALIBRATION_BATCH: INT8 ranges are averaged over batches, and a short last batch would
+    weigh as much as a full one."""
+    picked = images[np.random.default_rng(0).permutation(len(images))[:count]]
+    batch = min(CALIBRATION_BATCH, len(picked))
+    return [normalize(picked[i:i + batch]) for i in range(0, len(picked) - len(picked) % batch, batch)]
+
+
 def feeder(info: dict, opts: dict):
     """uint8 images of the dataset -> what the converted model takes as input."""
     counting = info["task"] == "crowd_counting"
@@ -144,10 +155,8 @@ def convert(run: Path, rec: dict, log) -> dict:
 
     def calibration():
         x_train, _ = load(data_url, "train", size)
-        rng = np.random.default_rng(0)
-        picked = x_train[rng.permutation(len(x_train))[:opts["calibration_images"]]]
         norm = common.normalize_gray if counting else common.normalize
-        return [norm(picked[i:i + 8]) for i in range(0, len(picked), 8)]
+        return calibration_batches(x_train, opts["calibration_images"], norm)
 
     candidate = build_candidate(plain, opts, info, calibration, work, log)
     log(f"built {opts['template']} ({candidate.stat().st_size / 1e6:.1f} MB); measuring parity on the validation split")
