@@ -201,5 +201,6 @@ def main() -> None:
           f"best-batch throughput, sustained (bar >= 80%), {burst_ratio:.0%} of its best burst; "
           f"{sum(r['errors'] for r in rows)} errors")
 
+
 if __name__ == "__main__":
     main()
