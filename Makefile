@@ -4,6 +4,8 @@ VENV   ?= .venv
 LAB    ?= flowers-resnet50-pytorch
 PROFILE ?= workshop
 BENCH  ?= data
+# e.g. JUPYTER_ARGS=--allow-root when running as root (README troubleshooting)
+JUPYTER_ARGS ?=
 # WHEELHOUSE=dir installs offline from a folder made by `make wheelhouse` (docs/WORKSHOP.md)
 WHEELHOUSE ?=
 PIP_FROM := $(if $(WHEELHOUSE),--no-index --find-links $(abspath $(WHEELHOUSE)),)
@@ -28,7 +30,7 @@ test: install
 	$(BIN)/python -m pytest
 
 jupyter: install
-	LABKIT_HOME=$(CURDIR)/workspace $(BIN)/jupyter lab notebooks/
+	LABKIT_HOME=$(CURDIR)/workspace $(BIN)/jupyter lab notebooks/ $(JUPYTER_ARGS)
 
 bench: install
 	$(BIN)/python bench/bench_$(BENCH).py
