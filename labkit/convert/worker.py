@@ -87,8 +87,9 @@ def build_candidate(plain: Path, opts: dict, info: dict, calibration, work: Path
         current = work / "outputs.onnx"
     precision = opts["precision"]
     if precision == "int8":
-        log(f"calibrating INT8 ranges on {sum(len(b) for b in calibration())} training images")
-        graph.to_int8(current, work / "int8.onnx", calibration(), work)
+        batches = calibration()  # loads and normalises the train split: once
+        log(f"calibrating INT8 ranges on {sum(len(b) for b in batches)} training images")
+        graph.to_int8(current, work / "int8.onnx", batches, work)
         current = work / "int8.onnx"
     elif precision == "fp16":
         graph.to_fp16(current, work / "fp16.onnx")

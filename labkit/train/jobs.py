@@ -25,6 +25,7 @@ from labkit.train import runs
 DEVICES = ("cpu", "gpu", "ascend")
 CHECKPOINT_EXT = {"pytorch": ".pth", "mindspore": ".ckpt"}
 STOP_GRACE_SECONDS = 10
+_DECODER = json.JSONDecoder()  # raw_decode: one event at the start of a piece of the log
 
 
 def _root() -> Path:
@@ -227,7 +228,7 @@ def progress(ref: str, offset: int = 0) -> tuple[list[dict], int]:
     # Under msrun/torchrun the ranks share this log and two events can land on one line.
     for piece in complete.decode(errors="replace").split("LABKIT-PROGRESS ")[1:]:
         try:
-            events.append(json.JSONDecoder().raw_decode(piece)[0])
+            events.append(_DECODER.raw_decode(piece)[0])
         except json.JSONDecodeError:
             continue   # a line cut by another process's output: the next event carries on
     return events, offset + len(complete)
