@@ -259,8 +259,10 @@ def cmd_train_resume(args) -> int:
 def _task_line(r: dict) -> str:
     m = r.get("metrics") or {}
     shown = ", ".join(f"{k} {m[k]:.4g}" for k in ("accuracy", "mae", "top1_agreement", "latency_ms", "size_mb") if k in m)
-    return (f"conversion {r['task']}@{r['version']}: {r['state']}" + (f" ({shown})" if shown else "")
-            + (f"\n  reason: {r['reason']}" if r.get("reason") else ""))
+    verdict = f", parity {r['verdict']}" if r.get("verdict") else ""
+    return (f"conversion {r['task']}@{r['version']}: {r['state']}{verdict}" + (f" ({shown})" if shown else "")
+            + (f"\n  reason: {r['reason']}" if r.get("reason") else "")
+            + (f"\n  gate: {r['note']}" if r.get("note") else ""))
 
 
 def cmd_convert_create(args) -> int:
@@ -280,10 +282,10 @@ def cmd_convert_list(args) -> int:
     from labkit import convert
 
     found = convert.list_tasks()
-    rows = [{"task": f"{r['task']}@{r['version']}", "state": r["state"], "job": r["job"],
+    rows = [{"task": f"{r['task']}@{r['version']}", "state": r["state"], "parity": r.get("verdict", ""), "job": r["job"],
              "template": r["options"]["template"], "metrics": _task_line(r).partition("(")[2].rstrip(")").split("\n")[0]
              if r.get("metrics") else ""} for r in found]
-    _emit(args, found, _table(rows, ["task", "state", "job", "template", "metrics"]))
+    _emit(args, found, _table(rows, ["task", "state", "parity", "job", "template", "metrics"]))
     return 0
 
 

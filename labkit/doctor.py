@@ -14,14 +14,15 @@ import sys
 import uuid
 from dataclasses import dataclass
 
-from labkit import workspace
+from labkit import cpu, workspace
 
 MIN_FREE_GB = 2.0
 SERVICE_PORT = 8080  # the port `labkit service deploy` tries first
 
 ENGINE_PROBES = {
     "pytorch": "import json, torch; print(json.dumps({'version': torch.__version__, "
-               "'devices': ['cpu'] + (['gpu'] if torch.cuda.is_available() else [])}))",
+               "'devices': ['cpu (' + torch.backends.cpu.get_cpu_capability() + ' kernels)'] "
+               "+ (['gpu'] if torch.cuda.is_available() else [])}))",
     "mindspore": "import json, shutil, mindspore as ms; print(json.dumps({'version': ms.__version__, "
                  "'devices': ['cpu'] + (['gpu'] if shutil.which('nvidia-smi') else []) "
                  "+ (['ascend'] if shutil.which('npu-smi') else [])}))",
@@ -52,6 +53,10 @@ def probe_engine(engine: str, timeout: float = 120) -> dict | None:
 def checks() -> list[Check]:
     found = [Check("python", sys.version_info[:2] >= (3, 11), f"{platform.python_version()} ({sys.executable})",
                    "labkit needs Python 3.11 or newer")]
+    info = cpu.describe()
+    found.append(Check("cpu", "AVX2" in info["features"] or not info["features"],
+                       f"{cpu.summary(info)}\n{'':18}{cpu.int8_outlook(info['features'])}",
+                       "the labs are measured on CPUs with AVX2; this one will be much slower"))
     for engine in ENGINE_PROBES:
         info = probe_engine(engine)
         found.append(Check(engine, info is not None,

@@ -12,7 +12,7 @@ from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
-from labkit import profiles, workspace
+from labkit import cpu, profiles, workspace
 from labkit.errors import LabkitError
 
 NOTEBOOKS = Path(os.environ.get("LABKIT_NOTEBOOKS", Path(__file__).resolve().parent.parent / "notebooks"))
@@ -79,7 +79,7 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
     saved_env = {k: os.environ.get(k) for k in kernel_env}
     os.environ.update(kernel_env)
     record = {"lab": name, "profile": profile, "started": workspace.now(), "status": "RUNNING",
-              "versions": _versions(), "stages": []}
+              "versions": _versions(), "cpu": cpu.describe(), "stages": []}
     started = time.perf_counter()
     try:
         for stage in lab["stages"]:

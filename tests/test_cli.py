@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from conftest import labkit_cli
+from labkit import cpu
 
 
 def test_data_verbs_end_to_end(ws, tmp_path):
@@ -67,9 +68,29 @@ def test_every_verb_has_help():
 def test_doctor_reports_engines_and_exits_zero_when_ready(ws):
     proc = labkit_cli("doctor", env={"LABKIT_HOME": str(ws)}, check=False)
     assert proc.returncode == 0, proc.stdout
-    for name in ("python", "pytorch", "mindspore", "onnxruntime", "workspace", "disk", "port"):
+    for name in ("python", "cpu", "pytorch", "mindspore", "onnxruntime", "workspace", "disk", "port"):
         assert f"] {name}" in proc.stdout
     assert "labkit is ready." in proc.stdout
+    assert cpu.describe()["model"] in proc.stdout and "INT8" in proc.stdout
+
+
+@pytest.mark.parametrize("flags, named, outlook", [
+    ("fpu avx2 fma", ["AVX2"], "no VNNI"),
+    ("avx2 avx512f avx512_vnni", ["AVX2", "AVX-512", "AVX-512 VNNI"], "VNNI dot products"),
+    ("avx2 avx512f avx512_vnni amx_int8 amx_tile", ["AVX2", "AVX-512", "AVX-512 VNNI", "AMX"], "AMX"),
+    ("sse4_2", [], "no AVX2")])
+def test_the_cpu_is_named_with_its_vector_features(tmp_path, monkeypatch, flags, named, outlook):
+    fake = tmp_path / "cpuinfo"
+    fake.write_text(f"vendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 143\n"
+                    f"model name\t: Intel(R) Xeon(R) Platinum 8480C\nflags\t\t: {flags}\n\n"
+                    f"vendor_id\t: GenuineIntel\nflags\t\t: {flags}\n")
+    monkeypatch.setattr(cpu, "CPUINFO", fake)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    info = cpu.describe()
+    assert info["features"] == named and info["vendor"] == "GenuineIntel" and info["family"] == "family 6 model 143"
+    assert info["settings"]["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    assert outlook in cpu.int8_outlook(named)
+    assert cpu.summary(info).startswith("Intel(R) Xeon(R) Platinum 8480C (GenuineIntel family 6 model 143")
 
 
 def test_doctor_fails_with_a_fix_when_the_workspace_is_unusable(tmp_path):

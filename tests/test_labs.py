@@ -34,6 +34,7 @@ def test_a_lab_runs_headless_and_records_what_it_made(tmp_path):
     run_dir, record = run_lab("crowd-mcnn-mindspore", tmp_path / "ws", tmp_path / "runs")
     assert record["status"] == "COMPLETED" and record["profile"] == "quick"
     assert record["versions"]["labkit"] and record["stages"][0]["seconds"] > 0
+    assert record["cpu"]["model"] and "features" in record["cpu"]  # results depend on the CPU: it is on record
     assert record["results"]["dataset"] == "crowd-quick@V001"
     assert [s["notebook"] for s in record["stages"]] == ["01_data_prep.ipynb", "02_subscribe_and_train.ipynb",
                                                           "03_convert_model.ipynb", "04_import_model.ipynb",

@@ -70,6 +70,25 @@ def test_mindspore_classification_job(flowers):
     assert (train.output_dir("ms") / "checkpoints" / "best.ckpt").exists()
 
 
+@pytest.mark.parametrize("engine", ["pytorch", "mindspore"])
+def test_the_same_job_twice_gives_the_same_data_and_the_same_numbers(ws, engine):
+    """Determinism on one machine: seeded data, split, shuffling, augmentation and fixed threads."""
+    made = []
+    for name in ("a", "b"):
+        data.make("flowers", name=name, count=25, size=32, seed=3)
+        made.append(data.publish(name, seed=3))
+    assert made[0]["checksum"] == made[1]["checksum"]
+    assert (data.version_dir("a@V001") / "val.jsonl").read_text() == (data.version_dir("b@V001") / "val.jsonl").read_text()
+    runs = []
+    for name in ("once", "twice"):
+        rec = train.create("ResNet50", engine, "a@V001", name, {**TINY, "learning_rate_strategy": "1:0.02,2:0.005"},
+                           wait=True, log=quiet)
+        assert rec["state"] == "COMPLETED", train.logs(name)
+        runs.append([{k: v for k, v in row.items() if k != "seconds"} for row in train.metrics(name)])
+    assert len(runs[0]) == 2 and runs[0] == runs[1]
+    assert train.evaluation("once")["confusion"] == train.evaluation("twice")["confusion"]
+
+
 @pytest.mark.parametrize("hp,message", [
     ({"no_such": "1"}, "has no hyper-parameter no_such"),
     ({"batch_size": "eight"}, "must be int"),

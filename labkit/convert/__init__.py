@@ -7,8 +7,9 @@
 A conversion exports the job's best checkpoint (ONNX; MindIR too for MindSpore) into the
 job's version directory, applies a template (ONNX Runtime FP32 / FP16 / INT8) and the
 options the seeds name (input shape, NCHW/NHWC, output nodes, output type, pre-processing
-inside the model), and keeps the result only if its parity report passes.
+inside the model), and keeps the result unless its parity gate fails it.
 """
+from labkit.convert.parity import VERDICT_LABELS
 from labkit.convert.tasks import TEMPLATES, create, export, first_completed, latest_completed, list_tasks, model_path, parse_shape, report, show
 
-__all__ = ["TEMPLATES", "create", "export", "first_completed", "latest_completed", "list_tasks", "model_path", "parse_shape", "report", "show"]
+__all__ = ["TEMPLATES", "VERDICT_LABELS", "create", "export", "first_completed", "latest_completed", "list_tasks", "model_path", "parse_shape", "report", "show"]

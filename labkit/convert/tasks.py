@@ -195,14 +195,16 @@ def latest_completed() -> str | None:
 
 
 def first_completed(refs: list[str], log=print) -> str:
-    """``TASK@VERSION`` of the first of ``refs`` that passed its parity report: a lab asks for
-    INT8 and takes FP32 when INT8 missed its agreement bar, and says so."""
+    """``TASK@VERSION`` of the first of ``refs`` that passed its parity gate: a lab asks for
+    INT8 and takes FP32 when INT8 failed its agreement bar or was not judged, and says so."""
     for ref in refs:
         record = show(ref)
-        if record["state"] == "COMPLETED":
+        if record["state"] == "COMPLETED" and record.get("verdict", "passed") == "passed":
             return f"{record['task']}@{record['version']}"
-        log(f"not using conversion {ref}: {record['state']}: {record.get('reason', 'still running')}")
-    raise LabkitError(f"none of the conversions {', '.join(refs)} completed",
+        why = (f"parity {record['verdict']}: {record.get('note')}" if record["state"] == "COMPLETED"
+               else record.get("reason", "still running"))
+        log(f"not using conversion {ref}: {record['state']}: {why}")
+    raise LabkitError(f"none of the conversions {', '.join(refs)} completed and passed its parity gate",
                       "see `labkit convert list` and `labkit convert show TASK`; convert again or import the job")
 
 

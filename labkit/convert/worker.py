@@ -3,7 +3,8 @@
 It imports the source engine (so the notebook's kernel never has to), exports the job's
 checkpoint if that was not done yet, builds the converted model in ``work/``, measures it
 against the source engine and the plain export on the validation split (``report.json``),
-and only when it passes moves it to ``model.onnx`` and marks the task COMPLETED. A failed
+and unless it failed its parity gate moves it to ``model.onnx`` and marks the task
+COMPLETED, with the gate's verdict (passed, or not judged: too few images to tell). A failed
 or killed conversion leaves no ``model.onnx``: nothing that import could pick up.
 """
 from __future__ import annotations
@@ -198,18 +199,20 @@ def convert(run: Path, rec: dict, log) -> dict:
          **parity.compare(task, conv_out, reference, truth if natural else None),
          **parity.speed(run_conv, feed(images), opts.get("batch"), budget)},
     ]
-    failure = parity.verdict(task, "fp32", rows[1]) if natural else None
+    # The plain export must be the source's arithmetic; then the converted model is judged.
+    exported_gate = parity.judge(task, "fp32", rows[1]) if natural else None
     # FP16 outputs (the seeds' output type) carry FP16 rounding whatever the model's precision
     judged = "fp16" if opts["precision"] == "fp32" and opts["output_type"] == "fp16" else opts["precision"]
-    failure = failure or parity.verdict(task, judged, rows[2])
+    gate = exported_gate if exported_gate and exported_gate["verdict"] == parity.FAILED else parity.judge(task, judged, rows[2])
     report = {"task": rec["task"], "version": run.name, "template": opts["template"], "precision": opts["precision"],
               "options": opts, "threads": threads, "validation_images": len(images), "opset": exported["opset"],
-              "passed": failure is None, "reason": failure, "models": rows,
+              **gate, "passed": gate["verdict"] == parity.PASSED, "models": rows,
               "tolerances": {"fp32_relative": parity.FP32_TOLERANCE, "min_top1_agreement": parity.MIN_AGREEMENT,
-                             "max_count_drift": parity.MAX_COUNT_DRIFT}}
+                             "agreement_floor": parity.AGREEMENT_FLOOR, "max_count_drift": parity.MAX_COUNT_DRIFT,
+                             "count_drift_ceiling": parity.COUNT_DRIFT_CEILING, "confidence": parity.CONFIDENCE}}
     workspace.write_json(run / "report.json", report)
-    if failure:
-        raise LabkitError(failure, "see report.json; the converted model was not kept")
+    if gate["verdict"] == parity.FAILED:
+        raise LabkitError(gate["reason"], "see report.json; the converted model was not kept")
     os.replace(candidate, run / "model.onnx")  # the one step that makes the artifact visible
     return report
 
@@ -248,8 +251,9 @@ def main(run_dir: str) -> int:
         conv = report["models"][2]
         summary = {k: conv[k] for k in ("accuracy", "mae", "top1_agreement", "count_diff", "relative_diff",
                                         "latency_ms", "throughput", "size_mb") if k in conv}
+        log(f"{report['verdict']}: {report['reason']}")
         log("COMPLETED: " + ", ".join(f"{k}={v:.4g}" for k, v in summary.items()))
-        records.finish(run, "COMPLETED", metrics=summary)
+        records.finish(run, "COMPLETED", metrics=summary, verdict=report["verdict"], note=report["reason"])
     return 0
 
 

@@ -1,0 +1,62 @@
+"""The CPU a lab runs on, for the record: numbers from a barely trained model, and INT8's speed
+and agreement, depend on it (docs/BENCHMARKS.md measures how much).
+
+INT8 in ONNX Runtime multiplies uint8 by int8. With VNNI (AVX-512 VNNI or AVX-VNNI) or AMX that
+is one exact dot-product instruction; with AVX2 alone it takes a pairwise multiply-add that
+saturates at 16 bits, so INT8 gains less speed and may agree less with FP32. The parity gate
+of every conversion measures the agreement on the machine itself.
+"""
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+# /proc/cpuinfo flag -> the name people know it by, narrowest first
+VECTOR_FEATURES = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI",
+                   "amx_int8": "AMX"}
+# Settings that change which kernels run (and so the low bits of results): recorded with the CPU.
+KERNEL_SETTINGS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "OMP_NUM_THREADS")
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def describe() -> dict:
+    """``{"vendor", "model", "family", "cores", "features", "settings"}`` of this machine. ``features`` is
+    read from /proc/cpuinfo (Linux); elsewhere it is empty and the model is the platform's word."""
+    fields, flags = {}, set()
+    if CPUINFO.exists():
+        for line in CPUINFO.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in ("vendor_id", "model name", "cpu family", "model") and key not in fields:
+                fields[key] = value.strip()
+            elif key == "flags" and not flags:
+                flags = set(value.split())
+    return {"vendor": fields.get("vendor_id", platform.machine()),
+            "model": fields.get("model name", platform.processor() or platform.machine()),
+            "family": f"family {fields['cpu family']} model {fields['model']}" if "model" in fields else None,
+            "cores": os.cpu_count(),
+            "features": [name for flag, name in VECTOR_FEATURES.items() if flag in flags],
+            "settings": {k: os.environ[k] for k in KERNEL_SETTINGS if k in os.environ}}
+
+
+def int8_outlook(features: list[str]) -> str:
+    """What the vector features mean for INT8, in a sentence a learner can act on."""
+    if "AMX" in features:
+        return "INT8 runs on AMX tiles: expect it several times faster than FP32"
+    if "AVX-512 VNNI" in features or "AVX-VNNI" in features:
+        return "INT8 runs on VNNI dot products: expect it about 2-3x faster than FP32"
+    if "AVX2" in features:
+        return ("no VNNI: INT8 runs on AVX2 multiply-adds that can saturate, so it gains less speed and may "
+                "agree less with FP32; the parity gate measures it, and a lab serves FP32 when INT8 fails")
+    return "no AVX2: INT8 and FP32 both run on slow generic kernels; expect the labs to take much longer"
+
+
+def summary(info: dict | None = None) -> str:
+    """One line: vendor, model, cores and features."""
+    info = info or describe()
+    settings = ", ".join(f"{k}={v}" for k, v in info["settings"].items())
+    family = f" {info['family']}" if info.get("family") else ""
+    return (f"{info['model']} ({info['vendor']}{family}, {info['cores']} cores; "
+            f"{', '.join(info['features']) or 'no AVX2'})"
+            + (f"; {settings}" if settings else ""))
