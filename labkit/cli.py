@@ -283,7 +283,7 @@ def cmd_convert_list(args) -> int:
 
     found = convert.list_tasks()
     rows = [{"task": f"{r['task']}@{r['version']}", "state": r["state"], "parity": r.get("verdict", ""), "job": r["job"],
-             "template": r["options"]["template"], "metrics": _task_line(r).partition("(")[2].rstrip(")").split("\n")[0]
+             "template": r["options"]["template"], "metrics": _task_line(r).split("\n")[0].partition("(")[2].rstrip(")")
              if r.get("metrics") else ""} for r in found]
     _emit(args, found, _table(rows, ["task", "state", "parity", "job", "template", "metrics"]))
     return 0
