@@ -256,9 +256,13 @@ def cmd_train_resume(args) -> int:
 
 # --- convert ----------------------------------------------------------------------------
 
-def _task_line(r: dict) -> str:
+def _task_metrics(r: dict) -> str:
     m = r.get("metrics") or {}
-    shown = ", ".join(f"{k} {m[k]:.4g}" for k in ("accuracy", "mae", "top1_agreement", "latency_ms", "size_mb") if k in m)
+    return ", ".join(f"{k} {m[k]:.4g}" for k in ("accuracy", "mae", "top1_agreement", "latency_ms", "size_mb") if k in m)
+
+
+def _task_line(r: dict) -> str:
+    shown = _task_metrics(r)
     verdict = f", parity {r['verdict']}" if r.get("verdict") else ""
     return (f"conversion {r['task']}@{r['version']}: {r['state']}{verdict}" + (f" ({shown})" if shown else "")
             + (f"\n  reason: {r['reason']}" if r.get("reason") else "")
@@ -283,8 +287,7 @@ def cmd_convert_list(args) -> int:
 
     found = convert.list_tasks()
     rows = [{"task": f"{r['task']}@{r['version']}", "state": r["state"], "parity": r.get("verdict", ""), "job": r["job"],
-             "template": r["options"]["template"], "metrics": _task_line(r).split("\n")[0].partition("(")[2].rstrip(")")
-             if r.get("metrics") else ""} for r in found]
+             "template": r["options"]["template"], "metrics": _task_metrics(r)} for r in found]
     _emit(args, found, _table(rows, ["task", "state", "parity", "job", "template", "metrics"]))
     return 0
 

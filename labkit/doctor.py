@@ -53,9 +53,9 @@ def probe_engine(engine: str, timeout: float = 120) -> dict | None:
 def checks() -> list[Check]:
     found = [Check("python", sys.version_info[:2] >= (3, 11), f"{platform.python_version()} ({sys.executable})",
                    "labkit needs Python 3.11 or newer")]
-    info = cpu.describe()
-    found.append(Check("cpu", "AVX2" in info["features"] or not info["features"],
-                       f"{cpu.summary(info)}\n{'':18}{cpu.int8_outlook(info['features'])}",
+    machine = cpu.describe()
+    found.append(Check("cpu", machine["features"] is None or "AVX2" in machine["features"],
+                       f"{cpu.summary(machine)}\n{'':18}{cpu.int8_outlook(machine['features'])}",
                        "the labs are measured on CPUs with AVX2; this one will be much slower"))
     for engine in ENGINE_PROBES:
         info = probe_engine(engine)

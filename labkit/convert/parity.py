@@ -20,6 +20,7 @@ The gate (``judge``) gives one of three verdicts, with the evidence it rests on:
 """
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -99,11 +100,9 @@ def agreement_interval(agreeing: int, images: int) -> tuple[float, float]:
 
 
 def images_to_pass() -> int:
-    """The fewest images on which a classifier can pass: all of them agreeing."""
-    n = 1
-    while agreement_interval(n, n)[0] < AGREEMENT_FLOOR:
-        n += 1
-    return n
+    """The fewest images on which a classifier can pass: all n agreeing, the exact interval's
+    low end is (1 - CONFIDENCE) ** (1 / n), which must reach AGREEMENT_FLOOR."""
+    return math.ceil(math.log(1 - CONFIDENCE) / math.log(AGREEMENT_FLOOR))
 
 
 def _judge_agreement(name: str, row: dict) -> dict:

@@ -199,6 +199,7 @@ def first_completed(refs: list[str], log=print) -> str:
     INT8 and takes FP32 when INT8 failed its agreement bar or was not judged, and says so."""
     for ref in refs:
         record = show(ref)
+        # records from before the three verdicts kept a model only when it passed
         if record["state"] == "COMPLETED" and record.get("verdict", "passed") == "passed":
             return f"{record['task']}@{record['version']}"
         why = (f"parity {record['verdict']}: {record.get('note')}" if record["state"] == "COMPLETED"
