@@ -56,7 +56,7 @@ def spread(label: str, results: list) -> None:
     def mmm(values):
         return f"{min(values):.3f} / {statistics.median(values):.3f} / {max(values):.3f}"
 
-    print(f"{label:<22} over {len(done)} seeds (min / median / max): figure {mmm([r[0] for r in done])}, "
+    print(f"{label:<26} over {len(done)} seeds (min / median / max): figure {mmm([r[0] for r in done])}, "
           f"minutes {mmm([r[1] for r in done])}", flush=True)
 
 

@@ -45,11 +45,11 @@ def int8_outlook(features: list[str] | None) -> str:
     if features is None:
         return "vector features unknown on this system: the parity gate of each conversion measures INT8 here"
     if "AMX" in features or "AVX-512 VNNI" in features or "AVX-VNNI" in features:
-        return ("INT8 runs on VNNI" + (" and AMX" if "AMX" in features else "") + " dot products: ResNet-50 at "
-                "64 px ran 2.4x faster than FP32 on such a CPU (docs/BENCHMARKS.md)")
+        return ("INT8 runs on VNNI" + (" and AMX" if "AMX" in features else "") + " dot products: the fastest "
+                "INT8 kernels (docs/BENCHMARKS.md measures how much faster than FP32)")
     if "AVX2" in features:
         return ("no VNNI: INT8 runs on AVX2 multiply-adds that can saturate, so it gains less speed and may "
-                "agree less with FP32; the parity gate measures it, and a lab serves FP32 when INT8 fails")
+                "agree less with FP32; the parity gate measures it, and a lab serves FP32 when INT8 does not pass")
     return "no AVX2: INT8 and FP32 both run on slow generic kernels; expect the labs to take much longer"
 
 

@@ -209,6 +209,10 @@ def test_mindspore_counting_model_exports_onnx_and_mindir(jobs):
     # five validation images are too few to vouch for a counting model: kept, but not judged
     record = convert.show("mc-int8")
     assert record["verdict"] == parity.NOT_JUDGED and "too few images" in record["note"]
+    said = []  # a lab asking for "INT8, else ..." does not take a model the gate did not vouch for
+    with pytest.raises(LabkitError, match="completed and passed its parity gate"):
+        convert.first_completed(["mc-int8"], log=said.append)
+    assert "parity not judged: " in said[0]
     session = ort.InferenceSession(str(convert.model_path("mc-int8")))
     assert session.get_outputs()[0].name == "density" and session.get_inputs()[0].shape[1:] == [1, 64, 64]
 

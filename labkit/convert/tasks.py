@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from labkit import profiles, records, workspace
+from labkit.convert import parity
 from labkit.errors import LabkitError
 
 # template -> (precision, what it makes); the seeds' ATC templates, done with ONNX Runtime
@@ -200,7 +201,7 @@ def first_completed(refs: list[str], log=print) -> str:
     for ref in refs:
         record = show(ref)
         # records from before the three verdicts kept a model only when it passed
-        if record["state"] == "COMPLETED" and record.get("verdict", "passed") == "passed":
+        if record["state"] == "COMPLETED" and record.get("verdict", parity.PASSED) == parity.PASSED:
             return f"{record['task']}@{record['version']}"
         why = (f"parity {record['verdict']}: {record.get('note')}" if record["state"] == "COMPLETED"
                else record.get("reason", "still running"))
