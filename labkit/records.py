@@ -1,5 +1,7 @@
-"""Status records of long-running work (training runs, conversion tasks): a directory with
-``run.json`` holding ``state``, a timestamp per state, and the pid of the process that owns it.
+"""Status records of long-running work (training runs, conversion tasks, services): a
+directory with ``run.json`` holding ``state``, a timestamp per state, and the pid of the
+process that owns it. ``Kind`` is one such kind of work kept in a workspace area (finding,
+showing and listing its records); ``spawn`` starts the process that owns a record.
 
 Several processes touch a record (the owner, ``stop``, a status check), so every
 read-modify-write holds the directory's lock, and every write is atomic. A record whose
@@ -8,9 +10,11 @@ process has died without saying so is marked FAILED at the next look (``refresh`
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 from labkit import workspace
+from labkit.errors import LabkitError
 
 TERMINAL = ("COMPLETED", "FAILED", "STOPPED")
 
@@ -82,3 +86,54 @@ def refresh(run: Path, reason: str) -> dict:
     if not alive(record["pid"], record.get("pid_started")):
         record = finish(run, "FAILED", reason=reason)
     return record
+
+
+def spawn(run: Path, argv: list[str], log_name: str, env: dict) -> subprocess.Popen:
+    """Start the process that owns ``run`` in a new session (so that stopping it can end its
+    whole process tree), its output appended to ``run/log_name``; record its pid."""
+    with open(run / log_name, "a") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env=env)
+    update(run, pid=proc.pid, pid_started=started_at(proc.pid))
+    return proc
+
+
+class Kind:
+    """One kind of run kept in a workspace area: ``jobs/NAME/V00N/`` and
+    ``conversions/NAME/V00N/`` are versioned (creating one again makes the next version),
+    ``services/NAME/`` is not. ``what`` names it in messages, ``hint`` says how to make one,
+    ``died`` is the reason a record gets when its process died unnoticed."""
+
+    def __init__(self, area: str, what: str, hint: str, died: str, versioned: bool = True):
+        self.area, self.what, self.hint, self.died, self.versioned = area, what, hint, died, versioned
+
+    def root(self) -> Path:
+        return workspace.area(self.area)
+
+    def dir(self, ref: str) -> Path:
+        """``NAME`` (the latest version) or ``NAME@V002`` -> the run's directory."""
+        if self.versioned:
+            return workspace.versioned(self.root(), ref, self.what, self.hint)
+        folder = self.root() / workspace.check_name(ref, f"{self.what} name")
+        if not (folder / "run.json").exists():
+            known = ", ".join(p.parent.name for p in sorted(self.root().glob("*/run.json"))) or "none"
+            raise LabkitError(f"no {self.what} named {ref!r} ({self.what}s: {known})", self.hint)
+        return folder
+
+    def refresh(self, run: Path) -> dict:
+        """The record, after marking it FAILED if its process died unnoticed."""
+        return refresh(run, self.died)
+
+    def show(self, ref: str) -> dict:
+        """The record, with its directory (and its versions, when versioned)."""
+        run = self.dir(ref)
+        record = {**self.refresh(run), "dir": str(run)}
+        if self.versioned:
+            record["versions"] = workspace.versions(run.parent)
+        return record
+
+    def list(self) -> list[dict]:
+        """The latest version of each (every record, when not versioned), by name."""
+        runs = (workspace.latest_versions(self.root()) if self.versioned
+                else [p.parent for p in sorted(self.root().glob("*/run.json"))])
+        return [self.refresh(run) for run in runs]

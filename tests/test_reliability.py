@@ -204,7 +204,7 @@ def test_killing_a_record_writer_never_leaves_half_a_record(tmp_path):
 def test_checkpoints_never_execute_pickled_code(tmp_path):
     import torch
 
-    from labkit.algorithms.pytorch.train import load_pretrained
+    from labkit.algorithms.pytorch.engine import load_pretrained
     from labkit.algorithms.pytorch.models import resnet50
 
     marker = tmp_path / "pwned"

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from labkit.catalog.cards import COUNTING
 from labkit.workspace import write_json  # atomic: a killed run never leaves half a file
 
 MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics: the seeds' models are normalised with them
@@ -107,7 +108,7 @@ def load_counting(data_url: Path, split: str, size: int) -> tuple[np.ndarray, np
 
 def load_splits(data_url: Path, task: str, size: int):
     """(x_train, t_train, x_val, t_val, label names) of a version, for either task."""
-    if task == "crowd_counting":
+    if task == COUNTING:
         return (*load_counting(data_url, "train", size), *load_counting(data_url, "val", size), [])
     return (*load_classification(data_url, "train", size), *load_classification(data_url, "val", size),
             labels(data_url))
@@ -204,10 +205,15 @@ def report_pretrained(path: str, loaded: list[str], skipped: list[str]) -> None:
     emit("pretrained", loaded=len(loaded), skipped=skipped)
 
 
+def metric_fields(task: str) -> list[str]:
+    """The columns of metrics.csv besides epoch, lr and seconds."""
+    return ["loss", "val_mae", "val_rmse"] if task == COUNTING else ["loss", "train_acc", "val_acc"]
+
+
 def epoch_metrics(task: str, val_out: np.ndarray, t_val: np.ndarray, loss: float, correct: int, seen: int):
     """(the metric that picks the best epoch, the row of metrics.csv) after an epoch."""
     seen = max(seen, 1)
-    if task == "crowd_counting":
+    if task == COUNTING:
         counts, truth = val_out.reshape(len(val_out), -1).sum(1), t_val.reshape(len(t_val), -1).sum(1)
         mae = float(np.abs(counts - truth).mean())
         return mae, {"loss": loss / seen, "val_mae": mae, "val_rmse": float(np.sqrt(((counts - truth) ** 2).mean()))}
@@ -217,7 +223,7 @@ def epoch_metrics(task: str, val_out: np.ndarray, t_val: np.ndarray, loss: float
 
 def final_report(task: str, val_out: np.ndarray, t_val: np.ndarray, t_train: np.ndarray, names: list[str],
                  best_epoch: int) -> dict:
-    if task == "crowd_counting":
+    if task == COUNTING:
         def count(a):
             return a.reshape(len(a), -1).sum(1)
 
@@ -294,11 +300,11 @@ def write_rank_digest(train_url: Path, rank: int, world: int, arrays) -> None:
 
 def better(task: str, new: float, best: float | None) -> bool:
     """Is ``new`` the best so far (accuracy: higher; counting MAE: lower)?"""
-    return best is None or (new > best if task == "image_classification" else new < best)
+    return best is None or (new < best if task == COUNTING else new > best)
 
 
 def model_info(hp: dict, task: str, arch: str, engine: str, names: list[str]) -> dict:
-    counting = task == "crowd_counting"
+    counting = task == COUNTING
     return {"arch": arch, "engine": engine, "task": task, "image_size": hp["image_size"],
             "num_classes": None if counting else hp.get("num_classes") or len(names),
             "labels": names, "channels": 1 if counting else 3,

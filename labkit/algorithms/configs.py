@@ -48,3 +48,13 @@ def ghost_channels(out: int) -> tuple[int, int]:
     """A ghost module's (primary, cheap) channels at ratio 2: ceil(out/2) each, sliced to out."""
     init = math.ceil(out / 2)
     return init, init
+
+
+def builder_args(arch: str, num_classes: int, hp: dict) -> tuple:
+    """The arguments of ``arch``'s builder (``BUILDERS`` in either engine's models module)
+    from a job's hyper-parameters: ``width`` and ``drop`` are GhostNet's, MCNN has no head."""
+    if arch == "mcnn":
+        return ()
+    if arch == "ghostnet":
+        return num_classes, hp.get("width", 1.0), hp.get("drop", GHOSTNET_DROPOUT)
+    return (num_classes,)

@@ -8,9 +8,7 @@ from pathlib import Path
 import mindspore as ms
 import numpy as np
 
-from labkit.algorithms.mindspore.train import build
-
-CHECKPOINT = "best.ckpt"
+from labkit.algorithms.mindspore.models import build
 
 
 def setup(threads: int) -> None:

@@ -7,9 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from labkit.algorithms.pytorch.train import build
-
-CHECKPOINT = "best.pth"
+from labkit.algorithms.pytorch.models import build
 
 
 def setup(threads: int) -> None:

@@ -28,12 +28,13 @@ FORMATS = ("NCHW", "NHWC")
 EFFORT = {"quick": (16, 0.5), "workshop": (100, 2.0), "full": (300, 5.0)}
 
 
-def _root() -> Path:
-    return workspace.area("conversions")
-
-
-def _run_dir(ref: str) -> Path:
-    return workspace.versioned(_root(), ref, "conversion task", "create one with `labkit convert create`")
+TASKS = records.Kind("conversions", "conversion task", "create one with `labkit convert create`",
+                     "the conversion's process died (killed or crashed) before it finished; "
+                     "nothing was kept: run `labkit convert create` again")
+_run_dir = TASKS.dir
+refresh = TASKS.refresh
+show = TASKS.show
+list_tasks = TASKS.list
 
 
 def parse_shape(text: str, layout: str) -> tuple[int | None, int, int, int]:
@@ -115,7 +116,7 @@ def create(job: str, template: str, name: str, input_shape: str | None = None, i
     if opts["calibration_images"] < 1:
         raise LabkitError("--calibration must be at least 1 image", "e.g. --calibration 100")
 
-    task_dir = _root() / name
+    task_dir = TASKS.root() / name
     workspace.remove_stale_staging(task_dir)
     staged = workspace.staging_dir(task_dir)
     record = {"task": name, "job": f"{job_rec['job']}@{job_rec['version']}", "engine": job_rec["engine"],
@@ -126,11 +127,8 @@ def create(job: str, template: str, name: str, input_shape: str | None = None, i
     run = task_dir / workspace.publish_version(staged, task_dir)
     records.update(run, version=run.name)
     log(f"conversion {name}@{run.name}: {record['job']} -> {template} ({TEMPLATES[template][1]})")
-    with open(run / "worker.log", "a") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "labkit.convert.worker", str(run)], stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                env=_worker_env(job_rec["engine"]))
-    records.update(run, pid=proc.pid, pid_started=records.started_at(proc.pid))
+    proc = records.spawn(run, [sys.executable, "-m", "labkit.convert.worker", str(run)], "worker.log",
+                         _worker_env(job_rec["engine"]))
     return _follow(run, proc, log)
 
 
@@ -167,23 +165,6 @@ def _follow(run: Path, proc: subprocess.Popen, log) -> dict:
         if done:
             return refresh(run)
         time.sleep(0.3)
-
-
-def refresh(run: Path) -> dict:
-    return records.refresh(run, "the conversion's process died (killed or crashed) before it finished; "
-                                "nothing was kept: run `labkit convert create` again")
-
-
-def show(ref: str) -> dict:
-    run = _run_dir(ref)
-    record = refresh(run)
-    record["versions"] = workspace.versions(run.parent)
-    record["dir"] = str(run)
-    return record
-
-
-def list_tasks() -> list[dict]:
-    return [refresh(run) for run in workspace.latest_versions(_root())]
 
 
 def latest_completed() -> str | None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from labkit import records, workspace
-from labkit.algorithms import common
+from labkit.algorithms import checkpoint, common
 from labkit.convert import graph, parity
 from labkit.errors import LabkitError
 
@@ -146,7 +146,7 @@ def convert(run: Path, rec: dict, log) -> dict:
     truth = targets.reshape(len(targets), -1).sum(1) if counting else targets
     log(f"validation split: {len(images)} images at {size} px; {threads} threads for every model")
 
-    net = engine.load(info, job_run / "output" / "checkpoints" / engine.CHECKPOINT)
+    net = engine.load(info, checkpoint(job_run / "output", info["engine"]))
     trained_size = size == info["image_size"]
     export_dir = job_run if trained_size else run / "work" / "export"
     exported = export_job(job_run, engine, net, info, size, export_dir, log)
@@ -186,10 +186,10 @@ def convert(run: Path, rec: dict, log) -> dict:
         selected = _session(work / "plain_outputs.onnx", threads)
         reference = parity.run_batched(lambda x: selected.run(None, {graph.INPUT: x})[0], x_float, None)
     budget = opts["timing_seconds"]
-    checkpoint = job_run / "output" / "checkpoints" / engine.CHECKPOINT
+    source_file = checkpoint(job_run / "output", info["engine"])
     label = {"pytorch": "PyTorch (eager)", "mindspore": "MindSpore (graph mode)"}[info["engine"]]
     rows = [
-        {"model": label, "file": str(checkpoint), "size_mb": checkpoint.stat().st_size / 1e6,
+        {"model": label, "file": str(source_file), "size_mb": source_file.stat().st_size / 1e6,
          **(parity.compare(task, source, source, truth) if natural else {}),
          **parity.speed(lambda x: engine.predict(net, x), x_float, None, budget)},
         {"model": "ONNX (plain export)", "file": str(plain), "size_mb": plain.stat().st_size / 1e6,
@@ -223,7 +223,7 @@ def export_only(job_run: Path) -> int:
     info = workspace.read_json(job_run / "output" / "model.json")
     engine = _engine(info["engine"])
     engine.setup(os.cpu_count() or 1)
-    net = engine.load(info, job_run / "output" / "checkpoints" / engine.CHECKPOINT)
+    net = engine.load(info, checkpoint(job_run / "output", info["engine"]))
     export_job(job_run, engine, net, info, info["image_size"], job_run, print)
     return 0
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 import urllib.error
@@ -20,30 +19,25 @@ LIVE = ("DEPLOYING", "RUNNING")
 READY_TIMEOUT_S = 120
 
 
-def _root() -> Path:
-    return workspace.area("services")
+class _Services(records.Kind):
+    def refresh(self, folder: Path) -> dict:
+        """The record; for several instances, how many of uvicorn's workers are alive."""
+        record = super().refresh(folder)
+        if record["state"] == "RUNNING" and record["instances"] > 1:
+            import psutil
+
+            try:
+                alive = [p for p in psutil.Process(record["pid"]).children()  # uvicorn's workers, not its helpers
+                         if p.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(p.cmdline())]
+            except psutil.Error:
+                alive = []
+            record["instances_alive"] = len(alive)
+        return record
 
 
-def _dir(name: str) -> Path:
-    folder = _root() / workspace.check_name(name, "service name")
-    if not (folder / "run.json").exists():
-        known = ", ".join(sorted(p.name for p in _root().iterdir() if (p / "run.json").exists())) or "none"
-        raise LabkitError(f"no service named {name!r} (services: {known})", "deploy one with `labkit service deploy`")
-    return folder
-
-
-def refresh(folder: Path) -> dict:
-    record = records.refresh(folder, "the service's process died (killed or crashed); deploy it again")
-    if record["state"] == "RUNNING" and record["instances"] > 1:
-        import psutil
-
-        try:
-            alive = [p for p in psutil.Process(record["pid"]).children()  # uvicorn's workers, not its helpers
-                     if p.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(p.cmdline())]
-        except psutil.Error:
-            alive = []
-        record["instances_alive"] = len(alive)
-    return record
+SERVICES = _Services("services", "service", "deploy one with `labkit service deploy`",
+                     "the service's process died (killed or crashed); deploy it again", versioned=False)
+_root, _dir, refresh, show, list_services = SERVICES.root, SERVICES.dir, SERVICES.refresh, SERVICES.show, SERVICES.list
 
 
 def deploy(model: str, name: str | None = None, instances: int = 1, auto_stop: float | None = None,
@@ -80,10 +74,7 @@ def deploy(model: str, name: str | None = None, instances: int = 1, auto_stop: f
     for stale in (folder / "prometheus").glob("*.db"):  # a previous deployment's samples
         stale.unlink()
     env = {**os.environ, "LABKIT_HOME": str(workspace.home()), "PROMETHEUS_MULTIPROC_DIR": str(folder / "prometheus")}
-    with open(folder / "service.log", "a") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "labkit.serve.server", str(folder)], stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env)
-    records.update(folder, pid=proc.pid, pid_started=records.started_at(proc.pid))
+    proc = records.spawn(folder, [sys.executable, "-m", "labkit.serve.server", str(folder)], "service.log", env)
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         record = refresh(folder)
@@ -117,14 +108,6 @@ def _log_tail(folder: Path) -> str:
     except FileNotFoundError:
         return "no log"
     return lines[-1][:300] if lines else "no log"
-
-
-def show(name: str) -> dict:
-    return refresh(_dir(name))
-
-
-def list_services() -> list[dict]:
-    return [refresh(p) for p in sorted(_root().iterdir()) if (p / "run.json").exists()]
 
 
 def stop(name: str, grace: float | None = None) -> dict:

@@ -19,26 +19,23 @@ import time
 from pathlib import Path
 
 from labkit import catalog, profiles, records, workspace
+from labkit.algorithms import checkpoint
 from labkit.errors import LabkitError
-from labkit.train import runs
+from labkit.train import supervisor
 
 DEVICES = ("cpu", "gpu", "ascend")
-CHECKPOINT_EXT = {"pytorch": ".pth", "mindspore": ".ckpt"}
 STOP_GRACE_SECONDS = 10
 _DECODER = json.JSONDecoder()  # raw_decode: one event at the start of a piece of the log
 
 
-def _root() -> Path:
-    return workspace.area("jobs")
-
-
-def _job_dir(name: str) -> Path:
-    return _root() / workspace.check_name(name, "job name")
+JOBS = records.Kind("jobs", "training job", "create one with `labkit train create`",
+                    "the job's process died (killed, crashed or the machine restarted); "
+                    "`labkit train resume` continues from the last checkpoint")
 
 
 def _run_dir(ref: str) -> Path:
     """``JOB`` (its latest version) or ``JOB@V002`` -> the run directory."""
-    return workspace.versioned(_root(), ref, "training job", "create one with `labkit train create`")
+    return JOBS.dir(ref)
 
 
 def output_dir(ref: str) -> Path:
@@ -69,10 +66,10 @@ def check_device(device: str, engine: str) -> None:
 
 def _pretrained(value: str, engine: str) -> str:
     """A job name -> that job's best checkpoint; a file -> its absolute path."""
-    if (_root() / value).is_dir() and workspace.versions(_root() / value):
+    if (JOBS.root() / value).is_dir() and workspace.versions(JOBS.root() / value):
         run = _run_dir(value)
         record = records.read(run)
-        best = run / "output" / "checkpoints" / f"best{CHECKPOINT_EXT[record['engine']]}"
+        best = checkpoint(run / "output", record["engine"])
         if record["engine"] != engine:
             raise LabkitError(f"job {value} was trained with {record['engine']}, this job uses {engine}",
                               f"use a {engine} job or checkpoint as pretrained_weight")
@@ -134,7 +131,7 @@ def create(algorithm: str, engine: str, dataset: str, name: str, hyper: dict | N
         catalog.subscribe(card.name, engine)
         log(f"subscribed to {card.name} ({engine}) on first use")
 
-    job_dir = _job_dir(name)
+    job_dir = JOBS.root() / name
     workspace.remove_stale_staging(job_dir)
     staged = workspace.staging_dir(job_dir)
     out = staged / "output"
@@ -157,30 +154,15 @@ def create(algorithm: str, engine: str, dataset: str, name: str, hyper: dict | N
 
 
 def _start(run: Path) -> None:
-    with open(run / "supervisor.log", "a") as slog:
-        proc = subprocess.Popen([sys.executable, "-m", "labkit.train.supervisor", str(run)], stdout=slog,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                env=runs.child_env(records.read(run)))
-    records.update(run, pid=proc.pid, pid_started=records.started_at(proc.pid))
+    records.spawn(run, [sys.executable, "-m", "labkit.train.supervisor", str(run)], "supervisor.log",
+                  supervisor.child_env(records.read(run)))
 
 
 # --- look --------------------------------------------------------------------------------
 
-def refresh(run: Path) -> dict:
-    """The run's record, after marking it FAILED if its process has died unnoticed."""
-    return records.refresh(run, "the job's process died (killed, crashed or the machine restarted); "
-                                "`labkit train resume` continues from the last checkpoint")
-
-
-def show(ref: str) -> dict:
-    run = _run_dir(ref)
-    record = refresh(run)
-    record["versions"] = workspace.versions(run.parent)
-    return record
-
-
-def list_jobs() -> list[dict]:
-    return [refresh(run) for run in workspace.latest_versions(_root())]
+refresh = JOBS.refresh
+show = JOBS.show
+list_jobs = JOBS.list
 
 
 def metrics(ref: str) -> list[dict]:

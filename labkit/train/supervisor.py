@@ -9,13 +9,34 @@ memory and CPU time. If the supervisor itself dies, the next look at the job not
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
 from pathlib import Path
 
 from labkit import records
-from labkit.train import runs
+
+
+def child_env(record: dict) -> dict:
+    """The algorithm's environment: ours, with the job's device and thread settings."""
+    env = dict(os.environ)
+    env.update(record.get("env", {}))
+    # msrun and torchrun start `python` from PATH: make it this interpreter, venv or not
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def failure_reason(run: Path, code: int) -> str:
+    """Why a run failed, in a line: the last meaningful log line and the exit code."""
+    try:
+        lines = [ln.strip() for ln in (run / "train.log").read_text(errors="replace").splitlines() if ln.strip()]
+    except FileNotFoundError:
+        lines = []
+    last = next((ln for ln in reversed(lines) if not ln.startswith("LABKIT-PROGRESS")), "")
+    signal = f" (killed by signal {-code})" if code < 0 else ""
+    return f"exit code {code}{signal}: {last[:300]}" if last else f"exit code {code}{signal}"
 
 
 def main(run_dir: str) -> int:
@@ -26,7 +47,7 @@ def main(run_dir: str) -> int:
         log.flush()
         try:
             child = subprocess.Popen(record["command"], stdout=log, stderr=subprocess.STDOUT, cwd=record["cwd"],
-                                     env=runs.child_env(record))
+                                     env=child_env(record))
         except OSError as exc:
             records.finish(run, "FAILED", reason=f"could not start the algorithm: {exc}")
             return 1
@@ -46,7 +67,7 @@ def main(run_dir: str) -> int:
         metrics = json.loads((output / "eval.json").read_text()) if (output / "eval.json").exists() else {}
         records.finish(run, "COMPLETED", metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))}, **stats)
     else:
-        records.finish(run, "FAILED", reason=runs.failure_reason(run, code), **stats)
+        records.finish(run, "FAILED", reason=failure_reason(run, code), **stats)
     return 0
 
 

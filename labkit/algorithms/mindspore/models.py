@@ -188,8 +188,8 @@ class GhostNet(nn.Cell):
         return self.classifier(self.dropout(ops.squeeze(x, (2, 3))))  # no Reshape: the batch stays free in ONNX
 
 
-def ghostnet(num_classes=1000, width=1.0):
-    return GhostNet(num_classes, width)
+def ghostnet(num_classes=1000, width=1.0, dropout=C.GHOSTNET_DROPOUT):
+    return GhostNet(num_classes, width, dropout)
 
 
 # --- MCNN --------------------------------------------------------------------------------
@@ -220,3 +220,8 @@ def mcnn():
 
 
 BUILDERS = {"resnet50": resnet50, "ghostnet": ghostnet, "mcnn": mcnn}
+
+
+def build(arch: str, num_classes: int, hp: dict | None = None):
+    """The network of a card's ``arch``, configured by a job's hyper-parameters."""
+    return BUILDERS[arch](*C.builder_args(arch, num_classes, hp or {}))

@@ -178,8 +178,8 @@ class GhostNet(nn.Module):
         return self.classifier(x)
 
 
-def ghostnet(num_classes: int = 1000, width: float = 1.0) -> GhostNet:
-    return GhostNet(num_classes, width)
+def ghostnet(num_classes: int = 1000, width: float = 1.0, dropout: float = C.GHOSTNET_DROPOUT) -> GhostNet:
+    return GhostNet(num_classes, width, dropout)
 
 
 # --- MCNN --------------------------------------------------------------------------------
@@ -213,3 +213,8 @@ def mcnn() -> MCNN:
 
 
 BUILDERS = {"resnet50": resnet50, "ghostnet": ghostnet, "mcnn": mcnn}
+
+
+def build(arch: str, num_classes: int, hp: dict | None = None):
+    """The network of a card's ``arch``, configured by a job's hyper-parameters."""
+    return BUILDERS[arch](*C.builder_args(arch, num_classes, hp or {}))

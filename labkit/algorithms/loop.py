@@ -1,0 +1,167 @@
+"""The one training loop of the built-in algorithms, whatever the engine (as d2l's
+``Trainer.fit``): arguments, card, splits, shard, model, pretrained weights, optimizer,
+schedule, resume, epochs, best checkpoint, final report. The loop owns every decision and
+all the data handling (NumPy); an ``Engine`` supplies the few things only a framework can
+do. The engines' training scripts are entry points that hand their engine to ``main``.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from labkit.algorithms import checkpoint, common
+
+EVAL_BATCH = 64
+
+
+class Engine:
+    """The hooks a framework supplies. Arrays cross this boundary as NumPy: images NCHW
+    float32, class labels int64, density maps N1HW float32."""
+
+    name: str
+    drop_last = False  # a graph engine that compiles per input shape drops the ragged last batch
+
+    def setup(self, device: str, seed: int) -> tuple[int, int]:
+        """Select the device, seed the framework, join the data-parallel group: (rank, world)."""
+        raise NotImplementedError
+
+    def build(self, arch: str, num_classes: int, hp: dict) -> None:
+        raise NotImplementedError
+
+    def load_pretrained(self, path: str) -> tuple[list[str], list[str]]:
+        """Load the tensors whose names and shapes match: (loaded, skipped) names."""
+        raise NotImplementedError
+
+    def configure(self, hp: dict, counting: bool) -> None:
+        """The optimizer (Adam for MCNN's default, else SGD with momentum) and the train step."""
+        raise NotImplementedError
+
+    def set_train(self, training: bool) -> None:
+        raise NotImplementedError
+
+    def set_lr(self, lr: float) -> None:
+        raise NotImplementedError
+
+    def train_step(self, x: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
+        """One optimisation step: (mean loss, the network's outputs for the batch)."""
+        raise NotImplementedError
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def save(self, path: Path, epoch: int, best: float | None) -> None:
+        """Model, optimizer, the epoch completed and the best metric so far."""
+        raise NotImplementedError
+
+    def resume(self, path: str) -> tuple[int, float | None]:
+        """Load model and optimizer from a checkpoint: (epochs completed, best metric)."""
+        raise NotImplementedError
+
+    def load_best(self, path: Path) -> int:
+        """Load a checkpoint's model weights; the epoch it was saved after."""
+        raise NotImplementedError
+
+    def weights(self) -> list[np.ndarray]:
+        """The trainable weights, to show that every data-parallel rank ends the same."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Leave the data-parallel group."""
+
+
+class _Data:
+    """A run's splits, with the task's batch preparation."""
+
+    def __init__(self, data_url: str, task: str, size: int):
+        self.counting = task == common.COUNTING
+        self.x_train, self.t_train, self.x_val, self.t_val, self.names = common.load_splits(data_url, task, size)
+
+    def inputs(self, x: np.ndarray) -> np.ndarray:
+        return common.normalize_gray(x) if self.counting else common.normalize(x)
+
+    def train_batch(self, idx: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Counting: images and density maps as they are; classification: augmented images."""
+        if self.counting:
+            return self.inputs(self.x_train[idx]), self.t_train[idx][:, None]
+        return self.inputs(common.augment(self.x_train[idx], rng)), self.t_train[idx]
+
+
+def _evaluate(engine: Engine, data: _Data, num_classes: int) -> np.ndarray:
+    engine.set_train(False)
+    outs = [engine.predict(data.inputs(data.x_val[idx])) for idx in common.batches(len(data.x_val), EVAL_BATCH, None)]
+    return np.concatenate(outs) if outs else np.zeros((0, num_classes))
+
+
+def _fit_epoch(engine: Engine, data: _Data, mine: np.ndarray, epoch: int, first: bool, hp: dict,
+               schedule: common.Schedule, rng: np.random.Generator) -> tuple[float, float, int, int]:
+    """One pass over this rank's shard: (last learning rate, summed loss, correct, seen)."""
+    engine.set_train(True)
+    steps = max(1, -(-len(mine) // hp["batch_size"]))
+    total, correct, seen, lr = 0.0, 0, 0, schedule(epoch)
+    for i, idx in enumerate(common.batches(len(mine), hp["batch_size"], rng, drop_last=engine.drop_last)):
+        idx = mine[idx]
+        lr = schedule(epoch + i / steps)
+        engine.set_lr(lr)
+        x, target = data.train_batch(idx, rng)
+        loss, out = engine.train_step(x, target)
+        if not data.counting:
+            correct += int((out.argmax(1) == target).sum())
+        if first and i == 0:
+            common.emit("first_step", t=time.time())  # bench/: start-up cost of a job
+        total += loss * len(idx)
+        seen += len(idx)
+    return lr, total, correct, seen
+
+
+def main(engine: Engine, argv=None) -> int:
+    """Train one algorithm on one dataset version, in the ``--data_url/--train_url`` convention."""
+    from labkit.catalog import card
+
+    args, raw = common.parse_args(argv)
+    hp = common.hyper_parameters(args.algorithm, raw)
+    spec = card(args.algorithm)
+    rank, world = engine.setup(args.device, hp["seed"])
+    rng = np.random.default_rng([hp["seed"], rank])
+    out = Path(args.train_url)
+    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+
+    data = _Data(args.data_url, spec.task, hp["image_size"])
+    mine = common.shard(len(data.x_train), rank, world)
+    num_classes = hp.get("num_classes") or len(data.names)
+    engine.build(spec.arch, num_classes, hp)
+    if hp.get("pretrained_weight"):
+        common.report_pretrained(hp["pretrained_weight"], *engine.load_pretrained(hp["pretrained_weight"]))
+    engine.configure(hp, data.counting)
+    schedule = common.Schedule(hp)
+    start, best = 0, None
+    if args.resume:
+        start, best = engine.resume(args.resume)
+        print(f"resumed from {args.resume} after epoch {start}", flush=True)
+
+    log = common.RunLog(out, common.metric_fields(spec.task))
+    common.emit("start", epochs=schedule.epochs, start_epoch=start, rank=rank, world=world,
+                train=len(data.x_train), val=len(data.x_val))
+    for epoch in range(start, schedule.epochs):
+        lr, total, correct, seen = _fit_epoch(engine, data, mine, epoch, epoch == start, hp, schedule, rng)
+        metric, metrics = common.epoch_metrics(spec.task, _evaluate(engine, data, num_classes), data.t_val,
+                                               total, correct, seen)
+        is_best = common.better(spec.task, metric, best)
+        best = metric if is_best else best
+        if rank == 0:
+            saved = checkpoint(out, engine.name, f"epoch_{epoch + 1:03d}")
+            engine.save(saved, epoch + 1, best)
+            if is_best:
+                common.mark_best(saved)
+            log.epoch(epoch + 1, schedule.epochs, lr, **metrics)
+
+    if world > 1:  # the final weights of every rank, before rank 0 reloads the best epoch
+        common.write_rank_digest(out, rank, world, engine.weights())
+    engine.close()
+    if rank == 0:
+        best_epoch = engine.load_best(checkpoint(out, engine.name))
+        report = common.final_report(spec.task, _evaluate(engine, data, num_classes), data.t_val, data.t_train,
+                                     data.names, best_epoch)
+        common.finish(out, report, common.model_info(hp, spec.task, spec.arch, engine.name, data.names))
+    return 0

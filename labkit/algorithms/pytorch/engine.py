@@ -1,0 +1,109 @@
+"""The PyTorch hooks of the training loop (``labkit.algorithms.loop``). Under ``torchrun``
+(``--device-num N``: gloo on CPU, nccl on GPU) each rank trains on its own shard and
+DistributedDataParallel averages the gradients, so every rank ends with the same weights."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from labkit.algorithms import loop
+from labkit.algorithms.pytorch.models import build
+
+
+def load_pretrained(model: torch.nn.Module, path: str) -> tuple[list[str], list[str]]:
+    """Load every tensor of the checkpoint whose name and shape match; the rest (a head
+    with another number of classes) keeps its fresh initialisation. Never runs pickled code."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("model", state)
+    own = model.state_dict()
+    loaded = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(loaded, strict=False)
+    return sorted(loaded), sorted(set(own) - set(loaded))
+
+
+class TorchEngine(loop.Engine):
+    name = "pytorch"
+
+    def setup(self, device: str, seed: int) -> tuple[int, int]:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        if device == "gpu" and not torch.cuda.is_available():
+            sys.exit("error: --device gpu but PyTorch sees no CUDA device")
+        if device == "ascend":
+            sys.exit("error: the PyTorch engine has no Ascend support here; use --engine mindspore")
+        self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) if device == "gpu" else torch.device("cpu")
+        if self.world > 1:
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        torch.manual_seed(seed)
+        # The same run twice gives the same numbers (a test checks it): an op without a deterministic
+        # kernel fails loudly instead of varying. On CPU with a fixed thread count this costs nothing.
+        torch.use_deterministic_algorithms(True)
+        return rank, self.world
+
+    def build(self, arch: str, num_classes: int, hp: dict) -> None:
+        self.model = build(arch, num_classes, hp).to(self.device)
+
+    def load_pretrained(self, path: str) -> tuple[list[str], list[str]]:
+        return load_pretrained(self.model, path)
+
+    def configure(self, hp: dict, counting: bool) -> None:
+        if counting and hp.get("optimizer", "adam") == "adam":
+            self.opt = torch.optim.Adam(self.model.parameters(), lr=hp["lr"])
+        else:
+            self.opt = torch.optim.SGD(self.model.parameters(), lr=0.0, momentum=hp.get("momentum", 0.0),
+                                       weight_decay=hp.get("weight_decay", 0.0))
+        self.counting, self.clip = counting, hp.get("clip_grad")
+        self.net = torch.nn.parallel.DistributedDataParallel(self.model) if self.world > 1 else self.model
+
+    def set_train(self, training: bool) -> None:
+        self.model.train(training)
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+
+    def train_step(self, x: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
+        x, target = torch.from_numpy(x).to(self.device), torch.from_numpy(target).to(self.device)
+        pred = self.net(x)
+        if self.counting:
+            loss = F.mse_loss(pred, target, reduction="sum") / len(x)
+        else:
+            loss = F.cross_entropy(pred, target)
+        self.opt.zero_grad()
+        loss.backward()
+        if self.clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+        self.opt.step()
+        return loss.item(), pred.detach().cpu().numpy()
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.model(torch.from_numpy(x).to(self.device)).cpu().numpy()
+
+    def save(self, path: Path, epoch: int, best: float | None) -> None:
+        torch.save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "epoch": epoch,
+                    "best": best}, path)
+
+    def resume(self, path: str) -> tuple[int, float | None]:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        return state["epoch"], state["best"]
+
+    def load_best(self, path: Path) -> int:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(state["model"])
+        return state["epoch"]
+
+    def weights(self) -> list[np.ndarray]:
+        return [p.detach().cpu().numpy() for p in self.model.parameters()]
+
+    def close(self) -> None:
+        if self.world > 1:
+            dist.destroy_process_group()
