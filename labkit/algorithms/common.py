@@ -1,7 +1,7 @@
-"""What every built-in training script shares, whatever its engine: the command-line
-convention, reading a dataset version, batches and augmentation, learning-rate schedules,
-metrics, and the files a job leaves in ``--train_url``. NumPy only: the engine modules
-turn batches into their own tensors.
+"""The engine-free pieces of the training loop (``loop``): the command-line convention,
+reading a dataset version, batches and augmentation, learning-rate schedules, metrics, and
+the files a job leaves in ``--train_url``. NumPy only: the engines turn batches into their
+own tensors.
 
 Output layout of a training run (``--train_url``)::
 

@@ -32,9 +32,7 @@ TASKS = records.Kind("conversions", "conversion task", "create one with `labkit 
                      "the conversion's process died (killed or crashed) before it finished; "
                      "nothing was kept: run `labkit convert create` again")
 _run_dir = TASKS.dir
-refresh = TASKS.refresh
-show = TASKS.show
-list_tasks = TASKS.list
+refresh, show, list_tasks = TASKS.refresh, TASKS.show, TASKS.list
 
 
 def parse_shape(text: str, layout: str) -> tuple[int | None, int, int, int]:

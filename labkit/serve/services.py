@@ -37,7 +37,8 @@ class _Services(records.Kind):
 
 SERVICES = _Services("services", "service", "deploy one with `labkit service deploy`",
                      "the service's process died (killed or crashed); deploy it again", versioned=False)
-_root, _dir, refresh, show, list_services = SERVICES.root, SERVICES.dir, SERVICES.refresh, SERVICES.show, SERVICES.list
+_root, _dir = SERVICES.root, SERVICES.dir
+refresh, show, list_services = SERVICES.refresh, SERVICES.show, SERVICES.list
 
 
 def deploy(model: str, name: str | None = None, instances: int = 1, auto_stop: float | None = None,

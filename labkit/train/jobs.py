@@ -32,10 +32,8 @@ JOBS = records.Kind("jobs", "training job", "create one with `labkit train creat
                     "the job's process died (killed, crashed or the machine restarted); "
                     "`labkit train resume` continues from the last checkpoint")
 
-
-def _run_dir(ref: str) -> Path:
-    """``JOB`` (its latest version) or ``JOB@V002`` -> the run directory."""
-    return JOBS.dir(ref)
+_run_dir = JOBS.dir  # ``JOB`` (its latest version) or ``JOB@V002`` -> the run directory
+refresh, show, list_jobs = JOBS.refresh, JOBS.show, JOBS.list
 
 
 def output_dir(ref: str) -> Path:
@@ -159,11 +157,6 @@ def _start(run: Path) -> None:
 
 
 # --- look --------------------------------------------------------------------------------
-
-refresh = JOBS.refresh
-show = JOBS.show
-list_jobs = JOBS.list
-
 
 def metrics(ref: str) -> list[dict]:
     """The per-epoch rows of ``metrics.csv`` (the epoch an int, the rest floats)."""
