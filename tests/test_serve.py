@@ -168,21 +168,23 @@ def test_counting_service_and_stop(models, jobs):
 def test_stop_lets_requests_in_flight_finish(models, jobs):
     rec = services.deploy("flowers@0.0.1", name="drain", log=quiet)
     image = val_images(models, "fl", 1)[0]
-    codes, started = [], threading.Event()
+    codes, answered = [], [threading.Event() for _ in range(4)]
 
-    def client():
+    def client(first_answer):
         with httpx.Client(base_url=rec["url"], timeout=30) as c:
-            started.set()
             for _ in range(30):
                 try:
                     codes.append(c.post("/", files={"images": ("x.jpg", image)}).status_code)
                 except httpx.TransportError:
                     break  # the service has closed: a refused connection, never a half answer
+                first_answer.set()
 
-    threads = [threading.Thread(target=client) for _ in range(4)]
+    threads = [threading.Thread(target=client, args=(event,)) for event in answered]
     for t in threads:
         t.start()
-    started.wait(10)
+    # stop only once every client holds an open connection, so requests are in flight
+    # when SIGTERM arrives (stopping earlier only tests that new connections are refused)
+    assert all(event.wait(60) for event in answered)
     services.stop("drain")
     for t in threads:
         t.join(60)
