@@ -1,5 +1,5 @@
 """The published architectures in both engines: exact trainable parameter counts
-(shared/reference/architectures.md), output shapes, and weights that move across engines."""
+(docs/reference/architectures.md), output shapes, and weights that move across engines."""
 import numpy as np
 import pytest
 

@@ -79,6 +79,20 @@ def test_predict_api_answers_like_in_process_onnx_runtime(service, models):
         assert client.get("/docs").status_code == 200
 
 
+def test_a_wrong_method_is_405_with_allow_and_the_document_lists_no_422(service):
+    with httpx.Client(base_url=service["url"], timeout=30) as client:
+        wrong = client.get("/")
+        assert wrong.status_code == 405 and wrong.headers["allow"] == "POST" and "not allowed" in wrong.json()["error_msg"]
+        wrong = client.delete("/v2/models/flowers")
+        assert wrong.status_code == 405 and wrong.headers["allow"] == "GET" and "not allowed" in wrong.json()["error"]
+        document = client.get("/openapi.json").json()
+    upload = document["paths"]["/"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert upload["required"] == ["images"]  # /docs offers a file field 'images' to try the model with
+    statuses = {status for operations in document["paths"].values() for op in operations.values()
+                for status in op["responses"]}
+    assert "422" not in statuses and {"400", "404", "413", "415", "503", "504"} <= statuses
+
+
 @pytest.mark.parametrize("request_kw, status, words", [
     ({"files": {"file": ("x.jpg", b"abc")}}, 400, "field 'images'"),
     ({"content": b"raw bytes"}, 415, "multipart/form-data"),

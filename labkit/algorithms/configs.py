@@ -1,4 +1,4 @@
-"""The published architectures as tables (see shared/reference/architectures.md); the
+"""The published architectures as tables (docs/reference/architectures.md); the
 engine modules build from these, so both engines build the same network."""
 from __future__ import annotations
 

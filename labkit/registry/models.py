@@ -229,7 +229,7 @@ def _classification_metrics(eval_path: Path | None, metrics: dict) -> dict:
 
 
 def modelarts_config(src: dict, serving: dict | None) -> dict:
-    """config.json in ModelArts' schema (reference/formats.md), for the model's task."""
+    """config.json in ModelArts' schema (docs/reference/formats.md), for the model's task."""
     task = src["info"]["task"]
     if task == "crowd_counting":
         metrics = {k: float(src["metrics"][k]) for k in ("mae", "rmse") if k in src["metrics"]}

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from labkit.data.images import decode
+from labkit.serve.codec import DATATYPES, InputSpec
 
-DTYPES = {"UINT8": np.uint8, "FP32": np.float32, "FP16": np.float16}
 TOP_K = 5
 
 
@@ -35,13 +35,17 @@ class Model:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(self.dir / "model.onnx"), options, providers=["CPUExecutionProvider"])
         self.outputs = [o.name for o in self.session.get_outputs()]
-        self.dtype = DTYPES[self.input["datatype"]]
+        self.dtype = DATATYPES[self.input["datatype"]]
 
     @property
     def sample_shape(self) -> list[int]:
         """The shape of one sample (no batch dimension)."""
         c, s = self.input["channels"], self.input["size"]
         return [s, s, c] if self.input["layout"] == "NHWC" else [c, s, s]
+
+    @property
+    def input_spec(self) -> InputSpec:
+        return InputSpec(self.input["name"], self.input["datatype"], tuple(self.sample_shape))
 
     def tensor(self, image: bytes | Path) -> np.ndarray:
         """An image file or its bytes -> one sample for the model (raises ImageError for a bad image)."""

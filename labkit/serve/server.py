@@ -19,7 +19,8 @@ from pathlib import Path
 import uvicorn
 
 from labkit import records
-from labkit.serve import app as service_app
+from labkit.serve.app import create_app
+from labkit.serve.endpoints import Settings
 
 SERVICE_DIR_ENV = "LABKIT_SERVICE_DIR"
 
@@ -28,11 +29,11 @@ def app_factory():
     """What each instance serves (uvicorn imports this in every worker process)."""
     run = Path(os.environ[SERVICE_DIR_ENV])
     rec = records.read(run)
-    settings = service_app.Settings(model_dir=Path(rec["model_dir"]), service=rec["service"],
-                                     model_name=rec["model"].split("@")[0], model_version=rec["model"].split("@")[1],
-                                     max_body=rec["max_body"], deadline=rec["deadline"], max_batch=rec["max_batch"],
-                                     max_wait=rec["max_wait"], threads=rec["threads"])
-    return service_app.create_app(settings)[0]
+    settings = Settings(model_dir=Path(rec["model_dir"]), service=rec["service"],
+                         model_name=rec["model"].split("@")[0], model_version=rec["model"].split("@")[1],
+                         max_body=rec["max_body"], deadline=rec["deadline"], max_batch=rec["max_batch"],
+                         max_wait=rec["max_wait"], threads=rec["threads"])
+    return create_app(settings)[0]
 
 
 def _bind(host: str, port: int) -> socket.socket:
