@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import PlainTextResponse
 from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from labkit import __version__
@@ -49,17 +50,17 @@ def _route(method: str, path: str, endpoint, answer=None, errors: tuple[int, ...
     responses = {status: {"model": error_model(path), "description": ERROR_MEANINGS[status]} for status in errors}
     if answer is not None:
         responses[200] = {"model": answer}
-    return APIRoute(path, endpoint, methods=[method], responses=responses,
+    # response_model=None: the endpoints' return annotations (dict) are not the answer's shape
+    return APIRoute(path, endpoint, methods=[method], responses=responses, response_model=None,
                     openapi_extra={"requestBody": body} if body else None, **kwargs)
 
 
 def routes(ep: Endpoints) -> list[APIRoute]:
     busy = (503, 504)  # every route that runs the model
-    modelarts_answer = schemas.Classification | schemas.Count
     return [
-        _route("POST", "/", ep.predict, modelarts_answer, (400, 413, 415, *busy), IMAGE_UPLOAD,
+        _route("POST", "/", ep.predict, schemas.Prediction, (400, 413, 415, *busy), IMAGE_UPLOAD,
                summary="ModelArts predict API: upload an image in the field 'images'"),
-        _route("POST", "/v1/infers/{service}", ep.predict_named, modelarts_answer, (400, 404, 413, 415, *busy),
+        _route("POST", "/v1/infers/{service}", ep.predict_named, schemas.Prediction, (400, 404, 413, 415, *busy),
                IMAGE_UPLOAD, summary="ModelArts predict API under the service's name"),
         _route("GET", "/health", ep.health, schemas.Health, (503,), summary="ModelArts health check"),
         _route("GET", "/v2", ep.server_metadata, schemas.ServerMetadata, summary="V2 server metadata"),
@@ -107,7 +108,8 @@ def create_app(settings: Settings) -> tuple[BodyLimit, FastAPI]:
         yield
         await endpoints.stop()
 
-    app = FastAPI(title=f"labkit service {settings.service}", version=__version__, lifespan=lifespan,
+    # /docs and /redoc from bundled assets (FastAPI's default page loads them from a CDN: blank offline)
+    app = FastAPIOffline(title=f"labkit service {settings.service}", version=__version__, lifespan=lifespan,
                   routes=routes(endpoints),
                   description=f"Model {settings.model_name}@{settings.model_version} ({endpoints.model.task}). "
                               "ModelArts predict API, Open Inference Protocol (V2), Prometheus /metrics.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
 
 Parameters = dict[str, Any]
 
@@ -27,12 +27,16 @@ class Count(BaseModel):
     density_map: list[list[float]]
 
 
+class Prediction(RootModel[Classification | Count]):
+    """A classifier's answer, or a counting model's."""
+
+
 class Health(BaseModel):
     health: Literal["true", "false"]
 
 
 class ModelArtsError(BaseModel):
-    error_code: str = Field(examples=["ModelArts.4101"])
+    error_code: str = Field(description="ModelArts.NNNN, one per status (docs/reference/protocols.md)")
     error_msg: str = Field(description="what went wrong and what to change")
 
 
