@@ -62,12 +62,13 @@ def timed_rounds(fns: dict, x: np.ndarray, rounds: int, per_round: int) -> dict:
 
 
 def bench(key: str, rounds: int, threads: int) -> dict:
-    import onnxruntime as ort
     import torch
 
     from labkit import convert, train
     from labkit.algorithms import common
     from labkit.convert import pytorch as engine
+    from labkit.cpu import onnx_session
+    from labkit.tasks import COUNTING
 
     job = trained_job(key)
     tasks = {}
@@ -81,16 +82,12 @@ def bench(key: str, rounds: int, threads: int) -> dict:
     torch.set_num_threads(threads)
     net = engine.load(info, run / "output" / "checkpoints" / engine.CHECKPOINT)
 
-    def session(path):
-        options = ort.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-    sessions = {"plain ONNX": session(run / "onnx" / "model.onnx"), "ORT FP32": session(tasks["onnx-ort-fp32"]),
-                "ORT INT8": session(tasks["onnx-ort-int8"])}
+    sessions = {"plain ONNX": onnx_session(run / "onnx" / "model.onnx", threads),
+                "ORT FP32": onnx_session(tasks["onnx-ort-fp32"], threads),
+                "ORT INT8": onnx_session(tasks["onnx-ort-int8"], threads)}
     fns = {"PyTorch eager": lambda x: engine.predict(net, x)}
     fns.update({k: (lambda s: lambda x: s.run(None, {"images": x})[0])(s) for k, s in sessions.items()})
-    counting = info["task"] == "crowd_counting"
+    counting = info["task"] == COUNTING
     load = common.load_counting if counting else common.load_classification
     images, _ = load(Path(train.show(job)["data_url"]), "val", info["image_size"])
     x_val = common.normalize_gray(images) if counting else common.normalize(images)

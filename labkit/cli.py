@@ -10,7 +10,9 @@ import os
 import sys
 
 from labkit import __version__
+from labkit.catalog import ENGINES
 from labkit.errors import LabkitError
+from labkit.tasks import CLASSIFICATION, TASKS
 
 
 def _table(rows: list[dict], columns: list[str]) -> str:
@@ -527,14 +529,14 @@ def build_parser() -> argparse.ArgumentParser:
     _read_verb(asub, "show", "an algorithm's card and hyper-parameter table", cmd_algo_show, ("algo", "ALGO"))
     asu = asub.add_parser("subscribe", help="subscribe to an algorithm for an engine")
     asu.add_argument("algo", metavar="ALGO")
-    asu.add_argument("--engine", required=True, choices=("mindspore", "pytorch"))
+    asu.add_argument("--engine", required=True, choices=ENGINES)
     asu.set_defaults(func=cmd_algo_subscribe)
     acr = asub.add_parser("create", help="register your own algorithm (a code directory and a boot file)")
     acr.add_argument("--name", required=True)
     acr.add_argument("--code-dir", required=True, help="the directory holding your training code (copied)")
     acr.add_argument("--boot-file", required=True, help="the script to run, relative to --code-dir")
-    acr.add_argument("--engine", required=True, choices=("mindspore", "pytorch"))
-    acr.add_argument("--task", default="image_classification", choices=("image_classification", "crowd_counting"))
+    acr.add_argument("--engine", required=True, choices=ENGINES)
+    acr.add_argument("--task", default=CLASSIFICATION, choices=TASKS)
     acr.add_argument("--hyper", nargs="*", metavar="NAME:TYPE:DEFAULT", help="hyper-parameters, e.g. lr:float:0.01")
     acr.set_defaults(func=cmd_algo_create)
 
@@ -542,7 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
     tsub = tr.add_subparsers(dest="verb", required=True, metavar="VERB")
     tc = tsub.add_parser("create", help="start a training job (a new version if the job exists)")
     tc.add_argument("--algorithm", required=True, help="an algorithm of the catalog (labkit algo list)")
-    tc.add_argument("--engine", required=True, choices=("mindspore", "pytorch"))
+    tc.add_argument("--engine", required=True, choices=ENGINES)
     tc.add_argument("--dataset", required=True, metavar="NAME@VERSION", help="a published dataset version")
     tc.add_argument("--name", required=True, help="the job's name")
     tc.add_argument("--hp", nargs="*", metavar="KEY=VALUE", help="hyper-parameters (labkit algo show ALGO)")

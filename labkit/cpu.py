@@ -20,6 +20,21 @@ KERNEL_SETTINGS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "OMP_NUM_THREADS
 CPUINFO = Path("/proc/cpuinfo")
 
 
+def onnx_session(model: str | Path, threads: int | None = None):
+    """An ONNX Runtime inference session on this CPU, set up the same way everywhere: ``threads``
+    intra-op threads (default: every core), no inter-op pool, threads that sleep rather than spin
+    between runs (a spinning pool steals the cores other requests and processes need), and only
+    errors in the log."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+
 def describe() -> dict:
     """``{"vendor", "model", "family", "cores", "features", "settings"}`` of this machine. ``features`` is
     read from /proc/cpuinfo (Linux); elsewhere it is None (unknown) and the model is the platform's word."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from labkit.tasks import COUNTING
+
 
 def _figure(rows: int, cols: int, cell: float = 1.6):
     import matplotlib.pyplot as plt
@@ -25,7 +27,7 @@ def sample_grid(name: str, per_class: int = 6, seed: int = 0):
 
     root, entries = datasets.path(name), datasets.items(name)
     rng = np.random.default_rng(seed)
-    if datasets.record(name)["task"] == datasets.COUNTING:
+    if datasets.record(name)["task"] == COUNTING:
         from labkit.data.crowd import density_map, read_ground_truth
 
         picked = [entries[i] for i in sorted(rng.choice(len(entries), min(per_class, len(entries)), replace=False))]

@@ -7,7 +7,6 @@ so processes publishing at the same moment each get a different number.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -92,13 +91,11 @@ def read_json(path: Path):
 @contextlib.contextmanager
 def locked(directory: Path):
     """Hold an exclusive lock on ``directory`` (a ``.lock`` file in it) for the block."""
+    from filelock import FileLock  # here: importing the workspace stays fast
+
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with FileLock(directory / ".lock"):
+        yield
 
 
 def staging_dir(parent: Path) -> Path:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from labkit.catalog.cards import COUNTING
+from labkit.tasks import COUNTING
 from labkit.workspace import write_json  # atomic: a killed run never leaves half a file
 
 MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics: the seeds' models are normalised with them
@@ -136,6 +136,14 @@ def augment(x: np.ndarray, rng: np.random.Generator, pad: int | None = None) -> 
     padded = np.pad(flipped, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
     dy, dx = rng.integers(0, 2 * pad + 1, (2, n))
     return np.stack([padded[i, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+
+
+def normalization(channels: int) -> dict:
+    """How a model with ``channels`` input channels is fed: (pixels x scale - mean) / std, per
+    channel. RGB models use the ImageNet statistics; grey (counting) models only scale to [0, 1]."""
+    if channels == 1:
+        return {"scale": 1 / 255, "mean": [0.0], "std": [1.0]}
+    return {"scale": 1 / 255, "mean": list(MEAN), "std": list(STD)}
 
 
 def normalize(x: np.ndarray) -> np.ndarray:
@@ -307,7 +315,5 @@ def model_info(hp: dict, task: str, arch: str, engine: str, names: list[str]) ->
     counting = task == COUNTING
     return {"arch": arch, "engine": engine, "task": task, "image_size": hp["image_size"],
             "num_classes": None if counting else hp.get("num_classes") or len(names),
-            "labels": names, "channels": 1 if counting else 3,
-            "normalize": {"scale": 1 / 255, "mean": [0.0] if counting else list(MEAN),
-                          "std": [1.0] if counting else list(STD)},
+            "labels": names, "channels": 1 if counting else 3, "normalize": normalization(1 if counting else 3),
             "width": hp.get("width", 1.0)}

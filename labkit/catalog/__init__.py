@@ -10,7 +10,8 @@ import shutil
 from pathlib import Path
 
 from labkit import workspace
-from labkit.catalog.cards import BUILTIN, CLASSIFICATION, COUNTING, Card, HyperParameter
+from labkit.catalog.cards import BUILTIN, Card, HyperParameter
+from labkit.tasks import CLASSIFICATION, TASKS
 from labkit.errors import LabkitError
 
 ENGINES = ("mindspore", "pytorch")
@@ -71,8 +72,8 @@ def create_custom(name: str, code_dir: str | Path, boot_file: str, engine: str, 
     workspace.check_name(name, "algorithm name")
     if engine not in ENGINES:
         raise LabkitError(f"unknown engine {engine!r}", f"use one of {', '.join(ENGINES)}")
-    if task not in (CLASSIFICATION, COUNTING):
-        raise LabkitError(f"unknown task {task!r}", f"use {CLASSIFICATION} or {COUNTING}")
+    if task not in TASKS:
+        raise LabkitError(f"unknown task {task!r}", f"use one of {', '.join(TASKS)}")
     if any(c.name.lower() == name.lower() for c in cards()):
         raise LabkitError(f"an algorithm named {name!r} already exists", "choose another --name")
     src = Path(code_dir).expanduser().resolve()

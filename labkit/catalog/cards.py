@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit.errors import LabkitError
+from labkit.tasks import CLASSIFICATION, COUNTING
 
-CLASSIFICATION, COUNTING = "image_classification", "crowd_counting"
 ALGORITHMS_DIR = Path(__file__).resolve().parent.parent / "algorithms"
 TYPES = {"int": int, "float": float, "str": str, "bool": None}
 

@@ -27,6 +27,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from labkit.tasks import COUNTING
+
 FP32_TOLERANCE = 1e-4
 CONFIDENCE = 0.95           # one-sided, for each bound of the intervals below
 MIN_AGREEMENT = 0.98        # the bar a reduced-precision classifier must reach on the images measured
@@ -58,7 +60,7 @@ def compare(task: str, out: np.ndarray, reference: np.ndarray, truth: np.ndarray
     scale = float(np.abs(reference).max()) or 1.0
     diff = float(np.abs(out - reference).max())
     row = {"images": len(out), "max_abs_diff": diff, "relative_diff": diff / scale}
-    if task == "crowd_counting":
+    if task == COUNTING:
         counts, ref_counts = out.reshape(len(out), -1).sum(1), reference.reshape(len(reference), -1).sum(1)
         row["count_diff"] = float(np.abs(counts - ref_counts).mean())
         drift = np.abs(counts - ref_counts) / max(float(np.abs(ref_counts).mean()), 1e-9)  # per image
@@ -86,7 +88,7 @@ def judge(task: str, precision: str, row: dict) -> dict:
                             evidence)
         return _verdict(PASSED, f"FP32 outputs match the source engine on all {row['images']} images "
                         f"(within {row['relative_diff']:.1e} of the output scale)", evidence)
-    if task == "crowd_counting":
+    if task == COUNTING:
         return _judge_counts(precision.upper(), row)
     return _judge_agreement(precision.upper(), row)
 

@@ -21,7 +21,9 @@ import numpy as np
 from labkit import records, workspace
 from labkit.algorithms import checkpoint, common
 from labkit.convert import graph, parity
+from labkit.cpu import onnx_session
 from labkit.errors import LabkitError
+from labkit.tasks import COUNTING
 
 CALIBRATION_BATCH = 8
 
@@ -41,7 +43,7 @@ def export_job(job_run: Path, engine, net, info: dict, size: int, out_dir: Path,
     staged = workspace.staging_dir(out_dir)
     try:
         files = engine.export(net, sample, staged)
-        output = "density" if info["task"] == "crowd_counting" else "logits"
+        output = "density" if info["task"] == COUNTING else "logits"
         model = graph.finish_export(_load(files["onnx"]), output)
         import onnx
 
@@ -68,16 +70,6 @@ def _load(path: Path):
     import onnx
 
     return onnx.load(str(path))
-
-
-def _session(path: Path, threads: int):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def build_candidate(plain: Path, opts: dict, info: dict, calibration, work: Path, log) -> Path:
@@ -121,7 +113,7 @@ def calibration_batches(images: np.ndarray, count: int, normalize) -> list[np.nd
 
 def feeder(info: dict, opts: dict):
     """uint8 images of the dataset -> what the converted model takes as input."""
-    counting = info["task"] == "crowd_counting"
+    counting = info["task"] == COUNTING
 
     def feed(images: np.ndarray) -> np.ndarray:
         if opts.get("preprocess"):
@@ -136,7 +128,7 @@ def convert(run: Path, rec: dict, log) -> dict:
     opts, threads = rec["options"], rec["threads"]
     job_run, info = Path(rec["job_run"]), rec["model_info"]
     task = info["task"]
-    counting = task == "crowd_counting"
+    counting = task == COUNTING
     engine = _engine(info["engine"])
     engine.setup(threads)
     size = opts["size"]
@@ -166,8 +158,8 @@ def convert(run: Path, rec: dict, log) -> dict:
     norm = common.normalize_gray if counting else common.normalize
     x_float = norm(images)
     source = parity.run_batched(lambda x: engine.predict(net, x), x_float, None)
-    plain_session = _session(plain, threads)
-    conv_session = _session(candidate, threads)
+    plain_session = onnx_session(plain, threads)
+    conv_session = onnx_session(candidate, threads)
     feed = feeder(info, opts)
     natural = not opts.get("output_nodes")
 
@@ -183,7 +175,7 @@ def convert(run: Path, rec: dict, log) -> dict:
         reference = source
     else:  # the chosen output nodes are compared with the same tensors of the plain export
         graph.select_outputs(plain, opts["output_nodes"], work / "plain_outputs.onnx")
-        selected = _session(work / "plain_outputs.onnx", threads)
+        selected = onnx_session(work / "plain_outputs.onnx", threads)
         reference = parity.run_batched(lambda x: selected.run(None, {graph.INPUT: x})[0], x_float, None)
     budget = opts["timing_seconds"]
     source_file = checkpoint(job_run / "output", info["engine"])

@@ -15,6 +15,7 @@ from labkit.data.generate import GENERATORS
 from labkit.data.importers import FORMATS
 from labkit.data.versions import publish
 from labkit.errors import LabkitError
+from labkit.tasks import CLASSIFICATION, COUNTING
 
 __all__ = ["GENERATORS", "FORMATS", "make", "import_dataset", "publish", "list_datasets", "show",
            "version_dir", "manifest", "parse_ref", "default_name", "ensure_version"]
@@ -41,7 +42,7 @@ def make(kind: str, name: str | None = None, count: int | None = None, size: int
     staged = datasets.staging()
     try:
         entries = generate(kind, staged, count, size, seed)
-        task = datasets.COUNTING if kind == "crowd" else datasets.CLASSIFICATION
+        task = COUNTING if kind == "crowd" else CLASSIFICATION
         return datasets.install(staged, name, task, entries, source)
     finally:
         datasets.discard(staged)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from labkit import workspace
 from labkit.errors import LabkitError
+from labkit.tasks import COUNTING
 
-CLASSIFICATION, COUNTING = "image_classification", "crowd_counting"
 
 
 def root() -> Path:

@@ -10,9 +10,19 @@ import numpy as np
 
 from PIL import Image, UnidentifiedImageError
 
+from labkit.errors import LabkitError
+
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 # Larger than any photo a lab needs; a decompression bomb claims far more.
 MAX_PIXELS = 40_000_000
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Every image file under ``folder`` (by extension), sorted; an error when there is none."""
+    images = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not images:
+        raise LabkitError(f"no images in {folder}", f"put {', '.join(sorted(IMAGE_EXTENSIONS))} files there")
+    return images
 
 
 def image_problem(path: Path) -> str | None:

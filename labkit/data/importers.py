@@ -15,9 +15,9 @@ import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from labkit.data import datasets
 from labkit.data.images import IMAGE_EXTENSIONS, image_problem
 from labkit.errors import LabkitError
+from labkit.tasks import CLASSIFICATION, COUNTING
 
 FORMATS = ("imagefolder", "manifest", "shanghaitech")
 MAX_ENTRY_BYTES = 256 * 1024 * 1024  # one archive entry; far beyond any image a lab uses
@@ -45,11 +45,11 @@ def import_path(src: Path, staged: Path, fmt: str) -> tuple[str, list[dict], dic
             raise LabkitError(f"{src} is neither a folder nor a zip archive",
                               "pass an image folder (one sub-folder per class), a .zip of one, "
                               "a manifest (.jsonl) or a ShanghaiTech folder")
-        task = datasets.CLASSIFICATION
+        task = CLASSIFICATION
     elif fmt == "manifest":
-        entries, task = _manifest(src, staged, report), datasets.CLASSIFICATION
+        entries, task = _manifest(src, staged, report), CLASSIFICATION
     elif fmt == "shanghaitech":
-        entries, task = _shanghaitech(src, staged, report), datasets.COUNTING
+        entries, task = _shanghaitech(src, staged, report), COUNTING
     else:
         raise LabkitError(f"unknown format {fmt!r}", f"use one of {', '.join(FORMATS)}")
     report["imported"] = len(entries)

@@ -18,6 +18,7 @@ import numpy as np
 from labkit import workspace
 from labkit.data import datasets
 from labkit.errors import LabkitError
+from labkit.tasks import COUNTING
 
 SIGMAS = ("fixed", "adaptive")
 FIXED_SIGMA = 4.0  # the MCNN reference code's Gaussian
@@ -49,11 +50,8 @@ def count_bins(counts: list[int], bins: int = COUNT_BINS) -> list[int]:
 
 
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def publish(name: str, train_ratio: float = 0.8, seed: int = 0, sigma: str = "fixed") -> dict:
@@ -66,7 +64,7 @@ def publish(name: str, train_ratio: float = 0.8, seed: int = 0, sigma: str = "fi
     rec = datasets.record(name)
     entries = datasets.items(name)
     src = datasets.path(name)
-    counting = rec["task"] == datasets.COUNTING
+    counting = rec["task"] == COUNTING
     strata = count_bins([e["count"] for e in entries]) if counting else [e["label"] for e in entries]
     sides = split(entries, strata, train_ratio, seed)
 
@@ -84,7 +82,7 @@ def publish(name: str, train_ratio: float = 0.8, seed: int = 0, sigma: str = "fi
             if counting:
                 density = f"density/{Path(entry['file']).stem}.npy"
                 _write_density(src, entry, staged / density, sigma)
-                line["annotation"] = [{"type": "crowd_counting", "count": entry["count"],
+                line["annotation"] = [{"type": COUNTING, "count": entry["count"],
                                        "ground_truth": entry["ground_truth"], "density_map": density}]
             else:
                 line["annotation"] = [{"type": "modelarts/image_classification", "name": entry["label"]}]

@@ -18,6 +18,7 @@ import numpy as np
 
 from labkit import workspace
 from labkit.errors import LabkitError
+from labkit.tasks import COUNTING
 
 
 def read_labels(label_file: Path) -> dict[str, str]:
@@ -58,6 +59,8 @@ def _matched(result_dir: Path, label_file: Path) -> tuple[list[tuple[str, str, s
 
 def classification(result_dir: Path, label_file: Path, out: Path | None = None,
                    class_names: list[str] | None = None) -> dict:
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
     pairs, missing = _matched(result_dir, label_file)
     truth, ranked = [], []
     for stem, line, label in pairs:
@@ -75,13 +78,10 @@ def classification(result_dir: Path, label_file: Path, out: Path | None = None,
         top[i, :len(r)] = r
     y = np.array(truth)
     accuracy = {f"top{k}": float((top[:, :k] == y[:, None]).any(1).mean()) for k in range(1, 6)}
-    confusion = np.zeros((classes, classes), int)
-    for t, p in zip(y, top[:, 0], strict=True):
-        if p >= 0:
-            confusion[t, p] += 1
-    tp = np.diag(confusion).astype(float)
-    precision = np.divide(tp, confusion.sum(0), out=np.zeros(classes), where=confusion.sum(0) > 0)
-    recall = np.divide(tp, confusion.sum(1), out=np.zeros(classes), where=confusion.sum(1) > 0)
+    answered = top[:, 0] >= 0  # an image without a result counts against top-k, not in the matrix
+    confusion = confusion_matrix(y[answered], top[answered, 0], labels=range(classes))
+    precision, recall, _, _ = precision_recall_fscore_support(y[answered], top[answered, 0], labels=range(classes),
+                                                              zero_division=0)
     names = class_names or [str(i) for i in range(classes)]
     result = {
         "title": "Overall statistical evaluation",
@@ -126,7 +126,7 @@ def write_label_file(dataset: str, out: Path, split: str = "val") -> Path:
 
     version = data.version_dir(dataset)
     meta = json.loads((version / "version.json").read_text(encoding="utf-8"))
-    names = (version / "labels.txt").read_text(encoding="utf-8").split("\n")[:-1] if meta["task"] != "crowd_counting" else []
+    names = (version / "labels.txt").read_text(encoding="utf-8").split("\n")[:-1] if meta["task"] != COUNTING else []
     lines = []
     for row in data.manifest(dataset, split):
         ann = row["annotation"][0]

@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from labkit import records, workspace
+from labkit.algorithms.common import normalization
 from labkit.errors import LabkitError
+from labkit.tasks import CLASSIFICATION, COUNTING
 
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
 MODEL_TYPES = {"pytorch": "PyTorch", "mindspore": "MindSpore"}
@@ -108,8 +110,8 @@ def _from_dir(path: str) -> dict:
     label_file = folder / "labels.txt"
     text = label_file.read_text(encoding="utf-8") if label_file.exists() else ""
     labels = [line.strip() for line in text.splitlines() if line.strip()]
-    task = config.get("model_algorithm") or ("image_classification" if labels else "crowd_counting")
-    if task == "image_classification" and not labels:
+    task = config.get("model_algorithm") or (CLASSIFICATION if labels else COUNTING)
+    if task == CLASSIFICATION and not labels:
         raise LabkitError(f"{path} has no labels.txt", "add labels.txt with one class name per line")
     info = {"task": task, "labels": labels, "num_classes": len(labels) or None, "engine": None, "arch": None}
     return {"onnx": models[0], "info": info, "preprocess": None, "layout": None, "metrics": config.get("metrics", {}),
@@ -197,16 +199,14 @@ def validate(path: Path, src: dict) -> dict:
     except Exception as exc:  # noqa: BLE001 - any failure to answer makes the import FAILED, with ORT's reason
         raise LabkitError(f"the model does not answer a test input of shape {list(test.shape)}: {str(exc)[:300]}",
                           "check its input shape") from None
-    counting = info["task"] == "crowd_counting"
+    counting = info["task"] == COUNTING
     if counting and answer.ndim != 4:
         raise LabkitError(f"a counting model must output a density map (N,1,h,w), got shape {list(answer.shape)}",
                           "export the density map as the first output")
     if not counting and (answer.ndim != 2 or answer.shape[1] != len(info["labels"])):
         raise LabkitError(f"the model outputs shape {list(answer.shape)} but there are {len(info['labels'])} labels",
                           "the first output must be (N, number of classes), matching labels.txt")
-    norm = info.get("normalize") or {"scale": 1 / 255, "mean": [0.0] * channels if channels == 1 else
-                                     [0.485, 0.456, 0.406], "std": [1.0] * channels if channels == 1 else
-                                     [0.229, 0.224, 0.225]}
+    norm = info.get("normalize") or normalization(channels)
     return {"task": info["task"], "input": {"name": inp.name, "datatype": dtype, "shape": dims, "layout": layout,
                                             "channels": channels, "size": size, "batch": batch},
             "outputs": [{"name": o.name, "shape": list(o.shape), "type": o.type} for o in outputs],
@@ -231,7 +231,7 @@ def _classification_metrics(eval_path: Path | None, metrics: dict) -> dict:
 def modelarts_config(src: dict, serving: dict | None) -> dict:
     """config.json in ModelArts' schema (docs/reference/formats.md), for the model's task."""
     task = src["info"]["task"]
-    if task == "crowd_counting":
+    if task == COUNTING:
         metrics = {k: float(src["metrics"][k]) for k in ("mae", "rmse") if k in src["metrics"]}
         response = {"count": {"type": "number"},
                     "density_map": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}}

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from labkit import registry, workspace
-from labkit.data.images import IMAGE_EXTENSIONS, ImageError
+from labkit.data.images import ImageError, list_images
 from labkit.errors import LabkitError
 from labkit.serve.runtime import Model
+from labkit.tasks import COUNTING
 
 BATCH = 16
 
@@ -25,9 +26,7 @@ def create(model: str, input_dir: str | Path, output_dir: str | Path, fmt: str =
         raise LabkitError(f"unknown output format {fmt!r}", "use jsonl or csv")
     folder, _ = registry.deployable(model)
     net = Model(folder)
-    images = sorted(p for p in Path(input_dir).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-    if not images:
-        raise LabkitError(f"no images in {input_dir}", f"put {', '.join(sorted(IMAGE_EXTENSIONS))} files there")
+    images = list_images(input_dir)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows, errors = [], []
@@ -58,7 +57,7 @@ def create(model: str, input_dir: str | Path, output_dir: str | Path, fmt: str =
     else:
         with open(target, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
-            if net.task == "crowd_counting":
+            if net.task == COUNTING:
                 writer.writerow(["file", "count"])
                 writer.writerows([r["file"], f"{r['count']:.4f}"] for r in rows)
             else:

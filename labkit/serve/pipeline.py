@@ -24,9 +24,9 @@ import numpy as np
 from PIL import Image
 
 from labkit import workspace
-from labkit.data.images import IMAGE_EXTENSIONS, ImageError, decode
+from labkit.data.images import ImageError, decode, list_images
 from labkit.errors import LabkitError
-from labkit.serve.runtime import Model
+from labkit.serve.runtime import Model, ranked
 
 SUPPORTED = ("appsrc", "mxpi_imagedecoder", "mxpi_imageresize", "mxpi_opencvcentercrop", "mxpi_tensorinfer",
              "mxpi_classpostprocessor", "labkit_countpostprocessor", "mxpi_dataserialize", "appsink")
@@ -136,9 +136,7 @@ class Pipeline:
                                   f"{value.shape[0]}x{value.shape[1]}", "make the crop (or resize) the model's size")
             return self.model.run(self.model.from_pixels(value)[None])[0][0]
         if factory == "mxpi_classpostprocessor":
-            logits = value.astype(np.float64)
-            scores = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum() if self.post["softmax"] else logits
-            order = np.argsort(-scores)[:self.post["top_k"]]
+            order, scores = ranked(value, self.post["top_k"], self.post["softmax"])
             return {"MxpiClass": [{"classId": int(i), "className": self.post["labels"][i],
                                    "confidence": float(scores[i])} for i in order]}
         if factory == "labkit_countpostprocessor":
@@ -163,9 +161,7 @@ def run(pipeline: Path, input_dir: Path, output_dir: Path | None = None, model: 
     from tqdm.auto import tqdm
 
     pipe = Pipeline(pipeline, model)
-    images = sorted(p for p in Path(input_dir).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-    if not images:
-        raise LabkitError(f"no images in {input_dir}", f"put {', '.join(sorted(IMAGE_EXTENSIONS))} files there")
+    images = list_images(input_dir)
     out = Path(output_dir or Path(input_dir).parent / "pipeline-result")
     out.mkdir(parents=True, exist_ok=True)
     per_plugin = {name: [] for name, _ in pipe.chain}

@@ -8,32 +8,36 @@ channels and size, and the normalisation to apply when the model does not do it 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from labkit.cpu import onnx_session
 from labkit.data.images import decode
 from labkit.serve.codec import DATATYPES, InputSpec
+from labkit.tasks import COUNTING
 
 TOP_K = 5
 
 
+def ranked(logits: np.ndarray, k: int, softmax: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """One sample's k best classes, best first, and every class's score: softmax probabilities,
+    or the logits themselves when ``softmax`` is false."""
+    scores = logits.astype(np.float64)
+    if softmax:
+        scores = np.exp(scores - scores.max())
+        scores /= scores.sum()
+    return np.argsort(-scores)[:k], scores
+
+
 class Model:
     def __init__(self, model_dir: Path, threads: int | None = None):
-        import onnxruntime as ort
-
         self.dir = Path(model_dir)
         self.serving = json.loads((self.dir / "serving.json").read_text(encoding="utf-8"))
         self.input = self.serving["input"]
         self.task = self.serving["task"]
         self.labels = self.serving["labels"]
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(self.dir / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(self.dir / "model.onnx", threads)
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.dtype = DATATYPES[self.input["datatype"]]
 
@@ -79,13 +83,10 @@ class Model:
 
     def answer(self, output: np.ndarray, top_k: int = TOP_K) -> dict:
         """One sample's first output -> the ModelArts predict API's answer."""
-        if self.task == "crowd_counting":
+        if self.task == COUNTING:
             density = output.astype(np.float32).reshape(output.shape[-2:])
             return {"count": float(density.sum()), "density_map": density.round(5).tolist()}
-        logits = output.astype(np.float64)
-        p = np.exp(logits - logits.max())
-        p /= p.sum()
-        order = np.argsort(-p)[:top_k]
+        order, p = ranked(output, top_k)
         return {"predicted_label": self.labels[order[0]], "scores": [[self.labels[i], float(p[i])] for i in order]}
 
     def predict(self, image: bytes | Path) -> dict:

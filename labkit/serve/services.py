@@ -8,9 +8,9 @@ import os
 import signal
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+import httpx
 
 from labkit import records, registry, workspace
 from labkit.errors import LabkitError
@@ -97,9 +97,8 @@ def deploy(model: str, name: str | None = None, instances: int = 1, auto_stop: f
 
 def _healthy(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url + "/health", timeout=2) as r:
-            return r.status == 200
-    except (urllib.error.URLError, OSError):
+        return httpx.get(url + "/health", timeout=2).status_code == 200
+    except httpx.TransportError:
         return False
 
 
@@ -142,9 +141,6 @@ def stop_all() -> list[dict]:
 def predict(name: str, image: str | Path | bytes) -> dict:
     """Call a running service's predict API with an image (a file, or its bytes), as
     ``curl -F images=@FILE URL/`` does."""
-    import json
-    import uuid
-
     record = show(name)
     if record["state"] != "RUNNING":
         raise LabkitError(f"service {name} is {record['state']}", f"deploy it: labkit service deploy {record['model']}")
@@ -155,15 +151,11 @@ def predict(name: str, image: str | Path | bytes) -> dict:
         if not path.is_file():
             raise LabkitError(f"no image file {image}", "give the path of a .jpg or .png")
         data, filename = path.read_bytes(), path.name
-    boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"images\"; filename=\"{filename}\"\r\n"
-            f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(record["url"] + "/", data=body, method="POST",
-                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     try:
-        with urllib.request.urlopen(request, timeout=record["deadline"] + 5) as r:
-            return json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        detail = json.loads(exc.read() or b"{}")
-        raise LabkitError(f"the service answered {exc.code}: {detail.get('error_msg', detail)}",
+        answer = httpx.post(record["url"] + "/", files={"images": (filename, data)}, timeout=record["deadline"] + 5)
+    except httpx.TransportError as exc:
+        raise LabkitError(f"service {name} did not answer: {exc}", "`labkit service list` shows its state") from None
+    if answer.is_success:
+        return answer.json()
+    raise LabkitError(f"the service answered {answer.status_code}: {answer.json().get('error_msg', answer.text)}",
                           "check the image; `labkit service list` shows the service's state") from None

@@ -21,6 +21,7 @@ from pathlib import Path
 from labkit import catalog, profiles, records, workspace
 from labkit.algorithms import checkpoint
 from labkit.errors import LabkitError
+from labkit.tasks import COUNTING
 from labkit.train import supervisor
 
 DEVICES = ("cpu", "gpu", "ascend")
@@ -233,7 +234,7 @@ def ensure_job(algorithm: str = "ResNet_v1_50", engine: str = "pytorch", log=pri
     from labkit import data
 
     card = catalog.card(algorithm)
-    dataset = data.ensure_version("crowd" if card.task == "crowd_counting" else "flowers", profile="quick", log=log)
+    dataset = data.ensure_version("crowd" if card.task == COUNTING else "flowers", profile="quick", log=log)
     name = f"{algorithm.lower()}-{engine}-quick"
     log(f"no trained model yet: training {algorithm} ({engine}, quick profile) on {dataset} as job {name}")
     record = create(algorithm, engine, dataset, name, profile="quick", wait=True, log=log)
