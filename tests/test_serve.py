@@ -205,3 +205,14 @@ def test_stop_lets_requests_in_flight_finish(models, jobs):
     for t in threads:
         t.join(60)
     assert codes and set(codes) <= {200, 503}
+
+
+def test_choosing_what_to_import_names_the_model_after_its_source():
+    assert registry.source_name({"from_conversion": "flowers-int8@V002"}) == "flowers-int8"
+    assert registry.source_name({"from_dir": "/tmp/exports/my-model/"}) == "my-model"
+    assert registry.choose_source("dir", directory="/tmp/m") == {"from_dir": "/tmp/m"}
+    assert registry.choose_source("job", job="rn@V001") == {"from_job": "rn@V001"}
+    with pytest.raises(LabkitError, match="needs its path"):
+        registry.choose_source("dir")
+    with pytest.raises(LabkitError, match="unknown source"):
+        registry.choose_source("cloud")

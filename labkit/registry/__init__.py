@@ -5,6 +5,8 @@ conversion, or from a directory), versions 0.0.1, 0.0.2, ... with a ModelArts co
     registry.import_model("flowers", from_conversion="flowers-int8")   # -> flowers@0.0.1, NORMAL
     registry.config("flowers")                                         # config.json
 """
-from labkit.registry.models import config, deployable, ensure_model, import_model, list_models, model_dir, show
+from labkit.registry.models import (choose_source, config, deployable, ensure_model, import_model, list_models,
+                                    model_dir, show, source_name)
 
-__all__ = ["config", "deployable", "ensure_model", "import_model", "list_models", "model_dir", "show"]
+__all__ = ["choose_source", "config", "deployable", "ensure_model", "import_model", "list_models", "model_dir", "show",
+           "source_name"]

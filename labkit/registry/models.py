@@ -120,6 +120,35 @@ def _from_dir(path: str) -> dict:
 
 # --- import --------------------------------------------------------------------------------
 
+def choose_source(kind: str | None = None, conversion: str | list[str] | None = None, job: str | None = None,
+                  directory: str | None = None) -> dict:
+    """What to import, as ``import_model``'s keyword: ``{"from_conversion" | "from_job" | "from_dir": REF}``.
+    ``kind`` is "conversion", "job" or "dir"; by default the latest completed conversion, else a job
+    (the latest completed one; a quick one is trained if there is none). ``conversion`` may be a list:
+    the first that passed its parity gate is taken (e.g. INT8, else FP32)."""
+    from labkit import convert, train
+
+    if kind is None:
+        conversion = conversion or convert.latest_completed()
+        kind = "conversion" if conversion else "job"
+    if kind == "conversion":
+        if isinstance(conversion, list):
+            conversion = convert.first_completed(conversion)
+        return {"from_conversion": conversion or convert.latest_completed()}
+    if kind == "job":
+        return {"from_job": job or train.ensure_job()}
+    if kind == "dir" and directory:
+        return {"from_dir": directory}
+    raise LabkitError(f"unknown source {kind!r}" if kind != "dir" else "a directory source needs its path",
+                      'use "conversion", "job" or "dir" (with DIRECTORY set)')
+
+
+def source_name(source: dict) -> str:
+    """The model name a source suggests: its job, conversion or folder name, without a version."""
+    (ref,) = source.values()
+    return Path(str(ref).split("@")[0].rstrip("/")).name
+
+
 def import_model(name: str, version: str | None = None, from_job: str | None = None,
                  from_conversion: str | None = None, from_dir: str | None = None, log=print) -> dict:
     """Import a model as ``name@version`` (default: the next patch version); validate it."""
