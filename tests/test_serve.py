@@ -216,3 +216,9 @@ def test_choosing_what_to_import_names_the_model_after_its_source():
         registry.choose_source("dir")
     with pytest.raises(LabkitError, match="unknown source"):
         registry.choose_source("cloud")
+
+
+def test_importing_a_conversion_when_there_is_none_says_so(ws):
+    with pytest.raises(LabkitError, match="no completed conversion") as error:
+        registry.choose_source("conversion")
+    assert "stage 3" in error.value.hint

@@ -134,13 +134,17 @@ def choose_source(kind: str | None = None, conversion: str | list[str] | None = 
     if kind == "conversion":
         if isinstance(conversion, list):
             conversion = convert.first_completed(conversion)
-        return {"from_conversion": conversion or convert.latest_completed()}
+        conversion = conversion or convert.latest_completed()
+        if not conversion:
+            raise LabkitError("there is no completed conversion to import", 'run stage 3 first, or import a "job"')
+        return {"from_conversion": conversion}
     if kind == "job":
         return {"from_job": job or train.ensure_job()}
-    if kind == "dir" and directory:
+    if kind == "dir":
+        if not directory:
+            raise LabkitError("a directory source needs its path", "set DIRECTORY to a folder with one .onnx file")
         return {"from_dir": directory}
-    raise LabkitError(f"unknown source {kind!r}" if kind != "dir" else "a directory source needs its path",
-                      'use "conversion", "job" or "dir" (with DIRECTORY set)')
+    raise LabkitError(f"unknown source {kind!r}", 'use "conversion", "job" or "dir"')
 
 
 def source_name(source: dict) -> str:

@@ -22,15 +22,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from labkit import __version__
 from labkit.serve import metrics, schemas
 from labkit.serve.endpoints import Endpoints, Settings
-from labkit.serve.errors import PayloadTooLarge, ServiceError, error_model, error_response
+from labkit.serve.errors import MEANINGS, PayloadTooLarge, ServiceError, error_model, error_response
 
-ERROR_MEANINGS = {400: "the request is malformed: the answer says what to change",
-                  404: "no such route, service, model or version",
-                  405: "the method is not allowed here: the Allow header lists those that are",
-                  413: "the body is over the service's limit",
-                  415: "the body is not multipart/form-data",
-                  503: "not ready, stopping or overloaded: retry later or on another instance",
-                  504: "no answer within the service's deadline"}
 IMAGE_UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["images"],
     "properties": {"images": {"type": "string", "contentMediaType": "application/octet-stream",
@@ -47,7 +40,7 @@ def _route(method: str, path: str, endpoint, answer=None, errors: tuple[int, ...
            **kwargs) -> APIRoute:
     """One route: its method, path and endpoint, the model of its 200 answer, the error statuses it
     can answer (each with the error body of the route's protocol), and its request body."""
-    responses = {status: {"model": error_model(path), "description": ERROR_MEANINGS[status]} for status in errors}
+    responses = {status: {"model": error_model(path), "description": MEANINGS[status]} for status in errors}
     if answer is not None:
         responses[200] = {"model": answer}
     # response_model=None: the endpoints' return annotations (dict) are not the answer's shape
@@ -87,8 +80,8 @@ def routes(ep: Endpoints) -> list[APIRoute]:
     ]
 
 
-def create_app(settings: Settings) -> tuple[BodyLimit, FastAPI]:
-    """The app to serve (the FastAPI app behind the body limit), and the FastAPI app itself."""
+def create_app(settings: Settings) -> BodyLimit:
+    """The app to serve: the FastAPI app behind the body limit."""
     endpoints = Endpoints(settings)
 
     def drain_on(sig: int) -> None:
@@ -110,9 +103,9 @@ def create_app(settings: Settings) -> tuple[BodyLimit, FastAPI]:
 
     # /docs and /redoc from bundled assets (FastAPI's default page loads them from a CDN: blank offline)
     app = FastAPIOffline(title=f"labkit service {settings.service}", version=__version__, lifespan=lifespan,
-                  routes=routes(endpoints),
-                  description=f"Model {settings.model_name}@{settings.model_version} ({endpoints.model.task}). "
-                              "ModelArts predict API, Open Inference Protocol (V2), Prometheus /metrics.")
+                         routes=routes(endpoints),
+                         description=f"Model {settings.model_name}@{settings.model_version} ({endpoints.model.task}). "
+                                     "ModelArts predict API, Open Inference Protocol (V2), Prometheus /metrics.")
     app.openapi = lambda: _openapi(app)
 
     @app.exception_handler(StarletteHTTPException)
@@ -125,7 +118,7 @@ def create_app(settings: Settings) -> tuple[BodyLimit, FastAPI]:
     async def service_error(request: Request, exc: ServiceError):
         return error_response(request.url.path, exc.status, exc.message)
 
-    return BodyLimit(app, settings.max_body), app
+    return BodyLimit(app, settings.max_body)
 
 
 def _openapi(app: FastAPI) -> dict:

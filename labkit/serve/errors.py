@@ -15,6 +15,14 @@ from labkit.serve.schemas import ModelArtsError, V2Error
 # ModelArts error codes, by status
 MODELARTS_CODES = {400: "ModelArts.4101", 404: "ModelArts.4404", 405: "ModelArts.4405", 413: "ModelArts.4104",
                    415: "ModelArts.4115", 503: "ModelArts.4302", 504: "ModelArts.4205", 500: "ModelArts.4503"}
+# What each status means to a client (the OpenAPI document's descriptions)
+MEANINGS = {400: "the request is malformed: the answer says what to change",
+            404: "no such route, service, model or version",
+            405: "the method is not allowed here: the Allow header lists those that are",
+            413: "the body is over the service's limit",
+            415: "the body is not multipart/form-data",
+            503: "not ready, stopping or overloaded: retry later or on another instance",
+            504: "no answer within the service's deadline"}
 
 
 class ServiceError(Exception):

@@ -33,7 +33,7 @@ def app_factory():
                          model_name=rec["model"].split("@")[0], model_version=rec["model"].split("@")[1],
                          max_body=rec["max_body"], deadline=rec["deadline"], max_batch=rec["max_batch"],
                          max_wait=rec["max_wait"], threads=rec["threads"])
-    return create_app(settings)[0]
+    return create_app(settings)
 
 
 def _bind(host: str, port: int) -> socket.socket:

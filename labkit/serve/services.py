@@ -157,5 +157,9 @@ def predict(name: str, image: str | Path | bytes) -> dict:
         raise LabkitError(f"service {name} did not answer: {exc}", "`labkit service list` shows its state") from None
     if answer.is_success:
         return answer.json()
-    raise LabkitError(f"the service answered {answer.status_code}: {answer.json().get('error_msg', answer.text)}",
-                          "check the image; `labkit service list` shows the service's state") from None
+    try:
+        detail = answer.json().get("error_msg", answer.text)
+    except ValueError:  # uvicorn's own answers (e.g. over its connection limit) are plain text
+        detail = answer.text
+    raise LabkitError(f"the service answered {answer.status_code}: {detail}",
+                      "check the image; `labkit service list` shows the service's state")
