@@ -13,13 +13,36 @@ import re
 import shutil
 import tempfile
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from labkit.errors import LabkitError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-VERSION_RE = re.compile(r"^V(\d{3,})$")
+
+
+@dataclass(frozen=True)
+class Numbering:
+    """How an area spells its versions. Versions sort by their numbers, and the next one
+    adds 1 to the last number (``V009`` -> ``V010``, ``0.0.9`` -> ``0.0.10``)."""
+    pattern: re.Pattern
+    first: str
+    spelling: str  # for messages
+
+    def key(self, version: str) -> tuple[int, ...]:
+        return tuple(int(n) for n in re.findall(r"\d+", version))
+
+    def after(self, version: str | None) -> str:
+        if version is None:
+            return self.first
+        return re.sub(r"\d+$", lambda m: str(int(m.group()) + 1).zfill(len(m.group())), version)
+
+
+# Datasets, jobs and conversions count V001, V002, ...; the model registry counts 0.0.1,
+# 0.0.2, ... as ModelArts' model versions do.
+SEQUENCE = Numbering(re.compile(r"^V\d{3,}$"), "V001", "V001, V002, ...")
+SEMVER = Numbering(re.compile(r"^\d+\.\d+\.\d+$"), "0.0.1", "MAJOR.MINOR.PATCH (0.0.1, 0.0.2, ...)")
 
 
 def home() -> Path:
@@ -119,33 +142,40 @@ def remove_stale_staging(parent: Path) -> None:
             continue
 
 
-def versions(parent: Path) -> list[str]:
-    """The published versions (``V001``, ``V002``, ...) in ``parent``, oldest first."""
+def versions(parent: Path, numbering: Numbering = SEQUENCE) -> list[str]:
+    """The published versions in ``parent`` (``V001``, ``V002``, ...), oldest first."""
     if not parent.is_dir():
         return []
-    found = [p.name for p in parent.iterdir() if p.is_dir() and VERSION_RE.match(p.name)]
-    return sorted(found, key=lambda v: int(v[1:]))
+    found = [p.name for p in parent.iterdir() if p.is_dir() and numbering.pattern.match(p.name)]
+    return sorted(found, key=numbering.key)
 
 
-def publish_version(staged: Path, parent: Path) -> str:
-    """Move a fully built ``staged`` directory into ``parent`` as the next version.
+def next_version(parent: Path, numbering: Numbering = SEQUENCE) -> str:
+    published = versions(parent, numbering)
+    return numbering.after(published[-1] if published else None)
+
+
+def publish_version(staged: Path, parent: Path, numbering: Numbering = SEQUENCE, version: str | None = None) -> str:
+    """Move a fully built ``staged`` directory into ``parent`` as ``version`` (default: the
+    next one) and return its name.
 
     The number is chosen and the rename done under the lock, so concurrent publishers
     get distinct numbers; the rename makes the version appear whole or not at all."""
     with locked(parent):
-        existing = versions(parent)
-        number = int(existing[-1][1:]) + 1 if existing else 1
-        name = f"V{number:03d}"
+        name = version or next_version(parent, numbering)
+        if (parent / name).exists():
+            raise LabkitError(f"{parent.name} already has version {name}",
+                              f"choose another version; the next free one is {next_version(parent, numbering)}")
         os.rename(staged, parent / name)
     return name
 
 
-def versioned(root: Path, ref: str, what: str, hint: str) -> Path:
-    """``NAME`` (its latest version) or ``NAME@V002`` of a versioned area (jobs, conversion
-    tasks) -> the version's directory; a clear error naming what exists otherwise."""
+def versioned(root: Path, ref: str, what: str, hint: str, numbering: Numbering = SEQUENCE) -> Path:
+    """``NAME`` (its latest version) or ``NAME@VERSION`` of a versioned area (jobs, conversion
+    tasks, models) -> the version's directory; a clear error naming what exists otherwise."""
     name, _, version = ref.partition("@")
     folder = root / check_name(name, f"{what} name")
-    published = versions(folder)
+    published = versions(folder, numbering)
     if not published:
         known = ", ".join(sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")))
         raise LabkitError(f"no {what} named {name!r} ({what}s: {known or 'none yet'})", hint)
@@ -155,11 +185,11 @@ def versioned(root: Path, ref: str, what: str, hint: str) -> Path:
     return folder / version
 
 
-def latest_versions(root: Path) -> list[Path]:
+def latest_versions(root: Path, numbering: Numbering = SEQUENCE) -> list[Path]:
     """The newest version directory of each named folder in ``root``, by name."""
     found = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        published = versions(folder)
+        published = versions(folder, numbering)
         if published:
             found.append(folder / published[-1])
     return found

@@ -129,3 +129,21 @@ def test_errors_name_the_fix(ws):
     assert data.make("digits", name="d", count=20, size=16)["reused"]
     with pytest.raises(LabkitError, match="invalid dataset name"):
         data.make("digits", name="../evil", count=20, size=16)
+
+
+@pytest.mark.parametrize("numbering, published, following", [
+    (workspace.SEQUENCE, ["V002", "V010", "V009"], "V011"),
+    (workspace.SEMVER, ["0.0.9", "0.0.10", "0.1.0", "0.0.2"], "0.1.1"),
+])
+def test_each_area_numbers_its_versions_in_its_own_spelling(tmp_path, numbering, published, following):
+    for version in published:
+        (tmp_path / version).mkdir()
+    (tmp_path / "notes").mkdir()  # not a version
+    assert workspace.versions(tmp_path, numbering) == sorted(published, key=numbering.key)
+    assert workspace.next_version(tmp_path, numbering) == following
+    assert workspace.next_version(tmp_path / "empty", numbering) == numbering.first
+    staged = workspace.staging_dir(tmp_path)
+    with pytest.raises(LabkitError, match=f"(?s)already has version {published[0]}.*the next free one is {following}"):
+        workspace.publish_version(staged, tmp_path, numbering, published[0])
+    assert staged.is_dir()  # a refused publish keeps what was staged
+    assert workspace.publish_version(staged, tmp_path, numbering) == following

@@ -79,8 +79,8 @@ def list_datasets() -> list[dict]:
 def parse_ref(ref: str) -> tuple[str, str | None]:
     """``NAME`` or ``NAME@V001`` -> (name, version or None)."""
     name, _, version = ref.partition("@")
-    if version and not workspace.VERSION_RE.match(version):
-        raise LabkitError(f"invalid version {version!r} in {ref!r}", "versions are spelled V001, V002, ...")
+    if version and not workspace.SEQUENCE.pattern.match(version):
+        raise LabkitError(f"invalid version {version!r} in {ref!r}", f"versions are spelled {workspace.SEQUENCE.spelling}")
     return name, version or None
 
 

@@ -12,7 +12,6 @@ expected shape; otherwise the version is kept as FAILED, with the reason, and ca
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from importlib import metadata
 from pathlib import Path
@@ -24,7 +23,6 @@ from labkit.algorithms.common import normalization
 from labkit.errors import LabkitError
 from labkit.tasks import CLASSIFICATION, COUNTING
 
-VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
 MODEL_TYPES = {"pytorch": "PyTorch", "mindspore": "MindSpore"}
 
 
@@ -33,34 +31,12 @@ def _root() -> Path:
 
 
 def _versions(name: str) -> list[str]:
-    folder = _root() / name
-    if not folder.is_dir():
-        return []
-    found = [p.name for p in folder.iterdir() if p.is_dir() and VERSION_RE.match(p.name)]
-    return sorted(found, key=lambda v: tuple(int(x) for x in v.split(".")))
+    return workspace.versions(_root() / name, workspace.SEMVER)
 
 
 def model_dir(ref: str) -> Path:
     """``NAME`` (its latest version) or ``NAME@0.0.2`` -> the version's directory."""
-    name, _, version = ref.partition("@")
-    workspace.check_name(name, "model name")
-    found = _versions(name)
-    if not found:
-        known = ", ".join(sorted(p.name for p in _root().iterdir() if p.is_dir())) or "none yet"
-        raise LabkitError(f"no model named {name!r} in the registry (models: {known})",
-                          "import one with `labkit model import`")
-    version = version or found[-1]
-    if version not in found:
-        raise LabkitError(f"model {name} has no version {version} (versions: {', '.join(found)})", "use one of them")
-    return _root() / name / version
-
-
-def _next_version(name: str) -> str:
-    found = _versions(name)
-    if not found:
-        return "0.0.1"
-    major, minor, patch = (int(x) for x in found[-1].split("."))
-    return f"{major}.{minor}.{patch + 1}"
+    return workspace.versioned(_root(), ref, "model", "import one with `labkit model import`", workspace.SEMVER)
 
 
 # --- sources: what each kind of import brings ----------------------------------------------
@@ -160,8 +136,8 @@ def import_model(name: str, version: str | None = None, from_job: str | None = N
     sources = [s for s in (from_job, from_conversion, from_dir) if s]
     if len(sources) != 1:
         raise LabkitError("import needs exactly one source", "give one of --from-job, --from-conversion, --from-dir")
-    if version is not None and not VERSION_RE.match(version):
-        raise LabkitError(f"version {version!r} is not MAJOR.MINOR.PATCH", "e.g. --version 0.0.1")
+    if version is not None and not workspace.SEMVER.pattern.match(version):
+        raise LabkitError(f"version {version!r} is not {workspace.SEMVER.spelling}", "e.g. --version 0.0.1")
     src = _from_job(from_job) if from_job else _from_conversion(from_conversion) if from_conversion else _from_dir(from_dir)
     folder = _root() / name
     workspace.remove_stale_staging(folder)
@@ -183,14 +159,8 @@ def import_model(name: str, version: str | None = None, from_job: str | None = N
                   "metrics": src["metrics"]}
         if reason:
             record["reason"] = reason
-        with workspace.locked(folder):
-            version = version or _next_version(name)
-            if (folder / version).exists():
-                raise LabkitError(f"model {name} already has version {version}",
-                                  f"import as --version {_next_version(name)}")
-            record["version"] = version
-            workspace.write_json(staged / "run.json", record)
-            staged.rename(folder / version)
+        workspace.write_json(staged / "run.json", record)  # its version is its folder's name
+        version = workspace.publish_version(staged, folder, workspace.SEMVER, version)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
     log(f"model {name}@{version}: {state}" + (f" ({reason})" if reason else "") + f", from {src['source']['kind']} "
@@ -294,8 +264,7 @@ def modelarts_config(src: dict, serving: dict | None) -> dict:
 
 def show(ref: str) -> dict:
     folder = model_dir(ref)
-    record = records.read(folder)
-    record["dir"] = str(folder)
+    record = {**records.read(folder), "version": folder.name, "dir": str(folder)}
     record["versions"] = _versions(folder.parent.name)
     if (folder / "serving.json").exists():
         record["serving"] = workspace.read_json(folder / "serving.json")
