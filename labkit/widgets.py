@@ -43,29 +43,15 @@ def data_form(kind: str, name: str, count: int, size: int, train_ratio: float, s
 def follow_job(ref: str, poll: float = 1.0) -> dict:
     """Follow a training job: a tqdm bar over its epochs and a live learning-curve plot,
     until it ends. Returns the job's final record."""
-    import time
-
     from IPython.display import display
-    from tqdm.auto import tqdm
 
     from labkit import plots, train
+    from labkit.train.follow import watch
 
-    bar, offset, handle = None, 0, display(None, display_id=True)
-    while True:
-        events, offset = train.progress(ref, offset)
-        for e in events:
-            if e["event"] == "start":
-                bar = bar or tqdm(total=e["epochs"], initial=e["start_epoch"], desc=ref, unit="epoch")
-            elif e["event"] == "epoch" and bar is not None:
-                bar.update(1)
-                bar.set_postfix({k: round(v, 3) for k, v in e.items() if k in ("loss", "val_acc", "val_mae")})
-                handle.update(plots.learning_curves(train.metrics(ref), title=ref))
-        record = train.show(ref)
-        if record["state"] in train.TERMINAL:
-            if bar is not None:
-                bar.close()
-            return record
-        time.sleep(poll)
+    handle = display(None, display_id=True)
+    watch(ref, bar=True, poll=poll,
+          on_epoch=lambda _: handle.update(plots.learning_curves(train.metrics(ref), title=ref)))
+    return train.show(ref)
 
 
 def predict_panel(service: str, choices: list, default=None):

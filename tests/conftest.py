@@ -11,18 +11,29 @@ import pytest
 os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 
 
+# This session's temporary directories. A labkit process working in one of them is this
+# session's; another pytest session on the machine (a CI run in the background) has its own.
+SESSION_DIRS: list[str] = []
+
+
 def pytest_configure(config):
     # Notebooks (nbval) and subprocesses inherit these: the quick profile, a throwaway workspace.
     os.environ["LABKIT_PROFILE"] = "quick"
     os.environ["LABKIT_HOME"] = tempfile.mkdtemp(prefix="labkit-test-ws-")
+    SESSION_DIRS.append(os.environ["LABKIT_HOME"])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_temporary_directory(tmp_path_factory):
+    SESSION_DIRS.append(str(tmp_path_factory.getbasetemp()))
 
 
 LABKIT_PROCESSES = ("labkit.serve.server", "labkit.train.supervisor", "labkit.convert.worker", "labkit/algorithms/")
 
 
 def leftover_processes() -> list:
-    """labkit's processes (services, jobs, conversions) that the tests started, still running:
-    those whose workspace is one of the tests' temporary ones."""
+    """labkit's processes (services, jobs, conversions) that this session's tests started, still
+    running: those whose workspace is in one of the session's temporary directories."""
     import psutil
 
     found = []
@@ -34,7 +45,7 @@ def leftover_processes() -> list:
             home = proc.environ().get("LABKIT_HOME", "")
         except psutil.Error:
             continue
-        if "pytest-of-" in home or "labkit-test-ws-" in home:
+        if any(home == d or home.startswith(d + os.sep) for d in SESSION_DIRS):
             found.append(proc)
     return found
 

@@ -23,6 +23,11 @@ def test_data_verbs_end_to_end(ws, tmp_path):
     human = labkit_cli("data", "show", "fl@V001", env=env).stdout
     assert "checksum " + shown["checksum"] in human
     assert "fl" in labkit_cli("data", "list", env=env).stdout
+    made = json.loads(labkit_cli("data", "make", "food", "--name", "fo", "--count", "10", "--size", "32", "--json",
+                                 env=env).stdout)
+    assert made["name"] == "fo" and made["count"] == 10
+    second = json.loads(labkit_cli("data", "publish", "fl", "--seed", "3", "--json", env=env).stdout)
+    assert second["version"] == "V002" and second["checksum"] == shown["checksum"]  # the same split
 
 
 def test_import_verb_reports_skips(ws, tmp_path):
@@ -72,6 +77,8 @@ def test_doctor_reports_engines_and_exits_zero_when_ready(ws):
         assert f"] {name}" in proc.stdout
     assert "labkit is ready." in proc.stdout
     assert cpu.describe()["model"] in proc.stdout and "INT8" in proc.stdout
+    checks = json.loads(labkit_cli("doctor", "--json", env={"LABKIT_HOME": str(ws)}).stdout)
+    assert {"python", "pytorch", "mindspore", "onnxruntime"} <= {c["name"] for c in checks if c["ok"]}
 
 
 @pytest.mark.parametrize("flags, named, outlook", [

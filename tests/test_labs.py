@@ -25,9 +25,12 @@ def test_later_stages_take_what_earlier_stages_of_the_run_made():
 
 
 def run_lab(lab, ws, out):
-    labkit_cli("run", lab, "--profile", "quick", "--out", out, env={"LABKIT_HOME": str(ws)})
+    printed = json.loads(labkit_cli("run", lab, "--profile", "quick", "--out", out, "--json",
+                                    env={"LABKIT_HOME": str(ws)}).stdout)
     (run_dir,) = (out / lab).iterdir()
-    return run_dir, json.loads((run_dir / "run.json").read_text())
+    record = json.loads((run_dir / "run.json").read_text())
+    assert (printed["lab"], printed["status"], printed["stages"]) == (record["lab"], record["status"], record["stages"])
+    return run_dir, record
 
 
 def test_a_lab_runs_headless_and_records_what_it_made(tmp_path):

@@ -55,8 +55,10 @@ def test_import_from_a_directory_validates(models, jobs, tmp_path):
     wrong = registry.import_model("mine", from_dir=str(good), log=quiet)
     assert wrong["state"] == "FAILED" and "2 labels" in wrong["reason"]
     (good / "resnet.onnx").write_bytes(b"not a model")
-    broken = registry.import_model("mine", from_dir=str(good), log=quiet)
-    assert broken["state"] == "FAILED" and "cannot load" in broken["reason"]
+    cli = labkit_cli("model", "import", "--name", "mine", "--from-dir", good, "--json",
+                     env={"LABKIT_HOME": str(jobs)}, check=False)
+    broken = json.loads(cli.stdout)
+    assert cli.returncode == 1 and broken["state"] == "FAILED" and "cannot load" in broken["reason"]
     with pytest.raises(LabkitError, match="FAILED"):
         services.deploy("mine", log=quiet)
     listed = labkit_cli("model", "list", env={"LABKIT_HOME": str(jobs)}).stdout

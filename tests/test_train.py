@@ -207,9 +207,15 @@ def test_train_cli(ws, flowers):
                      "--name", "cli", "--hp", "image_size=32", "batch_size=8", "learning_rate_strategy=1:0.01",
                      "--wait", env=env)
     assert "job cli@V001: COMPLETED" in out.stdout
+    assert "epoch 1/1  loss " in out.stderr and "done: " in out.stderr  # not a terminal: plain progress lines
     assert "cli@V001" in labkit_cli("train", "list", env=env).stdout
     assert "epoch   1:" in labkit_cli("train", "show", "cli", env=env).stdout
-    assert "LABKIT-PROGRESS" in labkit_cli("train", "logs", "cli", "--follow", env=env).stdout
+    log = labkit_cli("train", "logs", "cli", "--follow", env=env).stdout
+    assert "epoch 1/1  loss " in log and "LABKIT-PROGRESS" not in log
+    raw = [json.loads(line) for line in labkit_cli("train", "logs", "cli", "--json", env=env).stdout.splitlines()]
+    assert [e["event"] for e in raw if e["event"] != "first_step"] == ["start", "epoch", "done"]
+    stopped = json.loads(labkit_cli("train", "stop", "cli", "--json", env=env).stdout)  # a finished job stays as it is
+    assert (stopped["job"], stopped["version"], stopped["state"]) == ("cli", "V001", "COMPLETED")
     bad = labkit_cli("train", "create", "--algorithm", "ResNet50", "--engine", "pytorch", "--dataset", flowers,
                      "--name", "x", "--hp", "batch_size", env=env, check=False)
     assert bad.returncode == 1 and "KEY=VALUE" in bad.stderr
@@ -243,3 +249,22 @@ def test_progress_survives_ranks_writing_on_one_line(monkeypatch, tmp_path):
     events, offset = jobs.progress("job")
     assert [e["event"] for e in events] == ["first_step", "first_step", "epoch"]
     assert offset == len((tmp_path / "train.log").read_bytes()) - len('LABKIT-PROGRESS {"ev')
+
+
+def test_the_log_reads_as_lines_a_person_follows():
+    from labkit.train.follow import readable
+
+    log = ('resumed from best.pth after epoch 2\n'
+           'LABKIT-PROGRESS {"event": "start", "epochs": 4, "start_epoch": 2, "rank": 0, "world": 2, "train": 40, "val": 10}'
+           'LABKIT-PROGRESS {"event": "start", "epochs": 4, "start_epoch": 2, "rank": 1, "world": 2, "train": 40, "val": 10}\n'
+           'LABKIT-PROGRESS {"event": "first_step", "t": 1}\n'
+           'LABKIT-PROGRESS {"event": "epoch", "epochs": 4, "epoch": 3, "loss": 0.51234, "val_acc": 0.8, "lr": 0.001, '
+           '"seconds": 12.345}\n'
+           'some output LABKIT-PROGRESS {"event": "ep\n'
+           'LABKIT-PROGRESS {"event": "done", "accuracy": 0.8}\n')
+    assert readable(log).splitlines() == [
+        "resumed from best.pth after epoch 2",
+        "training epochs 3 to 4: 40 training and 10 validation images, 2 processes",
+        "epoch 3/4  loss 0.5123  val_acc 0.8  lr 0.001  (12.3 s)",
+        "some output",
+        "done: accuracy 0.8"]

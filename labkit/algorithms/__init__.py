@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+PROGRESS = "LABKIT-PROGRESS "  # log lines starting with this carry a JSON event for followers
+DEVICES = ("cpu", "gpu", "ascend")  # what a training script can run on
 CHECKPOINT_EXT = {"pytorch": ".pth", "mindspore": ".ckpt"}
 
 

@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from labkit.algorithms import DEVICES, PROGRESS
 from labkit.tasks import COUNTING
 from labkit.workspace import write_json  # atomic: a killed run never leaves half a file
 
 MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics: the seeds' models are normalised with them
 STD = (0.229, 0.224, 0.225)
-PROGRESS = "LABKIT-PROGRESS "  # log lines starting with this carry a JSON event for followers
 
 
 def parse_args(argv=None) -> tuple[argparse.Namespace, dict]:
@@ -37,7 +37,7 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, dict]:
     p.add_argument("--data_url", required=True, help="the dataset version directory")
     p.add_argument("--train_url", required=True, help="where checkpoints, metrics and the model go")
     p.add_argument("--algorithm", required=True, help="the catalog card whose hyper-parameters apply")
-    p.add_argument("--device", default="cpu", choices=("cpu", "gpu", "ascend"))
+    p.add_argument("--device", default="cpu", choices=DEVICES)
     p.add_argument("--resume", default=None, help="a checkpoint to continue from")
     args, rest = p.parse_known_args(argv)
     raw = {}

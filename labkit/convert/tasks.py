@@ -23,6 +23,8 @@ TEMPLATES = {
     "onnx-ort-int8": ("int8", "static QDQ quantization: per-channel int8 weights, uint8 activations calibrated "
                               "on the dataset version's train split"),
 }
+PRECISIONS = tuple(dict.fromkeys(p for p, _ in TEMPLATES.values()))
+OUTPUT_TYPES = ("fp32", "fp16")
 FORMATS = ("NCHW", "NHWC")
 # Calibration images and the seconds spent timing each model, per profile.
 EFFORT = {"quick": (16, 0.5), "workshop": (100, 2.0), "full": (300, 5.0)}
@@ -82,14 +84,14 @@ def create(job: str, template: str, name: str, input_shape: str | None = None, i
         raise LabkitError(f"unknown template {template!r}", f"use one of {', '.join(TEMPLATES)}")
     implied = TEMPLATES[template][0]
     if precision and precision != implied:
-        right = next(t for t, (p, _) in TEMPLATES.items() if p == precision) if precision in ("fp32", "fp16", "int8") else None
+        right = next(t for t, (p, _) in TEMPLATES.items() if p == precision) if precision in PRECISIONS else None
         raise LabkitError(f"template {template} converts to {implied}, not {precision}",
-                          f"use --template {right}" if right else "use fp32, fp16 or int8")
+                          f"use --template {right}" if right else f"use one of {', '.join(PRECISIONS)}")
     layout = input_format or ("NHWC" if preprocess else "NCHW")
     if layout not in FORMATS:
-        raise LabkitError(f"unknown input format {layout!r}", "use NCHW or NHWC")
-    if output_type not in ("fp32", "fp16"):
-        raise LabkitError(f"unknown output type {output_type!r}", "use fp32 or fp16")
+        raise LabkitError(f"unknown input format {layout!r}", f"use one of {', '.join(FORMATS)}")
+    if output_type not in OUTPUT_TYPES:
+        raise LabkitError(f"unknown output type {output_type!r}", f"use one of {', '.join(OUTPUT_TYPES)}")
     workspace.check_name(name, "conversion task name")
     job_run, job_rec, info = _job(job)
     batch, size = None, info["image_size"]
@@ -197,6 +199,40 @@ def report(ref: str) -> dict:
         raise LabkitError(f"conversion {ref} has no report ({state['state']}: {state.get('reason', 'still running')})",
                           "see `labkit convert show`; fix the cause and create the task again")
     return workspace.read_json(run / "report.json")
+
+
+# The report's columns a learner compares, in the order a table shows them.
+COMPARED = ("size_mb", "max_abs_diff", "relative_diff", "top1_agreement", "accuracy", "count_diff", "mae",
+            "latency_ms", "best_batch", "throughput")
+
+
+def comparison(refs: list[str]) -> list[dict]:
+    """Rows of the reports of several conversions of one job: the source engine and the plain
+    ONNX export once (every report measures them alike), then each converted model, its name
+    marked with its verdict. What ``plots.conversion_chart`` draws."""
+    reports = [report(ref) for ref in refs]
+    converted = [{**r["models"][2], "model": r["models"][2]["model"] + parity.VERDICT_LABELS[r["verdict"]]}
+                 for r in reports]
+    return reports[0]["models"][:2] + converted
+
+
+def exports(job: str) -> list[dict]:
+    """The plain exports of a job (ONNX, and MindIR for MindSpore): format, file, size, opset."""
+    job_run, exported = export(job)
+    return [{"format": kind, "file": str(job_run / exported[kind]),
+             "size_mb": round((job_run / exported[kind]).stat().st_size / 1e6, 2),
+             "opset": exported["opset"] if kind == "onnx" else None}
+            for kind in ("onnx", "mindir") if exported.get(kind)]
+
+
+def signature(ref: str) -> list[dict]:
+    """A converted model's inputs and outputs as ONNX Runtime reads them: kind, name, type, shape
+    (a free dimension is a name, e.g. ``batch``)."""
+    from labkit.cpu import onnx_session
+
+    session = onnx_session(model_path(ref), threads=1)
+    return [{"kind": kind, "name": v.name, "type": v.type, "shape": v.shape}
+            for kind, values in (("input", session.get_inputs()), ("output", session.get_outputs())) for v in values]
 
 
 def model_path(ref: str) -> Path:

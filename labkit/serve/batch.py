@@ -13,17 +13,19 @@ import numpy as np
 from labkit import registry, workspace
 from labkit.data.images import ImageError, list_images
 from labkit.errors import LabkitError
-from labkit.serve.runtime import Model
 from labkit.tasks import COUNTING
 
 BATCH = 16
+FORMATS = ("jsonl", "csv")
 
 
 def create(model: str, input_dir: str | Path, output_dir: str | Path, fmt: str = "jsonl", progress: bool = True) -> dict:
     from tqdm.auto import tqdm
 
-    if fmt not in ("jsonl", "csv"):
-        raise LabkitError(f"unknown output format {fmt!r}", "use jsonl or csv")
+    from labkit.serve.runtime import Model  # here: the CLI reads FORMATS without loading the runtime
+
+    if fmt not in FORMATS:
+        raise LabkitError(f"unknown output format {fmt!r}", f"use one of {', '.join(FORMATS)}")
     folder, _ = registry.deployable(model)
     net = Model(folder)
     images = list_images(input_dir)

@@ -19,12 +19,11 @@ import time
 from pathlib import Path
 
 from labkit import catalog, profiles, records, workspace
-from labkit.algorithms import checkpoint
+from labkit.algorithms import DEVICES, PROGRESS, checkpoint
 from labkit.errors import LabkitError
-from labkit.tasks import COUNTING
+from labkit.tasks import SAMPLE_DATA
 from labkit.train import supervisor
 
-DEVICES = ("cpu", "gpu", "ascend")
 STOP_GRACE_SECONDS = 10
 _DECODER = json.JSONDecoder()  # raw_decode: one event at the start of a piece of the log
 
@@ -200,14 +199,19 @@ def progress(ref: str, offset: int = 0) -> tuple[list[dict], int]:
         f.seek(offset)
         chunk = f.read()
     complete = chunk[: chunk.rfind(b"\n") + 1]
+    return parse_events(complete.decode(errors="replace")), offset + len(complete)
+
+
+def parse_events(text: str) -> list[dict]:
+    """The progress events in whole lines of log ``text``. Under msrun/torchrun the ranks share
+    the log: two events can land on one line, or one be cut by another process's output."""
     events = []
-    # Under msrun/torchrun the ranks share this log and two events can land on one line.
-    for piece in complete.decode(errors="replace").split("LABKIT-PROGRESS ")[1:]:
+    for piece in text.split(PROGRESS)[1:]:
         try:
             events.append(_DECODER.raw_decode(piece)[0])
         except json.JSONDecodeError:
-            continue   # a line cut by another process's output: the next event carries on
-    return events, offset + len(complete)
+            continue  # a cut event: the next one carries on
+    return events
 
 
 def wait_for(run: Path, poll: float = 0.5) -> dict:
@@ -234,7 +238,7 @@ def ensure_job(algorithm: str = "ResNet_v1_50", engine: str = "pytorch", log=pri
     from labkit import data
 
     card = catalog.card(algorithm)
-    dataset = data.ensure_version("crowd" if card.task == COUNTING else "flowers", profile="quick", log=log)
+    dataset = data.ensure_version(SAMPLE_DATA[card.task], profile="quick", log=log)
     name = f"{algorithm.lower()}-{engine}-quick"
     log(f"no trained model yet: training {algorithm} ({engine}, quick profile) on {dataset} as job {name}")
     record = create(algorithm, engine, dataset, name, profile="quick", wait=True, log=log)

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from labkit import records
+from labkit.algorithms import PROGRESS
 
 
 def child_env(record: dict) -> dict:
@@ -34,7 +35,7 @@ def failure_reason(run: Path, code: int) -> str:
         lines = [ln.strip() for ln in (run / "train.log").read_text(errors="replace").splitlines() if ln.strip()]
     except FileNotFoundError:
         lines = []
-    last = next((ln for ln in reversed(lines) if not ln.startswith("LABKIT-PROGRESS")), "")
+    last = next((ln for ln in reversed(lines) if not ln.startswith(PROGRESS)), "")
     signal = f" (killed by signal {-code})" if code < 0 else ""
     return f"exit code {code}{signal}: {last[:300]}" if last else f"exit code {code}{signal}"
 

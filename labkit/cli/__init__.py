@@ -1,0 +1,45 @@
+"""The ``labkit`` command: a group of verbs per workflow stage, each group in its own module
+with its handlers, all calling the same API as the notebooks.
+
+Every verb that makes or shows a record takes ``--json`` and prints the record for scripts;
+progress goes to stderr. Errors a user can fix print what went wrong and what to do, and
+exit with status 1.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from labkit import __version__
+from labkit.cli import algo, convert, data, deploy, evaluate, labs, machine, model, train
+from labkit.errors import LabkitError
+
+GROUPS = (machine, data, algo, train, convert, model, deploy, evaluate, labs)  # in the order --help lists them
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="labkit", description="labkit: the life of a deep-learning model, on one "
+                                "laptop, offline. Every verb has --help.")
+    p.add_argument("--version", action="version", version=f"labkit {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in GROUPS:
+        group.add(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LabkitError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"  fix: {exc.hint}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `labkit ... | head` closed the pipe: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -1,0 +1,42 @@
+"""What every verb shares: a table for people, the record as JSON for scripts (``--json``),
+and progress on stderr, so that stdout holds only the answer."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    if not rows:
+        return "(none)"
+    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def emit(args: argparse.Namespace, record, human: str) -> None:
+    """Print the record as JSON with ``--json``, else the human text."""
+    print(json.dumps(record, indent=2, ensure_ascii=False, default=str) if args.json else human)
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def verb(group, name: str, help: str, func, ref: tuple[str, str] | None = None) -> argparse.ArgumentParser:
+    """A verb that makes or shows a record: an optional positional ``ref`` (dest, metavar) and
+    ``--json``; the caller adds its own options to the parser returned."""
+    p = group.add_parser(name, help=help)
+    if ref:
+        p.add_argument(ref[0], metavar=ref[1])
+    p.add_argument("--json", action="store_true", help="print the record as JSON")
+    p.set_defaults(func=func)
+    return p
+
+
+def verbs(sub, name: str, help: str):
+    """A command group (``labkit data ...``): its sub-parsers, one per verb."""
+    return sub.add_parser(name, help=help).add_subparsers(dest="verb", required=True, metavar="VERB")
