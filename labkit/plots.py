@@ -83,6 +83,16 @@ def class_balance(table: pd.DataFrame, title: str = "images per class"):
     return fig
 
 
+def dataset_balance(name: str):
+    """What dataset ``name`` holds: heads per image for crowd scenes, images per class otherwise."""
+    from labkit import data
+
+    record = data.show(name)
+    if record["task"] == COUNTING:
+        return count_histogram(name)
+    return class_balance(pd.DataFrame({"count": record["class_counts"]}), title=f"{name}: images per class")
+
+
 def count_histogram(name: str, bins: int = 20):
     """How many heads the crowd scenes of dataset ``name`` hold."""
     import matplotlib.pyplot as plt
@@ -126,8 +136,14 @@ def learning_curves(rows: list[dict], title: str = "training"):
     return fig
 
 
+def evaluation(report: dict):
+    """The figure of an evaluation: a job's ``eval.json`` or stage 5's ``result.json`` --
+    predicted against true counts for counting, the confusion matrix for classification."""
+    return counts_scatter(report) if "mae" in report else confusion_matrix(report)
+
+
 def confusion_matrix(report: dict):
-    """The confusion matrix of an ``eval.json`` (rows: truth, columns: prediction)."""
+    """The confusion matrix of an ``eval.json`` or a ``result.json`` (rows: truth, columns: prediction)."""
     import matplotlib.pyplot as plt
 
     matrix, labels = np.array(report["confusion"]), report["labels"]
@@ -140,13 +156,15 @@ def confusion_matrix(report: dict):
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"validation accuracy {report['accuracy']:.1%}")
+    accuracy = report["accuracy"] if "accuracy" in report else report["top1"]  # eval.json or result.json
+    ax.set_title(f"validation accuracy {accuracy:.1%}")
     fig.tight_layout()
     return fig
 
 
 def counts_scatter(report: dict):
-    """Predicted against true head counts of an ``eval.json``, with the predict-the-mean baseline."""
+    """Predicted against true head counts of an ``eval.json`` or a ``result.json`` scored with the
+    training mean, with the predict-the-mean baseline."""
     import matplotlib.pyplot as plt
 
     truth, pred = np.array(report["truth"]), np.array(report["predicted"])

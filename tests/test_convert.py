@@ -151,6 +151,9 @@ def test_pytorch_fp32_export_and_parity_report(jobs):
     exported = json.loads((job_run / "export.json").read_text())
     assert exported["opset"] >= 17 and (job_run / "onnx" / "model.onnx").exists()
     onnx.checker.check_model(str(job_run / "onnx" / "model.onnx"))
+    (listed,) = convert.exports("rn")
+    assert (listed["format"], listed["file"], listed["opset"]) == ("onnx", str(job_run / "onnx" / "model.onnx"),
+                                                                   exported["opset"])
     report = convert.report("rn-fp32")
     source, plain, converted = report["models"]
     assert source["model"] == "PyTorch (eager)" and report["verdict"] == parity.PASSED
@@ -171,12 +174,17 @@ def test_int8_with_preprocessing_and_a_fixed_batch(jobs):
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     session = ort.InferenceSession(str(convert.model_path("rn-int8")))
     assert session.get_inputs()[0].type == "tensor(uint8)" and session.get_inputs()[0].shape == [4, 32, 32, 3]
+    assert convert.signature("rn-int8") == [
+        {"kind": kind, "name": v.name, "type": v.type, "shape": v.shape}
+        for kind, values in (("input", session.get_inputs()), ("output", session.get_outputs())) for v in values]
     report = convert.report("rn-int8")
     converted = report["models"][2]
     # the fixture's model is confident on easy data: INT8 keeps its every top class, on any CPU
     assert report["verdict"] == parity.PASSED and report["evidence"]["images"] == 100, report["reason"]
     assert convert.show("rn-int8")["verdict"] == parity.PASSED and converted["best_batch"] == 4
     assert converted["size_mb"] < convert.report("rn-fp32")["models"][2]["size_mb"] / 3
+    # the notebook's table: the source and the plain export once, then each conversion (both passed: no mark)
+    assert convert.comparison(["rn-fp32", "rn-int8"]) == convert.report("rn-fp32")["models"] + [converted]
 
 
 def test_fp16_output_nodes_and_cli(jobs):
@@ -202,6 +210,7 @@ def test_mindspore_counting_model_exports_onnx_and_mindir(jobs):
     assert rec["state"] == "COMPLETED", rec.get("reason")
     job_run = jobs / "jobs" / "mc" / "V001"
     assert (job_run / "mindir" / "model.mindir").stat().st_size > 0
+    assert [e["format"] for e in convert.exports("mc")] == ["onnx", "mindir"]
     source, plain, converted = convert.report("mc-int8")["models"]
     assert source["model"] == "MindSpore (graph mode)"
     assert plain["relative_diff"] <= 1e-4 and plain["count_diff"] < 1e-3
@@ -209,6 +218,7 @@ def test_mindspore_counting_model_exports_onnx_and_mindir(jobs):
     # five validation images are too few to vouch for a counting model: kept, but not judged
     record = convert.show("mc-int8")
     assert record["verdict"] == parity.NOT_JUDGED and "too few images" in record["note"]
+    assert convert.comparison(["mc-int8"])[2]["model"] == converted["model"] + " (not judged)"
     said = []  # a lab asking for "INT8, else ..." does not take a model the gate did not vouch for
     with pytest.raises(LabkitError, match="completed and passed its parity gate"):
         convert.first_completed(["mc-int8"], log=said.append)

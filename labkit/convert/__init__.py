@@ -9,7 +9,8 @@ job's version directory, applies a template (ONNX Runtime FP32 / FP16 / INT8) an
 options the seeds name (input shape, NCHW/NHWC, output nodes, output type, pre-processing
 inside the model), and keeps the result unless its parity gate fails it.
 """
-from labkit.convert.parity import VERDICT_LABELS
-from labkit.convert.tasks import TEMPLATES, create, export, first_completed, latest_completed, list_tasks, model_path, parse_shape, report, show
+from labkit.convert.tasks import (COMPARED, TEMPLATES, comparison, create, export, exports, first_completed,
+                                  latest_completed, list_tasks, model_path, parse_shape, report, show, signature)
 
-__all__ = ["TEMPLATES", "VERDICT_LABELS", "create", "export", "first_completed", "latest_completed", "list_tasks", "model_path", "parse_shape", "report", "show"]
+__all__ = ["COMPARED", "TEMPLATES", "comparison", "create", "export", "exports", "first_completed", "latest_completed",
+           "list_tasks", "model_path", "parse_shape", "report", "show", "signature"]

@@ -125,17 +125,17 @@ def feeder(info: dict, opts: dict):
 
 
 def convert(run: Path, rec: dict, log) -> dict:
+    """Export the job's model, build the template's model, measure the three on the validation
+    split, judge the conversion; keep the model unless the gate failed it."""
     opts, threads = rec["options"], rec["threads"]
     job_run, info = Path(rec["job_run"]), rec["model_info"]
-    task = info["task"]
-    counting = task == COUNTING
+    counting = info["task"] == COUNTING
     engine = _engine(info["engine"])
     engine.setup(threads)
     size = opts["size"]
     data_url = Path(rec["data_url"])
     load = common.load_counting if counting else common.load_classification
     images, targets = load(data_url, "val", size)
-    truth = targets.reshape(len(targets), -1).sum(1) if counting else targets
     log(f"validation split: {len(images)} images at {size} px; {threads} threads for every model")
 
     net = engine.load(info, checkpoint(job_run / "output", info["engine"]))
@@ -154,14 +154,48 @@ def convert(run: Path, rec: dict, log) -> dict:
 
     candidate = build_candidate(plain, opts, info, calibration, work, log)
     log(f"built {opts['template']} ({candidate.stat().st_size / 1e6:.1f} MB); measuring parity on the validation split")
+    truth = targets.reshape(len(targets), -1).sum(1) if counting else targets
+    models = {"source": (engine, net, checkpoint(job_run / "output", info["engine"])), "plain": plain,
+              "candidate": candidate}
+    rows = measure(models, info, opts, images, truth, threads, work)
 
-    norm = common.normalize_gray if counting else common.normalize
-    x_float = norm(images)
-    source = parity.run_batched(lambda x: engine.predict(net, x), x_float, None)
-    plain_session = onnx_session(plain, threads)
-    conv_session = onnx_session(candidate, threads)
+    # FP16 outputs (the seeds' output type) carry FP16 rounding whatever the model's precision
+    judged = "fp16" if opts["precision"] == "fp32" and opts["output_type"] == "fp16" else opts["precision"]
+    gate = parity.judge(info["task"], judged, rows[2])
+    if not opts.get("output_nodes"):  # a plain export that is not the source's arithmetic fails the task
+        plain_gate = parity.judge(info["task"], "fp32", rows[1])
+        gate = plain_gate if plain_gate["verdict"] == parity.FAILED else gate
+    report = {"task": rec["task"], "version": run.name, "template": opts["template"], "precision": opts["precision"],
+              "options": opts, "threads": threads, "validation_images": len(images), "opset": exported["opset"],
+              **gate, "models": rows, "tolerances": TOLERANCES}
+    workspace.write_json(run / "report.json", report)
+    if gate["verdict"] == parity.FAILED:
+        raise LabkitError(gate["reason"], "see report.json; the converted model was not kept")
+    os.replace(candidate, run / "model.onnx")  # the one step that makes the artifact visible
+    return report
+
+
+TOLERANCES = {"fp32_relative": parity.FP32_TOLERANCE, "min_top1_agreement": parity.MIN_AGREEMENT,
+              "agreement_floor": parity.AGREEMENT_FLOOR, "max_count_drift": parity.MAX_COUNT_DRIFT,
+              "count_drift_ceiling": parity.COUNT_DRIFT_CEILING, "confidence": parity.CONFIDENCE}
+SOURCE_LABELS = {"pytorch": "PyTorch (eager)", "mindspore": "MindSpore (graph mode)"}
+
+
+def measure(models: dict, info: dict, opts: dict, images: np.ndarray, truth: np.ndarray, threads: int,
+            work: Path) -> list[dict]:
+    """The report's rows: the source engine's model, the plain ONNX export and the converted
+    model, each compared (outputs against the source's; the chosen output nodes against the
+    same tensors of the plain export) and timed alike."""
+    task = info["task"]
+    engine, net, source_file = models["source"]
+    plain, candidate = models["plain"], models["candidate"]
+    x_float = (common.normalize_gray if task == COUNTING else common.normalize)(images)
     feed = feeder(info, opts)
+    plain_session, conv_session = onnx_session(plain, threads), onnx_session(candidate, threads)
     natural = not opts.get("output_nodes")
+
+    def run_source(x):
+        return engine.predict(net, x)
 
     def run_plain(x):
         return plain_session.run(None, {graph.INPUT: x})[0]
@@ -169,21 +203,20 @@ def convert(run: Path, rec: dict, log) -> dict:
     def run_conv(x):
         return conv_session.run(None, {graph.INPUT: x})[0]
 
+    source = parity.run_batched(run_source, x_float, None)
     plain_out = parity.run_batched(run_plain, x_float, None)
     conv_out = parity.run_batched(run_conv, feed(images), opts.get("batch"))
     if natural:
         reference = source
-    else:  # the chosen output nodes are compared with the same tensors of the plain export
+    else:
         graph.select_outputs(plain, opts["output_nodes"], work / "plain_outputs.onnx")
         selected = onnx_session(work / "plain_outputs.onnx", threads)
         reference = parity.run_batched(lambda x: selected.run(None, {graph.INPUT: x})[0], x_float, None)
     budget = opts["timing_seconds"]
-    source_file = checkpoint(job_run / "output", info["engine"])
-    label = {"pytorch": "PyTorch (eager)", "mindspore": "MindSpore (graph mode)"}[info["engine"]]
-    rows = [
-        {"model": label, "file": str(source_file), "size_mb": source_file.stat().st_size / 1e6,
+    return [
+        {"model": SOURCE_LABELS[info["engine"]], "file": str(source_file), "size_mb": source_file.stat().st_size / 1e6,
          **(parity.compare(task, source, source, truth) if natural else {}),
-         **parity.speed(lambda x: engine.predict(net, x), x_float, None, budget)},
+         **parity.speed(run_source, x_float, None, budget)},
         {"model": "ONNX (plain export)", "file": str(plain), "size_mb": plain.stat().st_size / 1e6,
          **(parity.compare(task, plain_out, source, truth) if natural else {}),
          **parity.speed(run_plain, x_float, None, budget)},
@@ -191,23 +224,6 @@ def convert(run: Path, rec: dict, log) -> dict:
          **parity.compare(task, conv_out, reference, truth if natural else None),
          **parity.speed(run_conv, feed(images), opts.get("batch"), budget)},
     ]
-    # FP16 outputs (the seeds' output type) carry FP16 rounding whatever the model's precision
-    judged = "fp16" if opts["precision"] == "fp32" and opts["output_type"] == "fp16" else opts["precision"]
-    gate = parity.judge(task, judged, rows[2])
-    if natural:  # a plain export that is not the source's arithmetic fails the task, whatever the template did
-        plain_gate = parity.judge(task, "fp32", rows[1])
-        gate = plain_gate if plain_gate["verdict"] == parity.FAILED else gate
-    report = {"task": rec["task"], "version": run.name, "template": opts["template"], "precision": opts["precision"],
-              "options": opts, "threads": threads, "validation_images": len(images), "opset": exported["opset"],
-              **gate, "models": rows,
-              "tolerances": {"fp32_relative": parity.FP32_TOLERANCE, "min_top1_agreement": parity.MIN_AGREEMENT,
-                             "agreement_floor": parity.AGREEMENT_FLOOR, "max_count_drift": parity.MAX_COUNT_DRIFT,
-                             "count_drift_ceiling": parity.COUNT_DRIFT_CEILING, "confidence": parity.CONFIDENCE}}
-    workspace.write_json(run / "report.json", report)
-    if gate["verdict"] == parity.FAILED:
-        raise LabkitError(gate["reason"], "see report.json; the converted model was not kept")
-    os.replace(candidate, run / "model.onnx")  # the one step that makes the artifact visible
-    return report
 
 
 def export_only(job_run: Path) -> int:

@@ -5,6 +5,6 @@
     evaluation.write_label_file("flowers@V001", "val_label.txt")
     evaluation.classification("result/", "val_label.txt", out="result.json")["top1"]
 """
-from labkit.eval.metrics import classification, counting, read_labels, write_label_file
+from labkit.eval.metrics import against_dataset, classification, counting, read_labels, write_label_file
 
-__all__ = ["classification", "counting", "read_labels", "write_label_file"]
+__all__ = ["against_dataset", "classification", "counting", "read_labels", "write_label_file"]

@@ -98,7 +98,9 @@ def classification(result_dir: Path, label_file: Path, out: Path | None = None,
     return result
 
 
-def counting(result_dir: Path, label_file: Path, out: Path | None = None) -> dict:
+def counting(result_dir: Path, label_file: Path, out: Path | None = None, train_mean: float | None = None) -> dict:
+    """MAE and RMSE of the counts; with ``train_mean`` (the training split's mean count), also the
+    MAE of predicting that mean for every image: the baseline a counting model must beat."""
     pairs, missing = _matched(result_dir, label_file)
     pred, truth = [], []
     for stem, line, label in pairs:
@@ -115,9 +117,27 @@ def counting(result_dir: Path, label_file: Path, out: Path | None = None) -> dic
                         {"key": "MSE (RMSE)", "value": f"{np.sqrt((err ** 2).mean()):.3f}"}],
               "mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err ** 2).mean())),
               "predicted": [round(p, 3) for p in pred], "truth": truth, "missing_results": missing}
+    if train_mean is not None:
+        baseline = float(np.abs(np.array(truth) - train_mean).mean())
+        result["value"].append({"key": "MAE of predicting the training mean", "value": f"{baseline:.3f}"})
+        result.update(train_mean_count=float(train_mean), mean_baseline_mae=baseline)
     if out:
         workspace.write_json(Path(out), result)
     return result
+
+
+def against_dataset(result_dir: Path, dataset: str, out_dir: Path) -> dict:
+    """Score result files against a dataset version's validation split, as stage 5 does: writes
+    ``val_label.txt`` and ``result.json`` in ``out_dir``. Classes are named as in the version;
+    counting also gets the baseline of predicting the training split's mean count."""
+    from labkit import data
+
+    version = data.show(dataset)
+    labels = write_label_file(dataset, Path(out_dir) / "val_label.txt")
+    if version["task"] == COUNTING:
+        train_mean = float(np.mean([row["annotation"][0]["count"] for row in data.manifest(dataset, "train")]))
+        return counting(result_dir, labels, Path(out_dir) / "result.json", train_mean=train_mean)
+    return classification(result_dir, labels, Path(out_dir) / "result.json", class_names=version["classes"])
 
 
 def write_label_file(dataset: str, out: Path, split: str = "val") -> Path:

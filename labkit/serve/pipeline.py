@@ -27,9 +27,18 @@ from labkit import workspace
 from labkit.data.images import ImageError, decode, list_images
 from labkit.errors import LabkitError
 from labkit.serve.runtime import Model, ranked
+from labkit.tasks import CLASSIFICATION, COUNTING
 
+# The pipelines that come with labkit, one per task (the seeds' classification pipeline, and its
+# counting twin), in the repository's data/pipelines/.
+BUNDLED = {CLASSIFICATION: "classification.json", COUNTING: "crowd.json"}
 SUPPORTED = ("appsrc", "mxpi_imagedecoder", "mxpi_imageresize", "mxpi_opencvcentercrop", "mxpi_tensorinfer",
              "mxpi_classpostprocessor", "labkit_countpostprocessor", "mxpi_dataserialize", "appsink")
+
+
+def bundled(task: str) -> Path:
+    """The pipeline that comes with labkit for ``task``."""
+    return Path(__file__).resolve().parents[2] / "data" / "pipelines" / BUNDLED[task]
 
 
 def load(path: Path) -> tuple[str, list[tuple[str, dict]]]:

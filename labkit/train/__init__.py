@@ -6,8 +6,9 @@ checkpoints and output versions, like a ModelArts training job.
     train.show("flowers-resnet")["state"]       # COMPLETED
 """
 from labkit.records import TERMINAL
-from labkit.train.jobs import (DEVICES, create, ensure_job, evaluation, list_jobs, logs, metrics, output_dir, progress, resume,
+from labkit.train.jobs import (DEVICES, create, parse_events, ensure_job, evaluation, list_jobs, logs, metrics, output_dir, progress, resume,
                                show, stop, wait)
+from labkit.train.transfer import pretrain, versus_scratch
 
-__all__ = ["TERMINAL", "DEVICES", "create", "ensure_job", "evaluation", "list_jobs", "logs", "metrics", "output_dir", "progress", "resume",
-           "show", "stop", "wait"]
+__all__ = ["TERMINAL", "DEVICES", "create", "ensure_job", "evaluation", "list_jobs", "logs", "metrics", "output_dir", "parse_events", "progress", "resume",
+           "show", "stop", "wait", "pretrain", "versus_scratch"]

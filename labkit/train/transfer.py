@@ -1,0 +1,37 @@
+"""Transfer learning, as seed 003 teaches it: train on one dataset, fine-tune the same
+architecture on another from those weights, and see what it gained over training from scratch."""
+from __future__ import annotations
+
+from labkit import catalog
+from labkit.errors import LabkitError
+from labkit.tasks import HEADLINE
+from labkit.train import jobs
+
+
+def pretrain(algorithm: str, engine: str, kind: str, name: str, num_classes: int, hyper: dict | None = None,
+             device: str = "cpu", profile: str | None = None, log=print) -> dict:
+    """Train ``algorithm`` as job ``name`` on the sample dataset of ``kind`` (made and published
+    if there is none) and return the hyper-parameters that fine-tune from it: ``hyper`` with
+    ``pretrained_weight`` (that job) and ``num_classes`` (of the dataset to fine-tune on)."""
+    from labkit import data
+
+    base_data = data.ensure_version(kind, profile=profile, log=log)
+    base = jobs.create(algorithm, engine, base_data, name, hyper, device=device, profile=profile, wait=True, log=log)
+    if base["state"] != "COMPLETED":
+        raise LabkitError(f"the pre-training job {name}@{base['version']} is {base['state']}: {base.get('reason')}",
+                          f"see `labkit train logs {name}`, or set TRANSFER_FROM = None to train from scratch")
+    log(f"pre-trained {name}@{base['version']} on {base_data}: {base.get('metrics', {})}")
+    return {**(hyper or {}), "pretrained_weight": name, "num_classes": num_classes}
+
+
+def versus_scratch(ref: str, log=print) -> dict:
+    """Train job ``ref`` again as ``NAME-scratch`` with the same hyper-parameters but no
+    pre-trained weights; return both jobs and their headline validation metric."""
+    job = jobs.show(ref)
+    hyper = {k: v for k, v in job["hyper"].items() if k != "pretrained_weight"}
+    scratch = jobs.create(job["algorithm"], job["engine"], job["dataset"], f"{job['job']}-scratch", hyper,
+                          device=job["device"], profile=job["profile"], wait=True, log=log)
+    metric = HEADLINE[catalog.card(job["algorithm"]).task]
+    return {"metric": metric, "transfer": f"{job['job']}@{job['version']}", "scratch": f"{scratch['job']}@{scratch['version']}",
+            "values": {"transfer": job.get("metrics", {}).get(metric),
+                       "from scratch": scratch.get("metrics", {}).get(metric)}}
