@@ -10,6 +10,7 @@ process has died without saying so is marked FAILED at the next look (``refresh`
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -96,6 +97,38 @@ def spawn(run: Path, argv: list[str], log_name: str, env: dict) -> subprocess.Po
                                 start_new_session=True, env=env)
     update(run, pid=proc.pid, pid_started=started_at(proc.pid))
     return proc
+
+
+def end(record: dict, grace: float) -> None:
+    """End the process that owns ``record`` and everything it started: SIGTERM to its process
+    group and to each process of its tree (a launcher's workers may have a session of their
+    own), then SIGKILL to whatever is still alive after ``grace`` seconds."""
+    import psutil
+
+    pid = record.get("pid")
+    if pid is None or not alive(pid, record.get("pid_started")):
+        return
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        tree = []
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
+    for p in tree:
+        try:
+            p.terminate()
+        except psutil.Error:
+            pass
+    _, left = psutil.wait_procs(tree, timeout=grace)
+    for p in left:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(left, timeout=5)
 
 
 class Kind:

@@ -1,9 +1,10 @@
 """``labkit status``: everything labkit started that is still running — training jobs,
 conversions, services — and the command that stops each (the seeds' "make sure nothing is
-still billing"). A record whose process died is reported as such, never as running."""
+still billing"), and what the workspace holds on disk. A record whose process died is
+reported as such, never as running."""
 from __future__ import annotations
 
-from labkit import convert, train
+from labkit import convert, train, workspace
 from labkit.serve import services
 
 
@@ -16,7 +17,7 @@ def running() -> list[dict]:
     for r in convert.list_tasks():
         if r["state"] not in train.TERMINAL:
             found.append({"kind": "conversion", "name": f"{r['task']}@{r['version']}", "state": r["state"],
-                          "detail": r["options"]["template"], "stop": f"kill {r.get('pid')} (it keeps nothing)"})
+                          "detail": r["options"]["template"], "stop": f"labkit convert stop {r['task']}"})
     for r in services.list_services():
         if r["state"] in services.LIVE:
             alive = r.get("instances_alive", r["instances"])
@@ -26,3 +27,14 @@ def running() -> list[dict]:
             found.append({"kind": "service", "name": r["service"], "state": r["state"], "detail": detail,
                           "stop": f"labkit service stop {r['service']}"})
     return found
+
+
+AREAS = ("datasets", "jobs", "conversions", "models", "services")
+
+
+def disk_use() -> dict:
+    """Bytes each area of the workspace takes (a hard-linked file counts once, in the first
+    area that holds it), the total, and where the workspace is."""
+    home = workspace.home()
+    used, _ = workspace.disk_bytes([home / area for area in AREAS])
+    return {"home": str(home), "areas": dict(zip(AREAS, used)), "total_bytes": sum(used)}

@@ -142,6 +142,39 @@ def remove_stale_staging(parent: Path) -> None:
             continue
 
 
+def disk_bytes(paths: list[Path]) -> tuple[list[int], int]:
+    """(bytes the files under each of ``paths`` take, bytes that removing them all would free).
+    A file counts once however many hard links it has (a dataset version links its images),
+    under the first path that holds it, and is freed only when all its links are under ``paths``."""
+    seen: dict[tuple[int, int], list[int]] = {}  # (device, inode) -> [size, links, links found]
+    used = [0] * len(paths)
+    for i, top in enumerate(paths):
+        for folder, _, files in os.walk(top):
+            for f in files:
+                try:
+                    st = os.lstat(os.path.join(folder, f))
+                except FileNotFoundError:
+                    continue
+                key = (st.st_dev, st.st_ino)
+                if key not in seen:
+                    seen[key] = [st.st_size, st.st_nlink, 0]
+                    used[i] += st.st_size
+                seen[key][2] += 1
+    return used, sum(size for size, links, found in seen.values() if found >= links)
+
+
+def remove(path: Path) -> int:
+    """Delete directory ``path`` whole and return the bytes freed. It is renamed aside first,
+    under its parent's lock (a staging name, which ``remove_stale_staging`` sweeps away if the
+    removal is killed), so no reader ever sees part of it."""
+    _, freed = disk_bytes([path])
+    with locked(path.parent):
+        aside = path.parent / f".staging-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        os.rename(path, aside)
+    shutil.rmtree(aside)
+    return freed
+
+
 def versions(parent: Path, numbering: Numbering = SEQUENCE) -> list[str]:
     """The published versions in ``parent`` (``V001``, ``V002``, ...), oldest first."""
     if not parent.is_dir():

@@ -1,7 +1,7 @@
 """``labkit convert``: stage 3, export and convert a trained model, with a parity report."""
 from __future__ import annotations
 
-from labkit.cli.output import emit, progress, table, verb, verbs
+from labkit.cli.output import delete_verb, emit, progress, table, verb, verbs
 from labkit.convert.tasks import FORMATS, OUTPUT_TYPES, PRECISIONS, TEMPLATES
 from labkit.errors import LabkitError
 
@@ -73,6 +73,14 @@ def show(args) -> int:
     return 0
 
 
+def stop(args) -> int:
+    from labkit import convert
+
+    rec = convert.stop(args.task)
+    emit(args, rec, _line(rec))
+    return 0
+
+
 def add(sub) -> None:
     group = verbs(sub, "convert", "stage 3: export and convert a trained model, with a parity report")
     c = verb(group, "create", "convert a job's model with a template; waits and prints the verdict", create)
@@ -91,3 +99,5 @@ def add(sub) -> None:
     c.add_argument("--calibration", type=int, help="INT8: training images to calibrate on (default: the profile's)")
     verb(group, "list", "list conversion tasks", list_)
     verb(group, "show", "a task's options, state and parity report", show, ("task", "TASK[@VERSION]"))
+    verb(group, "stop", "stop a running conversion (it keeps nothing)", stop, ("task", "TASK[@VERSION]"))
+    delete_verb(group, "conversion", "TASK[@VERSION]")

@@ -1,7 +1,7 @@
 """``labkit data``: stage 1, make or import datasets and publish versions."""
 from __future__ import annotations
 
-from labkit.cli.output import emit, progress, table, verb, verbs
+from labkit.cli.output import delete_verb, emit, progress, table, verb, verbs
 from labkit.data.generate import GENERATORS
 from labkit.data.importers import FORMATS
 from labkit.data.versions import SIGMAS
@@ -100,3 +100,4 @@ def add(sub) -> None:
                    help="crowd data: Gaussian width of the density maps (default fixed, sigma 4)")
     verb(group, "list", "list datasets and their versions", list_)
     verb(group, "show", "show a dataset, or one version (NAME@V001)", show, ("ref", "NAME[@VERSION]"))
+    delete_verb(group, "dataset", "NAME[@VERSION]")

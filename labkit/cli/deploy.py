@@ -24,6 +24,14 @@ def deploy(args) -> int:
     return 0
 
 
+def start(args) -> int:
+    from labkit.serve import services
+
+    rec = services.start(args.service, log=progress)
+    emit(args, rec, _service_line(rec))
+    return 0
+
+
 def list_(args) -> int:
     from labkit.serve import services
 
@@ -91,6 +99,7 @@ def add(sub) -> None:
     s = verb(service, "stop", "stop a service (it finishes the requests in flight)", stop)
     s.add_argument("service", nargs="?")
     s.add_argument("--all", action="store_true", help="stop every running service")
+    verb(service, "start", "start a stopped service again, as it was deployed", start, ("service", "SERVICE"))
 
     b = verb(verbs(sub, "batch", "stage 5: batch prediction of a folder of images"), "create",
              "predict every image of a folder into JSONL or CSV", batch, ("model", "NAME[@VERSION]"))

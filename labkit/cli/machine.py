@@ -1,4 +1,5 @@
-"""``labkit doctor`` (is this machine ready?) and ``labkit status`` (what still runs on it)."""
+"""``labkit doctor`` (is this machine ready?), ``labkit status`` (what still runs on it, and
+the workspace's disk use) and ``labkit gc`` (free the disk of epoch checkpoints)."""
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -22,14 +23,35 @@ def doctor(args) -> int:
 
 
 def status(args) -> int:
-    from labkit.status import running
+    from labkit.status import disk_use, running
 
-    found = running()
+    found, disk = running(), disk_use()
     lines = [f"{r['kind']:<10} {r['name']:<28} {r['state']:<9} {r['detail']}\n{'':<10} stop: {r['stop']}" for r in found]
-    emit(args, found, "\n".join(lines) if lines else "nothing is running.")
+    lines = lines or ["nothing is running."]
+    lines.append(f"workspace {disk['home']}: {_mb(disk['total_bytes'])} ("
+                 + ", ".join(f"{area} {_mb(n)}" for area, n in disk["areas"].items()) + ")")
+    emit(args, {"running": found, "disk": disk}, "\n".join(lines))
     return 0
+
+
+def gc(args) -> int:
+    from labkit import cleanup
+
+    rec = cleanup.gc(dry_run=args.dry_run, log=lambda _: None)
+    jobs = len({r["job"] for r in rec["removed"]})
+    verb_ = "would free" if args.dry_run else "freed"
+    emit(args, rec, f"{len(rec['removed'])} epoch checkpoint(s) of {jobs} job(s): {verb_} {_mb(rec['freed_bytes'])}"
+                    " (each job keeps its best and its last)")
+    return 0
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
 
 
 def add(sub) -> None:
     verb(sub, "doctor", "check this machine: python, engines, devices, disk, workspace, ports", doctor)
-    verb(sub, "status", "everything still running (jobs, conversions, services) and how to stop it", status)
+    verb(sub, "status", "everything still running (jobs, conversions, services), how to stop it, and disk use",
+         status)
+    g = verb(sub, "gc", "free disk: delete epoch checkpoints other than each job's best and last", gc)
+    g.add_argument("--dry-run", action="store_true", help="only say what would be deleted")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from labkit.cli.output import emit, table, verb, verbs
+from labkit.cli.output import delete_verb, emit, table, verb, verbs
 
 
 def _line(r: dict) -> str:
@@ -54,3 +54,4 @@ def add(sub) -> None:
     source.add_argument("--from-dir", metavar="DIR", help="a directory: one .onnx file, labels.txt, optional config.json")
     verb(group, "list", "list models and versions with their state", list_)
     verb(group, "show", "a model's record and config.json", show, ("model", "NAME[@VERSION]"))
+    delete_verb(group, "model", "NAME[@VERSION]")

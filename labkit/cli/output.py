@@ -40,3 +40,19 @@ def verb(group, name: str, help: str, func, ref: tuple[str, str] | None = None) 
 def verbs(sub, name: str, help: str):
     """A command group (``labkit data ...``): its sub-parsers, one per verb."""
     return sub.add_parser(name, help=help).add_subparsers(dest="verb", required=True, metavar="VERB")
+
+
+def delete_verb(group, kind: str, metavar: str) -> None:
+    """``delete REF [--force]``: the same verb in every group that keeps versions (cleanup.delete)."""
+    def delete(args) -> int:
+        from labkit import cleanup
+
+        rec = cleanup.delete(kind, args.ref, force=args.force, log=lambda _: None)
+        freed = rec["freed_bytes"] / 1e6
+        emit(args, rec, f"deleted {kind} {args.ref} ({', '.join(rec['deleted']) or 'no versions'}): {freed:.1f} MB freed")
+        return 0
+
+    p = verb(group, "delete", f"delete a {kind}: one version, or the name with all its versions", delete,
+             ("ref", metavar))
+    p.add_argument("--force", action="store_true",
+                   help="delete it even though a later artifact names it (never what is running)")

@@ -5,7 +5,7 @@ import sys
 
 from labkit.algorithms import DEVICES
 from labkit.catalog import ENGINES
-from labkit.cli.output import emit, progress, table, verb, verbs
+from labkit.cli.output import delete_verb, emit, progress, table, verb, verbs
 from labkit.errors import LabkitError
 
 
@@ -131,3 +131,4 @@ def add(sub) -> None:
     verb(group, "stop", "stop a running job", stop, ("job", "JOB[@VERSION]"))
     r = verb(group, "resume", "continue a failed or stopped job from its last checkpoint", resume, ("job", "JOB[@VERSION]"))
     r.add_argument("--wait", action="store_true", help="return when the job has ended")
+    delete_verb(group, "job", "JOB[@VERSION]")

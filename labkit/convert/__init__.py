@@ -10,7 +10,7 @@ options the seeds name (input shape, NCHW/NHWC, output nodes, output type, pre-p
 inside the model), and keeps the result unless its parity gate fails it.
 """
 from labkit.convert.tasks import (COMPARED, TEMPLATES, comparison, create, export, exports, first_completed,
-                                  latest_completed, list_tasks, model_path, parse_shape, report, show, signature)
+                                  latest_completed, list_tasks, model_path, parse_shape, report, show, signature, stop)
 
 __all__ = ["COMPARED", "TEMPLATES", "comparison", "create", "export", "exports", "first_completed", "latest_completed",
-           "list_tasks", "model_path", "parse_shape", "report", "show", "signature"]
+           "list_tasks", "model_path", "parse_shape", "report", "show", "signature", "stop"]

@@ -26,6 +26,7 @@ TEMPLATES = {
 PRECISIONS = tuple(dict.fromkeys(p for p, _ in TEMPLATES.values()))
 OUTPUT_TYPES = ("fp32", "fp16")
 FORMATS = ("NCHW", "NHWC")
+STOP_GRACE_SECONDS = 10
 # Calibration images and the seconds spent timing each model, per profile.
 EFFORT = {"quick": (16, 0.5), "workshop": (100, 2.0), "full": (300, 5.0)}
 
@@ -165,6 +166,17 @@ def _follow(run: Path, proc: subprocess.Popen, log) -> dict:
         if done:
             return refresh(run)
         time.sleep(0.3)
+
+
+def stop(ref: str) -> dict:
+    """End a running conversion: STOPPED. Its worker keeps nothing (the model is moved into
+    place only as its last step, and only a COMPLETED task's model is read)."""
+    run = _run_dir(ref)
+    if refresh(run)["state"] in records.TERMINAL:
+        return refresh(run)
+    record = records.finish(run, "STOPPED", reason="stopped by the user")  # first: a finishing worker cannot overwrite it
+    records.end(record, STOP_GRACE_SECONDS)
+    return record
 
 
 def latest_completed() -> str | None:

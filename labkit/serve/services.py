@@ -5,10 +5,11 @@ and the service's log. ``deploy`` starts the server process and returns once it 
 from __future__ import annotations
 
 import os
-import signal
+import socket
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -118,20 +119,36 @@ def stop(name: str, grace: float | None = None) -> dict:
     if record["state"] not in LIVE:
         return record
     records.update(folder, stop_reason="stopped by the user")
-    pid = record["pid"]
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    limit = time.monotonic() + (grace if grace is not None else record["deadline"] + 10)
-    while time.monotonic() < limit and records.alive(pid, record.get("pid_started")):
-        time.sleep(0.1)
-    if records.alive(pid, record.get("pid_started")):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    records.end(record, grace if grace is not None else record["deadline"] + 10)
     return records.finish(folder, "STOPPED", reason="stopped by the user")
+
+
+def start(name: str, log=print) -> dict:
+    """Start a stopped (or failed) service again with the model and options it was deployed
+    with, on the port it had when that port is still free (the seeds restart stopped services)."""
+    record = refresh(_dir(name))
+    if record["state"] in LIVE:
+        raise LabkitError(f"service {name} is already running ({record.get('url')})",
+                          f"stop it first (labkit service stop {name}) to start it again")
+    port = urlsplit(record["url"]).port if record.get("url") else record["port"]
+    if port and not _port_free(record["host"], port):
+        log(f"port {port} is taken now: service {name} starts on a free one")
+        port = 0
+    return deploy(record["model"], name=name, instances=record["instances"], auto_stop=record["auto_stop"],
+                  port=port, host=record["host"], max_batch=record["max_batch"],
+                  max_wait_ms=record["max_wait"] * 1000, max_body_mb=record["max_body"] / 1024 / 1024,
+                  deadline_s=record["deadline"], log=log)
+
+
+def _port_free(host: str, port: int) -> bool:
+    """Can the server bind ``port``? (It sets SO_REUSEADDR, so closed connections do not count.)"""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def stop_all() -> list[dict]:

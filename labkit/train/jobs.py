@@ -11,7 +11,6 @@ import csv
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -252,34 +251,12 @@ def ensure_job(algorithm: str = "ResNet_v1_50", engine: str = "pytorch", log=pri
 
 def stop(ref: str) -> dict:
     """End the job's whole process tree (TERM, then KILL after a grace period); STOPPED."""
-    import psutil
-
     run = _run_dir(ref)
     record = refresh(run)
     if record["state"] in records.TERMINAL:
         return record
     records.update(run, stop_requested=True)
-    try:
-        root = psutil.Process(record["pid"])
-        tree = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        tree = []
-    try:
-        os.killpg(record["pid"], signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        pass
-    for p in tree:
-        try:
-            p.terminate()
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(tree, timeout=STOP_GRACE_SECONDS)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(alive, timeout=5)
+    records.end(record, STOP_GRACE_SECONDS)
     return records.finish(run, "STOPPED", reason="stopped by the user")
 
 

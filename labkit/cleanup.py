@@ -1,0 +1,166 @@
+"""Workspace hygiene: delete what a learner no longer needs, and free the disk that epoch
+checkpoints take (``labkit status`` shows what the workspace holds).
+
+Every artifact names what it was made from -- a job its dataset version and pre-trained job,
+a conversion its job, a model its job or conversion, a service its model -- so what uses an
+artifact is found by reading the records. A delete refuses what a record still names, listing
+those records, unless forced; what is running, or used by something running, is never
+deleted from under its process, forced or not. A directory being deleted is first renamed
+aside (a staging name, under its parent's lock), so it vanishes whole: a killed delete leaves
+no half version, and the next publish there sweeps the leftover away.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from labkit import records, workspace
+from labkit.errors import LabkitError
+
+KINDS = ("dataset", "job", "conversion", "model")
+
+
+def _targets(kind: str, ref: str) -> tuple[Path, list[str]]:
+    """The directory that ``ref`` names (one version, or a whole name with all its versions)
+    and the ``NAME@VERSION`` refs it holds, as other records spell them."""
+    from labkit import convert, data, registry, train
+
+    name, _, version = ref.partition("@")
+    if kind == "dataset":
+        data.show(ref)  # a clear error if there is no such dataset or version
+        parent, numbering = data.datasets.path(name) / "versions", workspace.SEQUENCE
+        found = data.version_dir(ref) if version else data.datasets.path(name)
+    else:
+        locate = {"job": train.jobs.JOBS.dir, "conversion": convert.tasks.TASKS.dir, "model": registry.model_dir}
+        located = locate[kind](ref)
+        parent, numbering = located.parent, _numbering(kind)
+        found = located if version else parent
+    held = [version] if version else workspace.versions(parent, numbering)
+    return found, [f"{name}@{v}" for v in held]
+
+
+def _numbering(kind: str) -> workspace.Numbering:
+    return workspace.SEMVER if kind == "model" else workspace.SEQUENCE
+
+
+def _records(area: str, numbering=workspace.SEQUENCE) -> list[dict]:
+    """Every version's record of a versioned area (jobs, conversions, models)."""
+    root = workspace.area(area)
+    found = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for version in workspace.versions(folder, numbering):
+            found.append({**records.read(folder / version), "_ref": f"{folder.name}@{version}"})
+    return found
+
+
+def users(kind: str, refs: list[str]) -> list[dict]:
+    """The records that name one of ``refs`` (of ``kind``): ``{"what", "ref", "running"}``, and
+``why`` where the link is not the obvious one."""
+    from labkit import convert, train
+    from labkit.serve import services
+
+    names = {r.split("@")[0] for r in refs}
+    found = []
+    if kind == "dataset":
+        for r in _records("jobs"):
+            if r["dataset"] in refs:
+                found.append({"what": "job", "ref": r["_ref"], "running": _running(train.jobs.JOBS, r)})
+    if kind == "job":
+        for r in _records("jobs"):
+            if r["hyper"].get("pretrained_weight") in names | set(refs):
+                found.append({"what": "job", "ref": r["_ref"], "running": _running(train.jobs.JOBS, r),
+                              "why": "fine-tuned from it"})
+        for r in _records("conversions"):
+            if r["job"] in refs:
+                found.append({"what": "conversion", "ref": r["_ref"],
+                              "running": _running(convert.tasks.TASKS, r)})
+    if kind in ("job", "conversion"):
+        for r in _records("models", workspace.SEMVER):
+            if r["source"]["kind"] == kind and r["source"]["ref"] in refs:
+                found.append({"what": "model", "ref": r["_ref"], "running": False})
+    if kind == "model":
+        for r in services.list_services():
+            if r["model"] in refs:
+                found.append({"what": "service", "ref": r["service"], "running": r["state"] in services.LIVE})
+    return found
+
+
+def _running(kind: records.Kind, record: dict) -> bool:
+    return kind.show(record["_ref"])["state"] not in records.TERMINAL
+
+
+def _stop_hint(user: dict) -> str:
+    verb = {"job": "labkit train stop", "conversion": "labkit convert stop", "service": "labkit service stop"}
+    return f"{verb[user['what']]} {user['ref']}"
+
+
+def delete(kind: str, ref: str, force: bool = False, log=print) -> dict:
+    """Delete dataset, job, conversion or model ``ref`` (``NAME@VERSION``, or ``NAME``: all its
+    versions). Refuses, with the reason, what is running or used by something running, and
+    (unless ``force``) what a later artifact names. Returns what was deleted and the bytes freed."""
+    if kind not in KINDS:
+        raise LabkitError(f"unknown kind {kind!r}", f"use one of {', '.join(KINDS)}")
+    folder, refs = _targets(kind, ref)
+    own = _own_running(kind, refs)
+    if own:
+        raise LabkitError(f"{kind} {own} is still running, so it cannot be deleted",
+                          f"stop it first: {_stop_hint({'what': kind, 'ref': own})}")
+    found = users(kind, refs)
+    busy = [u for u in found if u["running"]]
+    if busy:
+        raise LabkitError(f"{kind} {ref} is used by {_listed(busy)}, which {'is' if len(busy) == 1 else 'are'} running",
+                          "stop it first: " + "; ".join(_stop_hint(u) for u in busy))
+    if found and not force:
+        raise LabkitError(f"{kind} {ref} is used by {_listed(found)}",
+                          "delete those first, or add --force to delete it anyway (their records then name "
+                          "something that is gone)")
+    freed = workspace.remove(folder)
+    if kind != "dataset" and "@" in ref and not workspace.versions(folder.parent, _numbering(kind)):
+        workspace.remove(folder.parent)  # its last version: the name goes too
+    log(f"deleted {kind} {ref} ({', '.join(refs) or 'no versions'}): {_size(freed)} freed")
+    return {"kind": kind, "ref": ref, "deleted": refs, "freed_bytes": freed, "users": found}
+
+
+def _own_running(kind: str, refs: list[str]) -> str | None:
+    from labkit import convert, train
+
+    refresh = {"job": train.show, "conversion": convert.show}.get(kind)
+    if refresh is None:
+        return None
+    return next((r for r in refs if refresh(r)["state"] not in records.TERMINAL), None)
+
+
+def _listed(found: list[dict]) -> str:
+    shown = ", ".join(f"{u['what']} {u['ref']}" + (f" ({u['why']})" if u.get("why") else "") for u in found[:5])
+    return shown + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+
+
+def gc(dry_run: bool = False, log=print) -> dict:
+    """Free the disk of epoch checkpoints: each job version that is not running keeps its
+    best checkpoint (a hard link to its best epoch's) and its last epoch's (``resume`` starts
+    from it); the other epochs' files go. Returns each file removed and the bytes freed."""
+    from labkit import train
+
+    removed, freed = [], 0
+    for record in _records("jobs"):
+        run = workspace.area("jobs") / record["_ref"].replace("@", os.sep)
+        if train.show(record["_ref"])["state"] not in records.TERMINAL:
+            continue
+        epochs = sorted((run / "output" / "checkpoints").glob("epoch_*"))
+        best = {(p.stat().st_dev, p.stat().st_ino) for p in (run / "output" / "checkpoints").glob("best.*")}
+        for path in epochs[:-1]:
+            st = path.stat()
+            if (st.st_dev, st.st_ino) in best:
+                continue
+            removed.append({"job": record["_ref"], "file": str(path), "bytes": st.st_size})
+            freed += st.st_size if st.st_nlink == 1 else 0
+            if not dry_run:
+                path.unlink()
+    verb = "would free" if dry_run else "freed"
+    log(f"{len(removed)} epoch checkpoint(s) of {len({r['job'] for r in removed})} job(s): {verb} {_size(freed)}")
+    return {"dry_run": dry_run, "removed": removed, "freed_bytes": freed}
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
