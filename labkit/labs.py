@@ -7,6 +7,7 @@ A notebook reports its results for ``run.json`` with ``labkit.labs.report(key=va
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from datetime import datetime
 from importlib import metadata
@@ -65,10 +66,15 @@ def report(**results) -> None:
         workspace.write_json(path, current)
 
 
-def run(name: str, profile: str | None = None, out: str | Path = "runs", log=print) -> dict:
-    """Execute lab ``name``; return the run record (also written to ``run.json``)."""
+def run(name: str, profile: str | None = None, out: str | Path = "runs", log=print, follow_jobs: bool = False) -> dict:
+    """Execute lab ``name``; return the run record (also written to ``run.json``). With
+    ``follow_jobs``, the progress of each training job the lab starts is shown on stderr."""
+    import threading
+
     import papermill as pm
     from nbconvert import HTMLExporter
+
+    from labkit.train.follow import watch_new_jobs
 
     lab = recipe(name)
     profile = profiles.profile(profile)
@@ -81,17 +87,20 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
     record = {"lab": name, "profile": profile, "started": workspace.now(), "status": "RUNNING",
               "versions": _versions(), "cpu": cpu.describe(), "stages": []}
     started = time.perf_counter()
+    finished, sockets = threading.Event(), tempfile.TemporaryDirectory(prefix="labkit-kernel-")
+    if follow_jobs:
+        threading.Thread(target=watch_new_jobs, args=(record["started"], finished), daemon=True).start()
     try:
-        for stage in lab["stages"]:
+        for i, stage in enumerate(lab["stages"], 1):
             nb = stage["notebook"]
             params = stage_parameters(stage, profile, _results(run_dir), pm.inspect_notebook(str(NOTEBOOKS / nb)))
-            log(f"[{name}] {nb} ({profile}) ...")
+            log(f"[{name}] stage {i}/{len(lab['stages'])}: {nb} ({profile}) ...")
             t0 = time.perf_counter()
             entry = {"notebook": nb, "parameters": params}
             record["stages"].append(entry)
             try:
                 pm.execute_notebook(NOTEBOOKS / nb, run_dir / nb, parameters=params, kernel_name="python3",
-                                    progress_bar=False, cwd=str(NOTEBOOKS))
+                                    progress_bar=False, cwd=str(NOTEBOOKS), config=_local_kernel(sockets))
             except pm.PapermillExecutionError as exc:
                 entry.update(status="FAILED", failed_cell=exc.exec_count, error=f"{exc.ename}: {exc.evalue}")
                 raise LabkitError(f"lab {name} failed in {nb}, cell {exc.exec_count}: {exc.ename}: {exc.evalue}",
@@ -102,11 +111,14 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
                     html, _ = HTMLExporter().from_filename(str(run_dir / nb))
                     (run_dir / nb).with_suffix(".html").write_text(html, encoding="utf-8")
             entry["status"] = "COMPLETED"
+            log(f"[{name}] stage {i}/{len(lab['stages'])}: {nb} done in {entry['seconds']:.0f} s")
         record["status"] = "COMPLETED"
     except BaseException:
         record["status"] = "FAILED"
         raise
     finally:
+        finished.set()
+        sockets.cleanup()
         for k, v in saved_env.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -121,6 +133,14 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
         workspace.write_json(run_dir / "run.json", record)
         record["path"] = str(run_dir)
     return record
+
+
+def _local_kernel(sockets: tempfile.TemporaryDirectory):
+    """Kernels reached over Unix sockets in a private directory rather than TCP on localhost:
+    nothing else on the machine can talk to them (and they do not warn about TCP)."""
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets.name, "kernel")}})
 
 
 def _results(run_dir: Path) -> dict:

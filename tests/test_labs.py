@@ -25,11 +25,14 @@ def test_later_stages_take_what_earlier_stages_of_the_run_made():
 
 
 def run_lab(lab, ws, out):
-    printed = json.loads(labkit_cli("run", lab, "--profile", "quick", "--out", out, "--json",
-                                    env={"LABKIT_HOME": str(ws)}).stdout)
+    proc = labkit_cli("run", lab, "--profile", "quick", "--out", out, "--json", env={"LABKIT_HOME": str(ws)})
+    printed = json.loads(proc.stdout)
     (run_dir,) = (out / lab).iterdir()
     record = json.loads((run_dir / "run.json").read_text())
     assert (printed["lab"], printed["status"], printed["stages"]) == (record["lab"], record["status"], record["stages"])
+    # progress, piped: plain lines per stage and per epoch of the lab's job, no bars, no kernel noise
+    assert "stage 2/5: 02_subscribe_and_train.ipynb done in" in proc.stderr and "\r" not in proc.stderr
+    assert "epoch 1/" in proc.stderr and "without encryption" not in proc.stderr
     return run_dir, record
 
 

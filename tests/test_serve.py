@@ -224,3 +224,23 @@ def test_importing_a_conversion_when_there_is_none_says_so(ws):
     with pytest.raises(LabkitError, match="no completed conversion") as error:
         registry.choose_source("conversion")
     assert "stage 3" in error.value.hint
+
+
+def test_batch_prediction_of_a_folder_lists_bad_files_and_stays_quiet_when_piped(models, jobs, tmp_path):
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    for i, image in enumerate(val_images(jobs, "fl", n=5)):
+        (photos / "sub" / f"img{i}.png").write_bytes(image)
+    (photos / "broken.jpg").write_bytes(b"not an image")
+    proc = labkit_cli("batch", "create", "flowers@0.0.1", "--input", photos, "--output", tmp_path / "out", "--format",
+                      "csv", "--json", env={"LABKIT_HOME": str(jobs)})
+    summary = json.loads(proc.stdout)
+    assert (summary["images"], summary["predicted"], summary["errors"]) == (6, 5, 1)
+    assert proc.stderr == ""  # piped: no progress bar in the file
+    lines = (tmp_path / "out" / "predictions.csv").read_text().splitlines()
+    assert lines[0] == "file,predicted_label,score" and len(lines) == 6
+    (error,) = [json.loads(line) for line in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
+    assert error["file"].endswith("broken.jpg") and error["error"]
+    net = Model(registry.model_dir("flowers@0.0.1"))
+    first = net.answer(net.run(np.stack([net.tensor(photos / "sub" / "img0.png")]))[0][0])
+    assert lines[1].split(",")[1] == first["predicted_label"]

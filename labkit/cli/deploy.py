@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from labkit.cli.output import emit, progress, table, verb, verbs
+from labkit.cli.output import emit, on_terminal, progress, table, verb, verbs
 from labkit.errors import LabkitError
 from labkit.serve.batch import FORMATS
 
@@ -62,7 +62,7 @@ def stop(args) -> int:
 def batch(args) -> int:
     from labkit.serve import batch
 
-    summary = batch.create(args.model, args.input, args.output, args.format)
+    summary = batch.create(args.model, args.input, args.output, args.format, progress=on_terminal())
     emit(args, summary, f"{summary['predicted']} of {summary['images']} images predicted with {summary['model']} -> "
                         f"{summary['output']}" + (f"; {summary['errors']} bad file(s) listed in errors.jsonl"
                                                   if summary["errors"] else ""))

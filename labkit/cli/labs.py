@@ -18,7 +18,7 @@ def list_(args) -> int:
 def run(args) -> int:
     from labkit.labs import run
 
-    rec = run(args.lab, profile=args.profile, out=args.out, log=progress)
+    rec = run(args.lab, profile=args.profile, out=args.out, log=progress, follow_jobs=True)
     emit(args, rec, f"lab {rec['lab']} {rec['status']} in {sum(s['seconds'] for s in rec['stages']):.0f}s -> {rec['path']}")
     return 0
 

@@ -26,6 +26,11 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def on_terminal() -> bool:
+    """Is progress read by a person? Bars only then: piped to a file, progress stays plain lines."""
+    return sys.stderr.isatty()
+
+
 def verb(group, name: str, help: str, func, ref: tuple[str, str] | None = None) -> argparse.ArgumentParser:
     """A verb that makes or shows a record: an optional positional ``ref`` (dest, metavar) and
     ``--json``; the caller adds its own options to the parser returned."""

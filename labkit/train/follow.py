@@ -4,6 +4,7 @@ or a tqdm bar with the time left on a terminal. ``labkit train logs --json`` kee
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -91,3 +92,17 @@ def watch(ref: str, out=None, bar: bool | None = None, on_epoch=None, poll: floa
             epochs.set_postfix({k: round(event[k], 3) for k in METRICS if k in event})
     if epochs is not None:
         epochs.close()
+
+
+def watch_new_jobs(since: str, done: threading.Event, out=None, poll: float = 1.0) -> None:
+    """Show the progress of each training job created after ``since`` (a workspace timestamp),
+    one after the other as they come, until ``done`` is set: what ``labkit run`` shows while a
+    notebook trains (the notebook's own output goes to the executed copy, not the terminal)."""
+    followed = set()
+    while not done.is_set():
+        for record in jobs.list_jobs():
+            ref = f"{record['job']}@{record['version']}"
+            if record["timestamps"]["CREATING"] >= since and ref not in followed:
+                followed.add(ref)
+                watch(ref, out=out, poll=poll)
+        done.wait(poll)
