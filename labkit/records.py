@@ -80,13 +80,33 @@ def alive(pid: int, started: float | None) -> bool:
 
 
 def refresh(run: Path, reason: str) -> dict:
-    """The record, after marking it FAILED (with ``reason``) if its process died unnoticed."""
+    """The record, after marking it FAILED (with ``reason``) if its process died unnoticed;
+    what that process had started (a training script, a server's workers) is ended with it."""
     record = read(run)
     if record["state"] in TERMINAL or "pid" not in record:
         return record
     if not alive(record["pid"], record.get("pid_started")):
         record = finish(run, "FAILED", reason=reason)
+        _end_orphans(record["pid"])
     return record
+
+
+def _end_orphans(pid: int) -> None:
+    """SIGKILL the process group that the dead ``pid`` led (``spawn`` starts each owner in a
+    session of its own). Only while no other process has taken the pid: the group is then ours."""
+    import psutil
+
+    try:
+        if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            return  # the pid is another process's now
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.Error:
+        return
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def spawn(run: Path, argv: list[str], log_name: str, env: dict) -> subprocess.Popen:

@@ -160,6 +160,18 @@ def test_a_killed_job_is_failed_at_the_next_look_and_resumes(flowers):
         train.resume("victim", log=quiet)
 
 
+def test_a_job_whose_supervisor_was_killed_leaves_nothing_running(flowers):
+    train.create("ResNet50", "pytorch", flowers, "orphan", {**TINY, "learning_rate_strategy": "200:0.01"}, log=quiet)
+    wait_for_epoch("orphan")
+    supervisor, *script = tree(train.show("orphan")["pid"])
+    assert script  # the training script, the supervisor's child
+    supervisor.send_signal(signal.SIGKILL)
+    supervisor.wait(5)
+    assert train.show("orphan")["state"] == "FAILED"  # the next look ends the script it had started
+    psutil.wait_procs(script, timeout=5)
+    assert not [p for p in script if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
 def test_transfer_learning_loads_the_backbone_and_reinitialises_the_head(ws, flowers):
     first = train.create("GhostNet", "pytorch", flowers, "base", {**TINY, "epochs": "1", "warmup_epochs": "0"},
                          wait=True, log=quiet)
