@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import labkit_cli
 from labkit import data
 from labkit.data.crowd import write_ground_truth
 from labkit.errors import LabkitError
@@ -138,6 +139,32 @@ def test_shanghaitech_layout(ws, tmp_path):
     assert "no ground truth GT_IMG_9.mat" in reasons and "unreadable ground truth" in reasons
     v = data.publish("sh")
     assert v["counts"]["train"]["heads"] + v["counts"]["val"]["heads"] == 33
+    # the paper's split: train_data to train (IMG_1-4: 3+6+9+12 heads), test_data to validate (IMG_1)
+    official = data.publish("sh", split_by="source")
+    assert official["split"] == "source" and "seed" not in official
+    assert official["counts"]["train"] == {"images": 4, "heads": 30} and official["counts"]["val"]["heads"] == 3
+    assert {r["source"] for r in data.manifest("sh@V002", "val")} == {"images/part_A_final_test_IMG_1.jpg"}
+    again = json.loads(labkit_cli("data", "publish", "sh", "--split", "source", "--json",
+                                  env={"LABKIT_HOME": str(ws)}).stdout)
+    assert again["checksum"] == official["checksum"]
+    assert "the source's own train/test split" in labkit_cli("data", "show", "sh@V003", env={"LABKIT_HOME": str(ws)}).stdout
+
+
+def test_a_manifest_brings_its_own_split_and_generated_data_has_none(ws, tmp_path):
+    (tmp_path / "img").mkdir()
+    lines = []
+    for i in range(6):
+        (tmp_path / "img" / f"{i}.jpg").write_bytes(jpeg((40 * i, 0, 0)))
+        lines.append({"source": f"img/{i}.jpg", "usage": "EVAL" if i in (0, 3) else "TRAIN",
+                      "annotation": [{"type": "modelarts/image_classification", "name": "a" if i < 3 else "b"}]})
+    (tmp_path / "m.manifest").write_text("\n".join(json.dumps(x) for x in lines))
+    data.import_dataset(tmp_path / "m.manifest", name="m")
+    v = data.publish("m", split_by="source")
+    assert v["counts"]["train"]["images"] == 4 and v["counts"]["val"]["per_class"] == {"a": 1, "b": 1}
+    data.make("flowers", name="fl", count=10, size=32)
+    with pytest.raises(LabkitError, match=r"(?s)10 of 10 images have no train/test split of their own.*--split stratified"):
+        data.publish("fl", split_by="source")
+    assert data.show("fl")["versions"] == []
 
 
 def test_import_errors_say_what_to_do(ws, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from labkit.cli.output import delete_verb, emit, progress, table, verb, verbs
 from labkit.data.generate import GENERATORS
 from labkit.data.importers import FORMATS
-from labkit.data.versions import SIGMAS
+from labkit.data.versions import SIGMAS, SPLITS
 
 
 def make(args) -> int:
@@ -37,7 +37,7 @@ def import_(args) -> int:
 def publish(args) -> int:
     from labkit import data
 
-    v = data.publish(args.name, train_ratio=args.train_ratio, seed=args.seed, sigma=args.sigma)
+    v = data.publish(args.name, train_ratio=args.train_ratio, seed=args.seed, sigma=args.sigma, split_by=args.split)
     if not args.json:
         progress(f"  train {v['counts']['train']['images']} / val {v['counts']['val']['images']} images, "
                  f"checksum {v['checksum'][:12]}")
@@ -61,7 +61,9 @@ def show(args) -> int:
 
     rec = data.show(args.ref)
     if "version" in rec:
-        lines = [f"{rec['dataset']}@{rec['version']}  ({rec['task']}, train ratio {rec['train_ratio']}, seed {rec['seed']})",
+        how = (f"train ratio {rec['train_ratio']}, seed {rec['seed']}" if "seed" in rec
+               else "the source's own train/test split")
+        lines = [f"{rec['dataset']}@{rec['version']}  ({rec['task']}, {how})",
                  f"checksum {rec['checksum']}", f"path     {rec['path']}"]
         for side in ("train", "val"):
             counts = rec["counts"][side]
@@ -96,6 +98,9 @@ def add(sub) -> None:
     p.add_argument("name", help="dataset name")
     p.add_argument("--train-ratio", type=float, default=0.8, help="share of each class used to train (default 0.8)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
+    p.add_argument("--split", choices=SPLITS, default="stratified",
+                   help="stratified (default): a seeded split per class; source: keep the source's own train/test "
+                        "(ShanghaiTech's train_data/test_data, a manifest's usage)")
     p.add_argument("--sigma", choices=SIGMAS, default="fixed",
                    help="crowd data: Gaussian width of the density maps (default fixed, sigma 4)")
     verb(group, "list", "list datasets and their versions", list_)

@@ -21,6 +21,10 @@ from labkit.tasks import CLASSIFICATION, COUNTING
 
 FORMATS = ("imagefolder", "manifest", "shanghaitech")
 MAX_ENTRY_BYTES = 256 * 1024 * 1024  # one archive entry; far beyond any image a lab uses
+# A manifest line's "usage" (ModelArts: TRAIN, EVAL, TEST, ...) -> the side of the source's own
+# split it is on; ShanghaiTech's train_data / test_data are the same thing. ``publish --split
+# source`` keeps it.
+USAGES = {"TRAIN": "train", "EVAL": "val", "VALIDATION": "val", "TEST": "val"}
 
 
 def detect_format(src: Path) -> str:
@@ -171,7 +175,9 @@ def _manifest(manifest: Path, staged: Path, report: dict) -> list[dict]:
             continue
         dest_rel = f"images/{label}/{n:06d}_{file.name}"  # line number: two sources may share a name
         if _take(file, staged / dest_rel, source, report):
-            entries.append({"file": dest_rel, "label": label})
+            entry = {"file": dest_rel, "label": label}
+            usage = USAGES.get(str(obj.get("usage", "")).upper())
+            entries.append({**entry, "usage": usage} if usage else entry)
     return entries
 
 
@@ -217,5 +223,6 @@ def _shanghaitech(root: Path, staged: Path, report: dict) -> list[dict]:
                     write_ground_truth(staged / "ground-truth" / f"GT_{name}.mat", heads)
                     entries.append({"file": f"images/{name}{img.suffix.lower()}",
                                     "ground_truth": f"ground-truth/GT_{name}.mat",
-                                    "count": len(heads), "origin": f"{part.name}/{split}"})
+                                    "count": len(heads), "origin": f"{part.name}/{split}",
+                                    "usage": "train" if split == "train_data" else "val"})
     return entries

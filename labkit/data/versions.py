@@ -21,6 +21,10 @@ from labkit.errors import LabkitError
 from labkit.tasks import COUNTING
 
 SIGMAS = ("fixed", "adaptive")
+# stratified: a seeded split by class (crowd data: by count quantile); source: the source's own
+# train/test split (ShanghaiTech's train_data/test_data, a manifest's usage), so that results
+# compare with the papers' tables.
+SPLITS = ("stratified", "source")
 FIXED_SIGMA = 4.0  # the MCNN reference code's Gaussian
 COUNT_BINS = 5  # crowd data is stratified by count quantile
 
@@ -54,19 +58,40 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def publish(name: str, train_ratio: float = 0.8, seed: int = 0, sigma: str = "fixed") -> dict:
-    """Publish the next version of dataset ``name``; return its record."""
+def source_split(name: str, entries: list[dict]) -> list[str]:
+    """The side each entry has in the source's own split; a clear error when there is none."""
+    sides = [e.get("usage") for e in entries]
+    missing = sum(s is None for s in sides)
+    if missing:
+        raise LabkitError(f"dataset {name}: {missing} of {len(entries)} images have no train/test split of their own "
+                          "(only a ShanghaiTech tree or a manifest with 'usage' brings one)",
+                          "publish with --split stratified (the default)")
+    for side in ("train", "val"):
+        if side not in sides:
+            raise LabkitError(f"dataset {name}: the source's own split has no {side} images",
+                              "publish with --split stratified (the default)")
+    return sides
+
+
+def publish(name: str, train_ratio: float = 0.8, seed: int = 0, sigma: str = "fixed", split_by: str = "stratified") -> dict:
+    """Publish the next version of dataset ``name``; return its record. ``split_by`` source
+    keeps the source's own train/test split (``train_ratio`` and ``seed`` then play no part)."""
     if not 0 < train_ratio < 1:
         raise LabkitError(f"--train-ratio must be between 0 and 1, exclusive (got {train_ratio})",
                           "the seeds use 0.8: 80% to train, 20% to validate")
     if sigma not in SIGMAS:
         raise LabkitError(f"unknown density sigma {sigma!r}", f"use one of {', '.join(SIGMAS)}")
+    if split_by not in SPLITS:
+        raise LabkitError(f"unknown split {split_by!r}", f"use one of {', '.join(SPLITS)}")
     rec = datasets.record(name)
     entries = datasets.items(name)
     src = datasets.path(name)
     counting = rec["task"] == COUNTING
-    strata = count_bins([e["count"] for e in entries]) if counting else [e["label"] for e in entries]
-    sides = split(entries, strata, train_ratio, seed)
+    if split_by == "source":
+        sides = source_split(name, entries)
+    else:
+        strata = count_bins([e["count"] for e in entries]) if counting else [e["label"] for e in entries]
+        sides = split(entries, strata, train_ratio, seed)
 
     vroot = src / "versions"
     vroot.mkdir(exist_ok=True)
@@ -95,8 +120,8 @@ def publish(name: str, train_ratio: float = 0.8, seed: int = 0, sigma: str = "fi
         if rec["classes"]:
             (staged / "labels.txt").write_text("".join(c + "\n" for c in rec["classes"]), encoding="utf-8")
         version = {
-            "dataset": name, "task": rec["task"], "classes": rec["classes"], "train_ratio": train_ratio,
-            "seed": seed, "checksum": checksum, "created": workspace.now(),
+            "dataset": name, "task": rec["task"], "classes": rec["classes"], "split": split_by,
+            **({"train_ratio": train_ratio, "seed": seed} if split_by == "stratified" else {}), "checksum": checksum, "created": workspace.now(),
             "counts": {s: _counts(ms, counting) for s, ms in manifests.items()},
         }
         if counting:
