@@ -85,7 +85,7 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
     saved_env = {k: os.environ.get(k) for k in kernel_env}
     os.environ.update(kernel_env)
     record = {"lab": name, "profile": profile, "started": workspace.now(), "status": "RUNNING",
-              "versions": _versions(), "cpu": cpu.describe(), "stages": []}
+              "versions": package_versions(), "cpu": cpu.describe(), "stages": []}
     started = time.perf_counter()
     finished, sockets = threading.Event(), tempfile.TemporaryDirectory(prefix="labkit-kernel-")
     if follow_jobs:
@@ -161,7 +161,8 @@ def _stop_services_since(since: str, log) -> list[str]:
     return stopped
 
 
-def _versions() -> dict:
+def package_versions() -> dict:
+    """The installed version of each package a lab's results depend on (None: not installed)."""
     found = {}
     for pkg in PACKAGES:
         try:

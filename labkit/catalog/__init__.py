@@ -15,6 +15,7 @@ from labkit.tasks import CLASSIFICATION, TASKS
 from labkit.errors import LabkitError
 
 ENGINES = ("mindspore", "pytorch")
+ENGINE_PACKAGES = {"mindspore": "mindspore", "pytorch": "torch"}  # what pip installs for each
 __all__ = ["ENGINES", "Card", "cards", "card", "subscribe", "subscriptions", "is_subscribed", "create_custom"]
 
 

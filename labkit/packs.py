@@ -1,0 +1,339 @@
+"""Instructor packs: one archive that carries a dataset version, a trained job, a conversion or
+a model from one workspace to another, so that a learner who fell behind continues at stage 3
+from the instructor's job, or at stage 5 from the instructor's model.
+
+An archive (``.tar.gz``) holds ``manifest.json`` first, then ``parts/<n>/...``: each part is one
+artifact's directory, with the checksum and size of every file in the manifest, and the labkit
+and engine versions it was made with. A job travels with its dataset version (converting it
+measures parity on that version's validation split) and a conversion with its job; a model is
+self-contained. A job keeps its best checkpoint, metrics, model.json and exports, not every
+epoch's checkpoint.
+
+``unpack`` trusts nothing in the archive. It reads the members one at a time and refuses an
+unknown format, a path that is absolute or climbs out (``..``), a link or a device, a member the
+manifest does not list (or one it lists that is missing), a member larger than declared or whose
+sha256 differs, more bytes than the disk has free, and an engine this machine lacks. It extracts
+into a staging directory of the workspace and moves the parts into place only once every check
+has passed, so a refused archive writes nothing.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import re
+import shutil
+import tarfile
+import zlib
+from pathlib import Path, PurePosixPath
+
+from labkit import workspace
+from labkit.errors import LabkitError
+from labkit.labs import package_versions
+
+FORMAT = "labkit-pack/1"
+KINDS = ("dataset", "job", "conversion", "model")
+AREAS = {"dataset": "datasets", "job": "jobs", "conversion": "conversions", "model": "models"}
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+MAX_FILES = 100_000
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+SKIPPED = re.compile(r"(^|/)\.lock$|^output/checkpoints/epoch_")  # locks; every epoch's checkpoint but the best
+
+
+# --- pack ------------------------------------------------------------------------------------
+
+def kind_of(ref: str) -> str:
+    """Which kind of artifact ``ref`` names in this workspace; an error if none or several."""
+    name = workspace.check_name(ref.partition("@")[0])
+    home = workspace.home()
+    found = [k for k in KINDS if (home / AREAS[k] / name).is_dir()]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise LabkitError(f"nothing named {name!r} to pack (no dataset, job, conversion or model)",
+                          "see `labkit data list`, `labkit train list`, `labkit convert list`, `labkit model list`")
+    raise LabkitError(f"{name!r} names a {' and a '.join(found)}", f"say which with --kind ({', '.join(found)})")
+
+
+def _part(kind: str, ref: str) -> tuple[dict, Path]:
+    """(the manifest entry of one artifact, its directory) for the version ``ref`` names."""
+    from labkit import convert, data, registry, train
+
+    if kind == "dataset":
+        folder = data.version_dir(ref)
+        name, version = folder.parents[1].name, folder.name
+        return {"kind": kind, "ref": f"{name}@{version}", "dir": f"datasets/{name}",
+                "only": ["dataset.json", "items.jsonl", f"versions/{version}"]}, folder.parents[1]
+    record = {"job": train.show, "conversion": convert.show, "model": registry.show}[kind](ref)
+    folder = Path(record["dir"])
+    if record["state"] not in ("COMPLETED", "NORMAL"):
+        raise LabkitError(f"{kind} {folder.parent.name}@{folder.name} is {record['state']}: only a finished one is packed",
+                          "wait for it to complete, or pack another version")
+    return ({"kind": kind, "ref": f"{folder.parent.name}@{folder.name}", "dir": f"{AREAS[kind]}/{folder.parent.name}/"
+             f"{folder.name}", "engine": record.get("engine")}, folder)
+
+
+def _parts(kind: str, ref: str) -> list[tuple[dict, Path]]:
+    """The artifact and what it needs elsewhere, in the order they are installed."""
+    from labkit import convert, train
+
+    if kind == "job":
+        return [_part("dataset", train.show(ref)["dataset"]), _part("job", ref)]
+    if kind == "conversion":
+        return [*_parts("job", convert.show(ref)["job"]), _part("conversion", ref)]
+    return [_part(kind, ref)]
+
+
+def _files(entry: dict, folder: Path) -> list[str]:
+    tops = [folder / p for p in entry.get("only", ["."])]
+    found = []
+    for top in tops:
+        paths = [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file() and not p.is_symlink())
+        found += [p.relative_to(folder).as_posix() for p in paths]
+    return [f for f in found if not SKIPPED.search(f)]
+
+
+def _digest(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def pack(ref: str, out: str | Path, kind: str | None = None, log=print) -> dict:
+    """Write ``ref`` (and what it needs) into the archive ``out``; return its manifest."""
+    kind = kind or kind_of(ref)
+    if kind not in KINDS:
+        raise LabkitError(f"unknown kind {kind!r}", f"use one of {', '.join(KINDS)}")
+    parts = _parts(kind, ref)
+    manifest = {"format": FORMAT, "kind": kind, "ref": parts[-1][0]["ref"], "created": workspace.now(),
+                "home": str(workspace.home()), "versions": package_versions(), "parts": []}
+    for entry, folder in parts:
+        files = _files(entry, folder)
+        entry = {k: v for k, v in entry.items() if k != "only"}
+        entry["files"] = {f: {"size": (folder / f).stat().st_size, "sha256": _digest(folder / f)} for f in files}
+        manifest["parts"].append(entry)
+    out = Path(out).expanduser().resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    with tarfile.open(partial, "w:gz") as tar:
+        _add_bytes(tar, "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False).encode())
+        for i, ((_, folder), entry) in enumerate(zip(parts, manifest["parts"])):
+            for f in entry["files"]:
+                info = tarfile.TarInfo(f"parts/{i}/{f}")  # a plain file entry, never a link
+                info.size, info.mode = entry["files"][f]["size"], 0o644
+                with open(folder / f, "rb") as src:
+                    tar.addfile(info, src)
+    os.replace(partial, out)  # a killed pack leaves a .partial, never a short archive under the name
+    total = sum(s["size"] for p in manifest["parts"] for s in p["files"].values())
+    log(f"packed {kind} {manifest['ref']} ({', '.join(p['ref'] for p in manifest['parts'])}): "
+        f"{total / 1e6:.1f} MB in {out.stat().st_size / 1e6:.1f} MB -> {out}")
+    return {**manifest, "path": str(out)}
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    import io
+
+    info = tarfile.TarInfo(name)
+    info.size, info.mode = len(data), 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+# --- unpack ----------------------------------------------------------------------------------
+
+def _refuse(archive: Path, why: str) -> LabkitError:
+    return LabkitError(f"{archive.name} is refused: {why}; nothing was written",
+                       "ask for the archive again (`labkit pack` makes it), and unpack it as it came")
+
+
+def _safe_path(rel: str) -> bool:
+    p = PurePosixPath(rel)
+    return bool(rel) and "\\" not in rel and not p.is_absolute() and ".." not in p.parts and "" not in rel.split("/")
+
+
+def _check_manifest(archive: Path, manifest) -> dict[str, dict]:
+    """The members the manifest promises, by archive name; a refusal if it is not a pack's."""
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        got = manifest.get("format") if isinstance(manifest, dict) else None
+        raise _refuse(archive, f"it is not a {FORMAT} archive (format {got!r})")
+    parts = manifest.get("parts")
+    if not isinstance(parts, list) or not parts:
+        raise _refuse(archive, "its manifest lists no parts")
+    expected = {}
+    for i, part in enumerate(parts):
+        if (not isinstance(part, dict) or part.get("kind") not in KINDS or not isinstance(part.get("files"), dict)
+                or not isinstance(part.get("dir"), str) or not _part_dir_ok(part)):
+            raise _refuse(archive, f"part {i} of its manifest is malformed")
+        for rel, spec in part["files"].items():
+            if not _safe_path(rel):
+                raise _refuse(archive, f"its manifest names an unsafe path {rel!r}")
+            if not (isinstance(spec, dict) and isinstance(spec.get("size"), int) and spec["size"] >= 0
+                    and isinstance(spec.get("sha256"), str) and SHA256.match(spec["sha256"])):
+                raise _refuse(archive, f"its manifest has no size and sha256 for {rel!r}")
+            expected[f"parts/{i}/{rel}"] = spec
+    if len(expected) > MAX_FILES:
+        raise _refuse(archive, f"it holds {len(expected)} files (at most {MAX_FILES})")
+    return expected
+
+
+def _part_dir_ok(part: dict) -> bool:
+    """A part goes where its kind lives: ``datasets/NAME`` or ``AREA/NAME/VERSION``."""
+    pieces = part["dir"].split("/")
+    numbering = workspace.SEMVER if part["kind"] == "model" else workspace.SEQUENCE
+    if part["kind"] == "dataset":
+        shape = len(pieces) == 2
+    else:
+        shape = len(pieces) == 3 and bool(numbering.pattern.match(pieces[2]))
+    return shape and pieces[0] == AREAS[part["kind"]] and bool(workspace.NAME_RE.match(pieces[1]))
+
+
+def _extract(archive: Path, tar: tarfile.TarFile, manifest: tarfile.TarInfo, expected: dict, staged: Path) -> None:
+    """Every member after the manifest into ``staged``, each checked against what it promises."""
+    seen = set()
+    for member in tar:
+        if member is manifest:  # iterating starts again at the first member, which was read already
+            continue
+        spec = expected.get(member.name)
+        if spec is None or member.name in seen:
+            raise _refuse(archive, f"it holds {member.name!r}, which its manifest does not list")
+        if not member.isreg():
+            raise _refuse(archive, f"{member.name!r} is a link or a special file, not a plain file")
+        if member.size != spec["size"]:
+            raise _refuse(archive, f"{member.name!r} is {member.size} bytes, its manifest says {spec['size']}")
+        dest = staged / member.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        with tar.extractfile(member) as src, open(dest, "wb") as out:
+            left = member.size
+            while chunk := src.read(min(1 << 20, left)):
+                left -= len(chunk)
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != spec["sha256"]:
+            raise _refuse(archive, f"{member.name!r} does not match its checksum (damaged or tampered with)")
+        seen.add(member.name)
+    missing = sorted(set(expected) - seen)
+    if missing:
+        raise _refuse(archive, f"{len(missing)} file(s) its manifest lists are missing, e.g. {missing[0]!r}")
+
+
+def _plan(archive: Path, manifest: dict, home: Path) -> list[bool]:
+    """For each part, whether to install it (False: the same dataset version is here already);
+    a refusal if a part would overwrite something or needs an engine that is not installed."""
+    from labkit.catalog import ENGINE_PACKAGES
+
+    installed = package_versions()
+    install = []
+    for part in manifest["parts"]:
+        engine = part.get("engine")
+        if part["kind"] in ("job", "conversion") and not installed.get(ENGINE_PACKAGES.get(engine, "")):
+            raise LabkitError(f"{archive.name} holds a {engine} {part['kind']}, and {engine} is not installed here",
+                              "unpack it on a machine with that engine (`labkit doctor` lists them); nothing was written")
+        target = home / part["dir"]
+        if part["kind"] == "dataset":
+            version = next(f.split("/")[1] for f in part["files"] if f.startswith("versions/"))
+            here = target / "versions" / version / "version.json"
+            if here.exists():
+                if workspace.read_json(here)["checksum"] != part["checksum"]:
+                    raise LabkitError(f"dataset version {part['ref']} exists here with other data",
+                                      f"delete it first (labkit data delete {part['ref']}) or unpack into another "
+                                      "workspace (LABKIT_HOME); nothing was written")
+                install.append(False)
+                continue
+            if target.exists():
+                raise LabkitError(f"a dataset named {target.name} exists here, without version {version}",
+                                  f"delete it first (labkit data delete {target.name}) or unpack into another "
+                                  "workspace (LABKIT_HOME); nothing was written")
+        elif target.exists():
+            verb = {"job": "train", "conversion": "convert", "model": "model"}[part["kind"]]
+            raise LabkitError(f"{part['kind']} {part['ref']} exists here already",
+                              f"delete it first (labkit {verb} delete {part['ref']}) or unpack into another "
+                              "workspace (LABKIT_HOME); nothing was written")
+        install.append(True)
+    return install
+
+
+def unpack(file: str | Path, log=print) -> dict:
+    """Check archive ``file`` and install what it holds into this workspace; return its
+    manifest with what was installed and what was already here."""
+    archive = Path(file).expanduser()
+    if not archive.is_file():
+        raise LabkitError(f"{archive} does not exist", "give the path of a file made by `labkit pack`")
+    home = workspace.home()
+    workspace.remove_stale_staging(home)
+    staged = workspace.staging_dir(home)
+    try:
+        try:
+            with tarfile.open(archive, "r:gz") as tar:
+                first = tar.next()
+                if first is None or first.name != "manifest.json" or not first.isreg() or first.size > MAX_MANIFEST_BYTES:
+                    raise _refuse(archive, "it does not start with a labkit manifest")
+                try:
+                    manifest = json.loads(tar.extractfile(first).read())
+                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                    raise _refuse(archive, f"its manifest is not JSON ({exc})") from None
+                expected = _check_manifest(archive, manifest)
+                needed = sum(s["size"] for s in expected.values())
+                free = shutil.disk_usage(home).free
+                if needed > free:
+                    raise LabkitError(f"{archive.name} needs {needed / 1e6:.0f} MB, the workspace's disk has "
+                                      f"{free / 1e6:.0f} MB free", "free disk (labkit gc, labkit status); nothing was written")
+                _extract(archive, tar, first, expected, staged)
+        except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise _refuse(archive, f"it is not a readable .tar.gz ({exc})") from None
+        _note_checksums(archive, manifest, staged)
+        install = _plan(archive, manifest, home)
+        for i, (part, wanted) in enumerate(zip(manifest["parts"], install)):
+            if wanted:
+                _install(staged / "parts" / str(i), home / part["dir"], part, manifest["home"], home)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    installed = [p["ref"] for p, w in zip(manifest["parts"], install) if w]
+    kept = [p["ref"] for p, w in zip(manifest["parts"], install) if not w]
+    log(f"unpacked {manifest['kind']} {manifest['ref']} from {archive.name}: installed {', '.join(installed)}"
+        + (f"; already here: {', '.join(kept)}" if kept else ""))
+    here = package_versions()
+    differs = {k: (v, here[k]) for k, v in manifest["versions"].items() if v and here.get(k) and v != here[k]}
+    for pkg, (there, here) in differs.items():
+        log(f"note: packed with {pkg} {there}, this machine has {here}")
+    return {"kind": manifest["kind"], "ref": manifest["ref"], "installed": installed, "already_here": kept,
+            "versions": manifest["versions"], "version_differences": differs}
+
+
+def _note_checksums(archive: Path, manifest: dict, staged: Path) -> None:
+    """Each dataset part's version checksum (its version.json's), to tell it from one here."""
+    for i, part in enumerate(manifest["parts"]):
+        if part["kind"] == "dataset":
+            found = list((staged / "parts" / str(i) / "versions").glob("*/version.json"))
+            if len(found) != 1:
+                raise _refuse(archive, f"its dataset part {part.get('ref')!r} holds {len(found)} versions, not one")
+            part["checksum"] = workspace.read_json(found[0])["checksum"]
+
+
+def _install(source: Path, target: Path, part: dict, old_home: str, home: Path) -> None:
+    """Move one checked part into place: paths in its records point into this workspace."""
+    for path in source.rglob("*.json"):
+        workspace.write_json(path, _rehomed(workspace.read_json(path), old_home, str(home)))
+    if part["kind"] == "dataset":  # the dataset's images: links to its version's, as publish made them
+        version = next(source.glob("versions/*"))
+        for line in (source / "items.jsonl").read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            for key in ("file", "ground_truth"):
+                if key in item:
+                    (source / item[key]).parent.mkdir(parents=True, exist_ok=True)
+                    os.link(version / item[key], source / item[key])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with workspace.locked(target.parent):
+        if target.exists():
+            raise LabkitError(f"{part['kind']} {part['ref']} appeared here while unpacking", "unpack again")
+        os.rename(source, target)
+
+
+def _rehomed(value, old: str, new: str):
+    """``value`` with every string that starts with the packer's workspace path rebased on ours."""
+    if isinstance(value, str):
+        return new + value[len(old):] if value == old or value.startswith(old + os.sep) else value
+    if isinstance(value, list):
+        return [_rehomed(v, old, new) for v in value]
+    if isinstance(value, dict):
+        return {k: _rehomed(v, old, new) for k, v in value.items()}
+    return value
