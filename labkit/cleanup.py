@@ -117,7 +117,7 @@ def delete(kind: str, ref: str, force: bool = False, log=print) -> dict:
     freed = workspace.remove(folder)
     if kind != "dataset" and "@" in ref and not workspace.versions(folder.parent, _numbering(kind)):
         workspace.remove(folder.parent)  # its last version: the name goes too
-    log(f"deleted {kind} {ref} ({', '.join(refs) or 'no versions'}): {_size(freed)} freed")
+    log(f"deleted {kind} {ref} ({', '.join(refs) or 'no versions'}): {workspace.size_text(freed)} freed")
     return {"kind": kind, "ref": ref, "deleted": refs, "freed_bytes": freed, "users": found}
 
 
@@ -157,10 +157,6 @@ def gc(dry_run: bool = False, log=print) -> dict:
             if not dry_run:
                 path.unlink()
     verb = "would free" if dry_run else "freed"
-    log(f"{len(removed)} epoch checkpoint(s) of {len({r['job'] for r in removed})} job(s): {verb} {_size(freed)}")
+    log(f"{len(removed)} epoch checkpoint(s) of {len({r['job'] for r in removed})} job(s): {verb} {workspace.size_text(freed)}")
     return {"dry_run": dry_run, "removed": removed, "freed_bytes": freed}
-
-
-def _size(n: int) -> str:
-    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
 

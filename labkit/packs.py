@@ -79,7 +79,14 @@ def _parts(kind: str, ref: str) -> list[tuple[dict, Path]]:
     from labkit import convert, train
 
     if kind == "job":
-        return [_part("dataset", train.show(ref)["dataset"]), _part("job", ref)]
+        dataset = train.show(ref)["dataset"]
+        try:
+            needed = _part("dataset", dataset)
+        except LabkitError:
+            raise LabkitError(f"job {ref} was trained on {dataset}, which is not in this workspace any more: the "
+                              "job cannot travel without it (stage 3 measures on its validation split)",
+                              "pack the model imported from the job instead (labkit pack MODEL@VERSION)") from None
+        return [needed, _part("job", ref)]
     if kind == "conversion":
         return [*_parts("job", convert.show(ref)["job"]), _part("conversion", ref)]
     return [_part(kind, ref)]
@@ -126,7 +133,7 @@ def pack(ref: str, out: str | Path, kind: str | None = None, log=print) -> dict:
     os.replace(partial, out)  # a killed pack leaves a .partial, never a short archive under the name
     total = sum(s["size"] for p in manifest["parts"] for s in p["files"].values())
     log(f"packed {kind} {manifest['ref']} ({', '.join(p['ref'] for p in manifest['parts'])}): "
-        f"{total / 1e6:.1f} MB in {out.stat().st_size / 1e6:.1f} MB -> {out}")
+        f"{workspace.size_text(total)} in {workspace.size_text(out.stat().st_size)} -> {out}")
     return {**manifest, "path": str(out)}
 
 
@@ -275,8 +282,8 @@ def unpack(file: str | Path, log=print) -> dict:
                 needed = sum(s["size"] for s in expected.values())
                 free = shutil.disk_usage(home).free
                 if needed > free:
-                    raise LabkitError(f"{archive.name} needs {needed / 1e6:.0f} MB, the workspace's disk has "
-                                      f"{free / 1e6:.0f} MB free", "free disk (labkit gc, labkit status); nothing was written")
+                    raise LabkitError(f"{archive.name} needs {workspace.size_text(needed)}, the workspace's disk has "
+                                      f"{workspace.size_text(free)} free", "free disk (labkit gc, labkit status); nothing was written")
                 _extract(archive, tar, first, expected, staged)
         except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise _refuse(archive, f"it is not a readable .tar.gz ({exc})") from None

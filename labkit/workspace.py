@@ -163,6 +163,11 @@ def disk_bytes(paths: list[Path]) -> tuple[list[int], int]:
     return used, sum(size for size, links, found in seen.values() if found >= links)
 
 
+def size_text(n: int) -> str:
+    """Bytes as a person reads them: 812 KB, 3.1 MB, 2.40 GB."""
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} KB"
+
+
 def remove(path: Path) -> int:
     """Delete directory ``path`` whole and return the bytes freed. It is renamed aside first,
     under its parent's lock (a staging name, which ``remove_stale_staging`` sweeps away if the

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from labkit.cli.output import emit, verb
+from labkit.workspace import size_text
 
 
 def doctor(args) -> int:
@@ -28,8 +29,8 @@ def status(args) -> int:
     found, disk = running(), disk_use()
     lines = [f"{r['kind']:<10} {r['name']:<28} {r['state']:<9} {r['detail']}\n{'':<10} stop: {r['stop']}" for r in found]
     lines = lines or ["nothing is running."]
-    lines.append(f"workspace {disk['home']}: {_mb(disk['total_bytes'])} ("
-                 + ", ".join(f"{area} {_mb(n)}" for area, n in disk["areas"].items()) + ")")
+    lines.append(f"workspace {disk['home']}: {size_text(disk['total_bytes'])} ("
+                 + ", ".join(f"{area} {size_text(n)}" for area, n in disk["areas"].items()) + ")")
     emit(args, {"running": found, "disk": disk}, "\n".join(lines))
     return 0
 
@@ -40,13 +41,9 @@ def gc(args) -> int:
     rec = cleanup.gc(dry_run=args.dry_run, log=lambda _: None)
     jobs = len({r["job"] for r in rec["removed"]})
     verb_ = "would free" if args.dry_run else "freed"
-    emit(args, rec, f"{len(rec['removed'])} epoch checkpoint(s) of {jobs} job(s): {verb_} {_mb(rec['freed_bytes'])}"
+    emit(args, rec, f"{len(rec['removed'])} epoch checkpoint(s) of {jobs} job(s): {verb_} {size_text(rec['freed_bytes'])}"
                     " (each job keeps its best and its last)")
     return 0
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"
 
 
 def add(sub) -> None:

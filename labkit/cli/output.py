@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from labkit.workspace import size_text
+
 
 def table(rows: list[dict], columns: list[str]) -> str:
     if not rows:
@@ -53,8 +55,8 @@ def delete_verb(group, kind: str, metavar: str) -> None:
         from labkit import cleanup
 
         rec = cleanup.delete(kind, args.ref, force=args.force, log=lambda _: None)
-        freed = rec["freed_bytes"] / 1e6
-        emit(args, rec, f"deleted {kind} {args.ref} ({', '.join(rec['deleted']) or 'no versions'}): {freed:.1f} MB freed")
+        emit(args, rec, f"deleted {kind} {args.ref} ({', '.join(rec['deleted']) or 'no versions'}): "
+                        f"{size_text(rec['freed_bytes'])} freed")
         return 0
 
     p = verb(group, "delete", f"delete a {kind}: one version, or the name with all its versions", delete,
