@@ -65,7 +65,10 @@ def test_a_lab_runs_headless_and_records_what_it_made(tmp_path):
 
 
 def test_the_same_lab_twice_gives_the_same_data(tmp_path):
-    _, first = run_lab("food-resnet50", tmp_path / "ws1", tmp_path / "runs1")
+    run_dir, first = run_lab("food-resnet50", tmp_path / "ws1", tmp_path / "runs1")
+    executed = nbformat.read(run_dir / "05_deploy_service.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+    assert "epoch checkpoint(s) of" in printed  # the food lab ends with labkit gc
     _, second = run_lab("food-resnet50", tmp_path / "ws2", tmp_path / "runs2")
     assert first["results"]["dataset_checksum"] == second["results"]["dataset_checksum"]
     assert first["results"]["job"] == "resnet50-pytorch-quick@V001"
