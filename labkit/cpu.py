@@ -18,17 +18,50 @@ VECTOR_FEATURES = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "AVX-512
 # Settings that change which kernels run (and so the low bits of results): recorded with the CPU.
 KERNEL_SETTINGS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "OMP_NUM_THREADS")
 CPUINFO = Path("/proc/cpuinfo")
+CGROUP_ROOT, PROC_CGROUP = Path("/sys/fs/cgroup"), Path("/proc/self/cgroup")
+
+
+def cores() -> int:
+    """The cores this process may use, which every thread pool of labkit is sized by: the CPUs
+    it may run on (its affinity), capped by its cgroup v2 CPU quota (what a container or a
+    JupyterHub spawner grants), at least 1. ``os.cpu_count()`` sees the whole machine."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity outside Linux
+        usable = os.cpu_count() or 1
+    quota = cgroup_quota()
+    return max(1, min(usable, int(quota)) if quota is not None else usable)
+
+
+def cgroup_quota(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> float | None:
+    """The CPUs this process's cgroup v2 quota allows (``cpu.max``: quota / period), the
+    tightest of its cgroup and every parent's; None when there is no quota (or no cgroup v2)."""
+    try:
+        line = next(ln for ln in proc_cgroup.read_text().splitlines() if ln.startswith("0::"))
+    except (OSError, StopIteration):
+        return None
+    path, limits = root / line[3:].strip().lstrip("/"), []
+    while True:
+        try:
+            quota, period = (path / "cpu.max").read_text().split()
+            if quota != "max":
+                limits.append(int(quota) / int(period))
+        except (OSError, ValueError):
+            pass
+        if path == root or root not in path.parents:
+            return min(limits) if limits else None
+        path = path.parent
 
 
 def onnx_session(model: str | Path, threads: int | None = None):
     """An ONNX Runtime inference session on this CPU, set up the same way everywhere: ``threads``
-    intra-op threads (default: every core), no inter-op pool, threads that sleep rather than spin
+    intra-op threads (default: every core this process may use), no inter-op pool, threads that sleep rather than spin
     between runs (a spinning pool steals the cores other requests and processes need), and only
     errors in the log."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    options.intra_op_num_threads = threads or cores()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -50,7 +83,7 @@ def describe() -> dict:
     return {"vendor": fields.get("vendor_id", platform.machine()),
             "model": fields.get("model name", platform.processor() or platform.machine()),
             "family": f"family {fields['cpu family']} model {fields['model']}" if "model" in fields else None,
-            "cores": os.cpu_count(),
+            "cores": os.cpu_count(), "usable_cores": cores(),
             "features": [name for flag, name in VECTOR_FEATURES.items() if flag in flags] if flags else None,
             "settings": {k: os.environ[k] for k in KERNEL_SETTINGS if k in os.environ}}
 

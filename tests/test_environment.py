@@ -36,3 +36,24 @@ def test_import_labkit_does_not_import_engines():
     imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line}
     assert "labkit" in imported
     assert not imported & {"torch", "mindspore", "onnxruntime", "matplotlib", "pandas", "sklearn", "scipy"}
+
+
+def test_thread_pools_follow_the_cpu_quota(tmp_path):
+    from labkit import cpu
+
+    root = tmp_path / "cgroup"
+    (root / "hub" / "user-ada").mkdir(parents=True)
+    proc = tmp_path / "proc-cgroup"
+    proc.write_text("0::/hub/user-ada\n")
+    assert cpu.cgroup_quota(root, proc) is None  # no cpu.max anywhere: no quota
+    (root / "hub" / "user-ada" / "cpu.max").write_text("max 100000\n")
+    assert cpu.cgroup_quota(root, proc) is None
+    (root / "hub" / "cpu.max").write_text("150000 100000\n")  # the parent's limit holds for its children
+    assert cpu.cgroup_quota(root, proc) == 1.5
+    (root / "hub" / "user-ada" / "cpu.max").write_text("50000 100000\n")
+    assert cpu.cgroup_quota(root, proc) == 0.5
+    proc.write_text("12:cpu:/old-v1-hierarchy\n")  # cgroup v1 only: nothing to read
+    assert cpu.cgroup_quota(root, proc) is None
+    # a process allowed one CPU sizes its pools by one, whatever the machine has
+    code = "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); from labkit import cpu; print(cpu.cores())"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "1"

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from labkit import profiles, records, workspace
+from labkit import cpu, profiles, records, workspace
 from labkit.convert import parity
 from labkit.errors import LabkitError
 
@@ -122,7 +122,7 @@ def create(job: str, template: str, name: str, input_shape: str | None = None, i
     staged = workspace.staging_dir(task_dir)
     record = {"task": name, "job": f"{job_rec['job']}@{job_rec['version']}", "engine": job_rec["engine"],
               "job_run": str(job_run), "data_url": job_rec["data_url"], "model_info": info, "options": opts,
-              "threads": threads or os.cpu_count() or 1, "profile": profile, "state": "CREATING",
+              "threads": threads or cpu.cores(), "profile": profile, "state": "CREATING",
               "timestamps": {"CREATING": workspace.now()}}
     workspace.write_json(staged / "run.json", record)
     run = task_dir / workspace.publish_version(staged, task_dir)

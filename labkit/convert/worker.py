@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from labkit import records, workspace
+from labkit import cpu, records, workspace
 from labkit.algorithms import checkpoint, common
 from labkit.convert import graph, parity
 from labkit.cpu import onnx_session
@@ -230,7 +230,7 @@ def export_only(job_run: Path) -> int:
     """``--export JOB_RUN``: the job's plain exports at its trained size, nothing else."""
     info = workspace.read_json(job_run / "output" / "model.json")
     engine = _engine(info["engine"])
-    engine.setup(os.cpu_count() or 1)
+    engine.setup(cpu.cores())
     net = engine.load(info, checkpoint(job_run / "output", info["engine"]))
     export_job(job_run, engine, net, info, info["image_size"], job_run, print)
     return 0

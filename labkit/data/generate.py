@@ -5,12 +5,12 @@ function of (generator, count, size, seed), and the work splits across processes
 """
 from __future__ import annotations
 
-import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from labkit import cpu
 from labkit.errors import LabkitError
 
 GENERATORS = ("flowers", "food", "crowd", "digits")
@@ -45,7 +45,7 @@ def generate(kind: str, out: Path, count: int, size: int, seed: int) -> list[dic
     else:
         for label in classes(kind):
             (out / "images" / label).mkdir(parents=True, exist_ok=True)
-    workers = min(os.cpu_count() or 1, 8) if count > PARALLEL_ABOVE else 1
+    workers = min(cpu.cores(), 8) if count > PARALLEL_ABOVE else 1
     chunks = [range(i, count, workers) for i in range(workers)]
     if workers == 1:
         results = [_draw_range(kind, out, size, seed, chunks[0])]

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from labkit import records, registry, workspace
+from labkit import cpu, records, registry, workspace
 from labkit.errors import LabkitError
 
 LIVE = ("DEPLOYING", "RUNNING")
@@ -64,7 +64,7 @@ def deploy(model: str, name: str | None = None, instances: int = 1, auto_stop: f
             raise LabkitError(f"service {name} is already running ({records.read(folder).get('url')})",
                               f"stop it first (labkit service stop {name}) or choose another --name")
         folder.mkdir(parents=True, exist_ok=True)
-        cores = os.cpu_count() or 1
+        cores = cpu.cores()
         record = {"service": name, "model": model_ref, "model_dir": str(model_dir), "task": serving["task"],
                   "host": host, "port": port, "instances": instances, "auto_stop": auto_stop,
                   "threads": max(1, cores // instances), "max_batch": max_batch, "max_wait": max_wait_ms / 1000,

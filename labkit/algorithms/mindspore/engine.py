@@ -13,6 +13,7 @@ from mindspore import nn, ops
 
 from labkit.algorithms import loop
 from labkit.algorithms.mindspore.models import build
+from labkit.cpu import cores
 
 DEVICE_TARGET = {"cpu": "CPU", "gpu": "GPU", "ascend": "Ascend"}
 
@@ -65,7 +66,7 @@ class MindSporeEngine(loop.Engine):
         if device == "cpu":
             # MindSpore starts 25 kernel threads per process whatever the machine: with two msrun
             # workers on 2 cores, half the CPU time was system time (docs/BENCHMARKS.md).
-            ms.device_context.cpu.op_tuning.threads_num(max(1, (os.cpu_count() or 1) // self.world))
+            ms.device_context.cpu.op_tuning.threads_num(max(1, cores() // self.world))
         return rank, self.world
 
     def build(self, arch: str, num_classes: int, hp: dict) -> None:

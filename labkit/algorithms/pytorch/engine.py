@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from labkit.algorithms import loop
 from labkit.algorithms.pytorch.models import build
+from labkit.cpu import cores
 
 
 def load_pretrained(model: torch.nn.Module, path: str) -> tuple[list[str], list[str]]:
@@ -41,6 +42,9 @@ class TorchEngine(loop.Engine):
         if self.world > 1:
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         torch.manual_seed(seed)
+        # never more threads than this process's share of the cores (a container's quota, or
+        # torchrun's processes splitting them); torch's own default counts the whole machine
+        torch.set_num_threads(min(torch.get_num_threads(), max(1, cores() // self.world)))
         # The same run twice gives the same numbers (a test checks it): an op without a deterministic
         # kernel fails loudly instead of varying. On CPU with a fixed thread count this costs nothing.
         torch.use_deterministic_algorithms(True)
