@@ -143,12 +143,14 @@ def main(engine: Engine, argv=None) -> int:
     log = common.RunLog(out, common.metric_fields(spec.task))
     common.emit("start", epochs=schedule.epochs, start_epoch=start, rank=rank, world=world,
                 train=len(data.x_train), val=len(data.x_val))
+    best_outputs, best_epoch = None, None  # the best epoch's validation outputs, for the final report
     for epoch in range(start, schedule.epochs):
         lr, total, correct, seen = _fit_epoch(engine, data, mine, epoch, epoch == start, hp, schedule, rng)
-        metric, metrics = common.epoch_metrics(spec.task, _evaluate(engine, data, num_classes), data.t_val,
-                                               total, correct, seen)
+        outputs = _evaluate(engine, data, num_classes)
+        metric, metrics = common.epoch_metrics(spec.task, outputs, data.t_val, total, correct, seen)
         is_best = common.better(spec.task, metric, best)
-        best = metric if is_best else best
+        if is_best:
+            best, best_outputs, best_epoch = metric, outputs, epoch + 1
         if rank == 0:
             saved = checkpoint(out, engine.name, f"epoch_{epoch + 1:03d}")
             engine.save(saved, epoch + 1, best)
@@ -160,8 +162,9 @@ def main(engine: Engine, argv=None) -> int:
         common.write_rank_digest(out, rank, world, engine.weights())
     engine.close()
     if rank == 0:
-        best_epoch = engine.load_best(checkpoint(out, engine.name))
-        report = common.final_report(spec.task, _evaluate(engine, data, num_classes), data.t_val, data.t_train,
-                                     data.names, best_epoch)
+        if best_outputs is None:  # resumed after its best epoch: evaluate that epoch's checkpoint again
+            best_epoch = engine.load_best(checkpoint(out, engine.name))
+            best_outputs = _evaluate(engine, data, num_classes)
+        report = common.final_report(spec.task, best_outputs, data.t_val, data.t_train, data.names, best_epoch)
         common.finish(out, report, common.model_info(hp, spec.task, spec.arch, engine.name, data.names))
     return 0
