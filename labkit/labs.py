@@ -71,9 +71,6 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
     ``follow_jobs``, the progress of each training job the lab starts is shown on stderr."""
     import threading
 
-    import papermill as pm
-    from nbconvert import HTMLExporter
-
     from labkit.train.follow import watch_new_jobs
 
     lab = recipe(name)
@@ -92,26 +89,9 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
         threading.Thread(target=watch_new_jobs, args=(record["started"], finished), daemon=True).start()
     try:
         for i, stage in enumerate(lab["stages"], 1):
-            nb = stage["notebook"]
-            params = stage_parameters(stage, profile, _results(run_dir), pm.inspect_notebook(str(NOTEBOOKS / nb)))
-            log(f"[{name}] stage {i}/{len(lab['stages'])}: {nb} ({profile}) ...")
-            t0 = time.perf_counter()
-            entry = {"notebook": nb, "parameters": params}
+            entry = {"notebook": stage["notebook"]}
             record["stages"].append(entry)
-            try:
-                pm.execute_notebook(NOTEBOOKS / nb, run_dir / nb, parameters=params, kernel_name="python3",
-                                    progress_bar=False, cwd=str(NOTEBOOKS), config=_local_kernel(sockets))
-            except pm.PapermillExecutionError as exc:
-                entry.update(status="FAILED", failed_cell=exc.exec_count, error=f"{exc.ename}: {exc.evalue}")
-                raise LabkitError(f"lab {name} failed in {nb}, cell {exc.exec_count}: {exc.ename}: {exc.evalue}",
-                                  f"open {run_dir / nb} to see the failing cell and its output") from None
-            finally:
-                entry["seconds"] = round(time.perf_counter() - t0, 1)
-                if (run_dir / nb).exists():
-                    html, _ = HTMLExporter().from_filename(str(run_dir / nb))
-                    (run_dir / nb).with_suffix(".html").write_text(html, encoding="utf-8")
-            entry["status"] = "COMPLETED"
-            log(f"[{name}] stage {i}/{len(lab['stages'])}: {nb} done in {entry['seconds']:.0f} s")
+            _run_stage(name, f"stage {i}/{len(lab['stages'])}", stage, entry, profile, run_dir, sockets, log)
         record["status"] = "COMPLETED"
     except BaseException:
         record["status"] = "FAILED"
@@ -133,6 +113,33 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
         workspace.write_json(run_dir / "run.json", record)
         record["path"] = str(run_dir)
     return record
+
+
+def _run_stage(name: str, step: str, stage: dict, entry: dict, profile: str, run_dir: Path,
+               sockets: tempfile.TemporaryDirectory, log) -> None:
+    """Execute one stage notebook into ``run_dir`` (and an HTML copy), filling in ``entry``:
+    its parameters, seconds and status; a failing cell is a LabkitError that names it."""
+    import papermill as pm
+    from nbconvert import HTMLExporter
+
+    nb = stage["notebook"]
+    entry["parameters"] = stage_parameters(stage, profile, _results(run_dir), pm.inspect_notebook(str(NOTEBOOKS / nb)))
+    log(f"[{name}] {step}: {nb} ({profile}) ...")
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(NOTEBOOKS / nb, run_dir / nb, parameters=entry["parameters"], kernel_name="python3",
+                            progress_bar=False, cwd=str(NOTEBOOKS), config=_local_kernel(sockets))
+    except pm.PapermillExecutionError as exc:
+        entry.update(status="FAILED", failed_cell=exc.exec_count, error=f"{exc.ename}: {exc.evalue}")
+        raise LabkitError(f"lab {name} failed in {nb}, cell {exc.exec_count}: {exc.ename}: {exc.evalue}",
+                          f"open {run_dir / nb} to see the failing cell and its output") from None
+    finally:
+        entry["seconds"] = round(time.perf_counter() - t0, 1)
+        if (run_dir / nb).exists():
+            html, _ = HTMLExporter().from_filename(str(run_dir / nb))
+            (run_dir / nb).with_suffix(".html").write_text(html, encoding="utf-8")
+    entry["status"] = "COMPLETED"
+    log(f"[{name}] {step}: {nb} done in {entry['seconds']:.0f} s")
 
 
 def _local_kernel(sockets: tempfile.TemporaryDirectory):
