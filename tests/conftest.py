@@ -51,13 +51,19 @@ def leftover_processes() -> list:
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """The suite leaves nothing running: a labkit process still alive here fails the run."""
+    """The suite leaves nothing running (a labkit process still alive here fails the run), and
+    no workspace behind: a run makes gigabytes of checkpoints, and a machine that runs the suite
+    again and again would fill its disk (pytest removes its own tmp_path directories as well:
+    tmp_path_retention_policy in pyproject.toml)."""
+    import shutil
+
     left = leftover_processes()
     if left:
         for proc in left:
             print(f"\nleft running after the tests: pid {proc.pid}: {' '.join(proc.info['cmdline'])[:200]}")
             proc.kill()
         session.exitstatus = 1
+    shutil.rmtree(os.environ["LABKIT_HOME"], ignore_errors=True)
 
 
 @pytest.fixture
