@@ -12,6 +12,7 @@
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -64,17 +65,9 @@ def bare_mindspore(data_url: str, epochs: int) -> None:
     net = resnet50(5)
     opt = nn.Momentum(net.trainable_params(), learning_rate=0.01, momentum=0.9, weight_decay=1e-4)
     loss_fn = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
-
-    def forward(a, b):
-        return loss_fn(net(a), b)
-
-    grad_fn = ms.value_and_grad(forward, None, opt.parameters)
-
-    @ms.jit
-    def step(a, b):
-        loss, grads = grad_fn(a, b)
-        opt(grads)
-        return loss
+    # MindSpore's own idiom for a plain loop, a Cell like labkit's step (an ms.jit function runs
+    # the CPU backward kernels 1.5-2x slower: docs/BENCHMARKS.md)
+    step = nn.TrainOneStepCell(nn.WithLossCell(net, loss_fn), opt)
 
     for _ in range(epochs):
         net.set_train(True)
@@ -140,6 +133,13 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="labkit-bench-train-"))
     os.environ["LABKIT_HOME"] = str(tmp / "ws")
+    try:
+        run(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # a checkpoint per epoch per run: gigabytes
+
+
+def run(args, tmp: Path) -> None:
     from labkit import data
 
     data.make("flowers", name="bench", count=args.images, size=64, seed=0)

@@ -14,6 +14,7 @@ PyTorch as on a laptop without AVX-512.
 """
 import argparse
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -68,7 +69,16 @@ def main() -> None:
     ap.add_argument("--mcnn-devices", type=int, default=1,
                     help="data-parallel processes for MCNN (the crowd lab trains MindSpore's with 2)")
     args = ap.parse_args()
+    mine = "LABKIT_HOME" not in os.environ  # a workspace of our own is removed at the end (gigabytes)
     os.environ.setdefault("LABKIT_HOME", tempfile.mkdtemp(prefix="labkit-bench-workshop-"))
+    try:
+        measure(args)
+    finally:
+        if mine:
+            shutil.rmtree(os.environ["LABKIT_HOME"], ignore_errors=True)
+
+
+def measure(args) -> None:
     from labkit import cpu, data
 
     engines = ("pytorch", "mindspore") if args.engine == "both" else (args.engine,)

@@ -4,6 +4,7 @@ train step is compiled once (a few seconds), then runs as a graph. Under ``msrun
 the gradients, so every worker ends with the same weights."""
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -26,6 +27,14 @@ def load_pretrained(net: nn.Cell, path: str) -> tuple[list[str], list[str]]:
     loaded = {k: v for k, v in state.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
     ms.load_param_into_net(net, loaded)
     return sorted(loaded), sorted(set(own) - set(loaded))
+
+
+
+@functools.cache
+def _kernel_threads(n: int) -> None:
+    """MindSpore takes the CPU kernel thread count once per process (a second call raises):
+    a process that trains twice (bench/) sets it the first time only."""
+    ms.device_context.cpu.op_tuning.threads_num(n)
 
 
 class TrainStep(nn.Cell):
@@ -66,7 +75,7 @@ class MindSporeEngine(loop.Engine):
         if device == "cpu":
             # MindSpore starts 25 kernel threads per process whatever the machine: with two msrun
             # workers on 2 cores, half the CPU time was system time (docs/BENCHMARKS.md).
-            ms.device_context.cpu.op_tuning.threads_num(max(1, cores() // self.world))
+            _kernel_threads(max(1, cores() // self.world))
         return rank, self.world
 
     def build(self, arch: str, num_classes: int, hp: dict) -> None:
