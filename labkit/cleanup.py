@@ -64,16 +64,16 @@ def users(kind: str, refs: list[str]) -> list[dict]:
     if kind == "dataset":
         for r in _records("jobs"):
             if r["dataset"] in refs:
-                found.append({"what": "job", "ref": r["_ref"], "running": _running(train.jobs.JOBS, r)})
+                found.append({"what": "job", "ref": r["_ref"], "running": _running(train.jobs.JOBS, r["_ref"])})
     if kind == "job":
         for r in _records("jobs"):
             if r["hyper"].get("pretrained_weight") in names | set(refs):
-                found.append({"what": "job", "ref": r["_ref"], "running": _running(train.jobs.JOBS, r),
+                found.append({"what": "job", "ref": r["_ref"], "running": _running(train.jobs.JOBS, r["_ref"]),
                               "why": "fine-tuned from it"})
         for r in _records("conversions"):
             if r["job"] in refs:
                 found.append({"what": "conversion", "ref": r["_ref"],
-                              "running": _running(convert.tasks.TASKS, r)})
+                              "running": _running(convert.tasks.TASKS, r["_ref"])})
     if kind in ("job", "conversion"):
         for r in _records("models", workspace.SEMVER):
             if r["source"]["kind"] == kind and r["source"]["ref"] in refs:
@@ -85,8 +85,9 @@ def users(kind: str, refs: list[str]) -> list[dict]:
     return found
 
 
-def _running(kind: records.Kind, record: dict) -> bool:
-    return kind.show(record["_ref"])["state"] not in records.TERMINAL
+def _running(kind: records.Kind, ref: str) -> bool:
+    """Is run ``ref`` (NAME@VERSION) of ``kind`` still going (after a look at its process)?"""
+    return kind.show(ref)["state"] not in records.TERMINAL
 
 
 def _stop_hint(user: dict) -> str:
@@ -122,12 +123,11 @@ def delete(kind: str, ref: str, force: bool = False, log=print) -> dict:
 
 
 def _own_running(kind: str, refs: list[str]) -> str | None:
+    """The first of ``refs`` still running, for the kinds that run (jobs and conversions)."""
     from labkit import convert, train
 
-    refresh = {"job": train.show, "conversion": convert.show}.get(kind)
-    if refresh is None:
-        return None
-    return next((r for r in refs if refresh(r)["state"] not in records.TERMINAL), None)
+    runs = {"job": train.jobs.JOBS, "conversion": convert.tasks.TASKS}.get(kind)
+    return next((r for r in refs if _running(runs, r)), None) if runs else None
 
 
 def _listed(found: list[dict]) -> str:
@@ -143,9 +143,9 @@ def gc(dry_run: bool = False, log=print) -> dict:
 
     removed, freed = [], 0
     for record in _records("jobs"):
-        run = workspace.area("jobs") / record["_ref"].replace("@", os.sep)
-        if train.show(record["_ref"])["state"] not in records.TERMINAL:
+        if _running(train.jobs.JOBS, record["_ref"]):
             continue
+        run = workspace.area("jobs") / record["_ref"].replace("@", os.sep)
         epochs = sorted((run / "output" / "checkpoints").glob("epoch_*"))
         best = {(p.stat().st_dev, p.stat().st_ino) for p in (run / "output" / "checkpoints").glob("best.*")}
         for path in epochs[:-1]:
