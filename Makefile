@@ -4,6 +4,8 @@ VENV   ?= .venv
 LAB    ?= flowers-resnet50-pytorch
 PROFILE ?= workshop
 BENCH  ?= data
+# The lessons' language: en, or zh-CN (notebooks/zh-CN/: Chinese prose and figures, JupyterLab in Chinese)
+LESSONS ?= en
 # e.g. JUPYTER_ARGS=--allow-root when running as root (README troubleshooting)
 JUPYTER_ARGS ?=
 # WHEELHOUSE=dir installs offline from a folder made by `make wheelhouse` (docs/WORKSHOP.md)
@@ -17,7 +19,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # numbers depend on the kernels: conversion and serving. CI runs it after `make test`.
 AVX2_ONLY := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
 
-.PHONY: install lab test test-avx2 jupyter bench wheelhouse clean
+.PHONY: install lab test test-avx2 jupyter twins bench wheelhouse clean
 
 install: $(VENV)/.installed
 
@@ -28,7 +30,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lab: install
-	$(BIN)/labkit run $(LAB) --profile $(PROFILE)
+	$(BIN)/labkit run $(LAB) --profile $(PROFILE) --lang $(LESSONS)
 
 test: install
 	$(BIN)/python -m pytest
@@ -36,8 +38,16 @@ test: install
 test-avx2: install
 	$(AVX2_ONLY) $(BIN)/python -m pytest tests/test_convert.py tests/test_serve.py tests/test_reliability.py
 
+# A translated lesson folder holds .jupyterlab/overrides.json: JupyterLab's interface in that
+# language by default (its language pack is installed; Settings > Language switches back).
+LESSON_DIR := notebooks$(if $(filter-out en,$(LESSONS)),/$(LESSONS))
 jupyter: install
-	LABKIT_HOME=$(CURDIR)/workspace $(BIN)/jupyter lab notebooks/ $(JUPYTER_ARGS)
+	LABKIT_HOME=$(CURDIR)/workspace $(BIN)/jupyter lab $(LESSON_DIR) \
+		$(if $(filter-out en,$(LESSONS)),--LabApp.app_settings_dir=$(CURDIR)/$(LESSON_DIR)/.jupyterlab) $(JUPYTER_ARGS)
+
+# After changing an English lesson: copy its code into the translations, mark the prose to translate.
+twins: install
+	$(BIN)/python -m labkit.lessons sync
 
 bench: install
 	$(BIN)/python bench/bench_$(BENCH).py

@@ -13,10 +13,9 @@ from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
-from labkit import cpu, profiles, workspace
+from labkit import cpu, lessons, profiles, workspace
 from labkit.errors import LabkitError
-
-NOTEBOOKS = Path(os.environ.get("LABKIT_NOTEBOOKS", Path(__file__).resolve().parent.parent / "notebooks"))
+from labkit.lessons import NOTEBOOKS
 PACKAGES = ("labkit", "mindspore", "torch", "onnx", "onnxruntime", "numpy", "pillow", "papermill")
 RUN_DIR_ENV = "LABKIT_RUN_DIR"
 
@@ -66,22 +65,24 @@ def report(**results) -> None:
         workspace.write_json(path, current)
 
 
-def run(name: str, profile: str | None = None, out: str | Path = "runs", log=print, follow_jobs: bool = False) -> dict:
-    """Execute lab ``name``; return the run record (also written to ``run.json``). With
-    ``follow_jobs``, the progress of each training job the lab starts is shown on stderr."""
+def run(name: str, profile: str | None = None, out: str | Path = "runs", log=print, follow_jobs: bool = False,
+        language: str = lessons.ENGLISH) -> dict:
+    """Execute lab ``name`` with the lessons in ``language``; return the run record (also written
+    to ``run.json``). With ``follow_jobs``, the progress of each job the lab starts is shown on stderr."""
     import threading
 
     from labkit.train.follow import watch_new_jobs
 
     lab = recipe(name)
     profile = profiles.profile(profile)
+    lessons.notebook(lab["stages"][0]["notebook"], language)  # an unknown language fails before anything runs
     run_dir = Path(out).resolve() / name / datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=False)
     # The kernels inherit these: the lab's profile, and one workspace however the notebooks are started.
     kernel_env = {"LABKIT_PROFILE": profile, "LABKIT_HOME": str(workspace.home()), RUN_DIR_ENV: str(run_dir)}
     saved_env = {k: os.environ.get(k) for k in kernel_env}
     os.environ.update(kernel_env)
-    record = {"lab": name, "profile": profile, "started": workspace.now(), "status": "RUNNING",
+    record = {"lab": name, "profile": profile, "language": language, "started": workspace.now(), "status": "RUNNING",
               "versions": package_versions(), "cpu": cpu.describe(), "stages": []}
     started = time.perf_counter()
     finished, sockets = threading.Event(), tempfile.TemporaryDirectory(prefix="labkit-kernel-")
@@ -91,7 +92,7 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
         for i, stage in enumerate(lab["stages"], 1):
             entry = {"notebook": stage["notebook"]}
             record["stages"].append(entry)
-            _run_stage(name, f"stage {i}/{len(lab['stages'])}", stage, entry, profile, run_dir, sockets, log)
+            _run_stage(name, f"stage {i}/{len(lab['stages'])}", stage, entry, profile, language, run_dir, sockets, log)
         record["status"] = "COMPLETED"
     except BaseException:
         record["status"] = "FAILED"
@@ -115,20 +116,20 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
     return record
 
 
-def _run_stage(name: str, step: str, stage: dict, entry: dict, profile: str, run_dir: Path,
+def _run_stage(name: str, step: str, stage: dict, entry: dict, profile: str, language: str, run_dir: Path,
                sockets: tempfile.TemporaryDirectory, log) -> None:
     """Execute one stage notebook into ``run_dir`` (and an HTML copy), filling in ``entry``:
     its parameters, seconds and status; a failing cell is a LabkitError that names it."""
     import papermill as pm
     from nbconvert import HTMLExporter
 
-    nb = stage["notebook"]
-    entry["parameters"] = stage_parameters(stage, profile, _results(run_dir), pm.inspect_notebook(str(NOTEBOOKS / nb)))
-    log(f"[{name}] {step}: {nb} ({profile}) ...")
+    nb, source = stage["notebook"], lessons.notebook(stage["notebook"], language)
+    entry["parameters"] = stage_parameters(stage, profile, _results(run_dir), pm.inspect_notebook(str(source)))
+    log(f"[{name}] {step}: {nb} ({profile}, {language}) ...")
     t0 = time.perf_counter()
     try:
-        pm.execute_notebook(NOTEBOOKS / nb, run_dir / nb, parameters=entry["parameters"], kernel_name="python3",
-                            progress_bar=False, cwd=str(NOTEBOOKS), config=_local_kernel(sockets))
+        pm.execute_notebook(source, run_dir / nb, parameters=entry["parameters"], kernel_name="python3",
+                            progress_bar=False, cwd=str(source.parent), config=_local_kernel(sockets))
     except pm.PapermillExecutionError as exc:
         entry.update(status="FAILED", failed_cell=exc.exec_count, error=f"{exc.ename}: {exc.evalue}")
         raise LabkitError(f"lab {name} failed in {nb}, cell {exc.exec_count}: {exc.ename}: {exc.evalue}",

@@ -2,15 +2,33 @@
 notebook shows it exactly once, as the cell's result, and a script can ``savefig`` it."""
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
+from labkit.i18n import word
 from labkit.tasks import COUNTING
+
+FONT = Path(__file__).parent / "fonts" / "DroidSansFallbackFull.ttf"  # CJK (fonts/README.md)
+
+
+@functools.cache
+def _pyplot():
+    """matplotlib's pyplot, drawing Latin text in DejaVu Sans and CJK (Chinese class names and
+    labels) in the font shipped with labkit: matplotlib falls back from one family to the next."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from matplotlib import font_manager
+
+    font_manager.fontManager.addfont(str(FONT))
+    matplotlib.rcParams["font.family"] = ["DejaVu Sans", font_manager.FontProperties(fname=FONT).get_name()]
+    return plt
 
 
 def _figure(rows: int, cols: int, cell: float = 1.6):
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, axes = plt.subplots(rows, cols, figsize=(cols * cell, rows * cell), squeeze=False)
     plt.close(fig)
     for ax in axes.flat:
@@ -37,10 +55,10 @@ def sample_grid(name: str, per_class: int = 6, seed: int = 0):
             heads = read_ground_truth(root / entry["ground_truth"])
             density = density_map(heads, image.height, image.width, downsample=1)
             axes[0, col].imshow(image)
-            axes[0, col].set_title(f"{entry['count']} heads", fontsize=9)
+            axes[0, col].set_title(word("heads in image", count=entry["count"]), fontsize=9)
             axes[1, col].imshow(image)
             axes[1, col].imshow(density, cmap="jet", alpha=0.55)
-            axes[1, col].set_title(f"density sum {density.sum():.1f}", fontsize=9)
+            axes[1, col].set_title(word("density sum", value=density.sum()), fontsize=9)
         return fig
     labels = sorted({e["label"] for e in entries})
     fig, axes = _figure(len(labels), per_class)
@@ -68,19 +86,30 @@ def _short(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
-def class_balance(table: pd.DataFrame, title: str = "images per class"):
+def class_balance(table: pd.DataFrame, title: str | None = None):
     """A stacked bar chart of a ``split_table`` (train and val per class)."""
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(table) + 2), 3))
     plt.close(fig)
-    columns = [c for c in ("train", "val") if c in table] or ["count"]
-    table[columns].plot.bar(stacked=True, ax=ax, color=["#4c72b0", "#dd8452"][: len(columns)], rot=0)
-    ax.set_title(title)
-    ax.set_ylabel("images")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, never over them
+    columns = [c for c in ("train", "val") if c in table]
+    shown = table[columns].rename(columns=word) if columns else table[["count"]]
+    shown.plot.bar(stacked=True, ax=ax, color=["#4c72b0", "#dd8452"][: len(shown.columns)], rot=0,
+                   legend=bool(columns))
+    ax.set_title(title or word("images per class"))
+    ax.set_xlabel("")
+    ax.set_ylabel(word("images"))
+    if columns:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, never over them
     fig.tight_layout()
     return fig
+
+
+def split_balance(version: dict):
+    """Train and val images per class of a published version; None for crowd scenes (no classes)."""
+    if "per_class" not in version["counts"]["train"]:
+        return None
+    ref = f"{version['dataset']}@{version['version']}"
+    return class_balance(split_table(version), title=word("split title", name=ref))
 
 
 def dataset_balance(name: str):
@@ -90,48 +119,47 @@ def dataset_balance(name: str):
     record = data.show(name)
     if record["task"] == COUNTING:
         return count_histogram(name)
-    return class_balance(pd.DataFrame({"count": record["class_counts"]}), title=f"{name}: images per class")
+    return class_balance(pd.DataFrame({"count": record["class_counts"]}), title=word("dataset title", name=name))
 
 
 def count_histogram(name: str, bins: int = 20):
     """How many heads the crowd scenes of dataset ``name`` hold."""
-    import matplotlib.pyplot as plt
-
     from labkit.data import datasets
 
     counts = [e["count"] for e in datasets.items(name)]
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 3))
     plt.close(fig)
     ax.hist(counts, bins=bins, color="#4c72b0")
-    ax.set_xlabel("heads per image")
-    ax.set_ylabel("images")
-    ax.set_title(f"{name}: {len(counts)} scenes, {sum(counts)} heads")
+    ax.set_xlabel(word("heads per image"))
+    ax.set_ylabel(word("images"))
+    ax.set_title(word("scenes title", name=name, scenes=len(counts), heads=sum(counts)))
     fig.tight_layout()
     return fig
 
 
-def learning_curves(rows: list[dict], title: str = "training"):
+def learning_curves(rows: list[dict], title: str = ""):
     """Loss and the validation metric per epoch, from ``labkit.train.metrics``."""
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3))
     plt.close(fig)
     epochs = [r["epoch"] for r in rows]
     left.plot(epochs, [r["loss"] for r in rows], "o-", color="#4c72b0")
-    left.set_xlabel("epoch")
-    left.set_ylabel("training loss")
+    left.set_xlabel(word("epoch"))
+    left.set_ylabel(word("training loss"))
     if rows and rows[0].get("val_acc") is not None:
-        right.plot(epochs, [r["train_acc"] for r in rows], "o-", label="train", color="#4c72b0")
-        right.plot(epochs, [r["val_acc"] for r in rows], "o-", label="validation", color="#dd8452")
-        right.set_ylabel("accuracy")
+        right.plot(epochs, [r["train_acc"] for r in rows], "o-", label=word("train"), color="#4c72b0")
+        right.plot(epochs, [r["val_acc"] for r in rows], "o-", label=word("validation"), color="#dd8452")
+        right.set_ylabel(word("accuracy"))
         right.set_ylim(0, 1)
     elif rows:
-        right.plot(epochs, [r["val_mae"] for r in rows], "o-", label="val MAE", color="#dd8452")
-        right.plot(epochs, [r["val_rmse"] for r in rows], "o-", label="val RMSE", color="#55a868")
-        right.set_ylabel("heads")
-    right.set_xlabel("epoch")
+        right.plot(epochs, [r["val_mae"] for r in rows], "o-", label=word("val MAE"), color="#dd8452")
+        right.plot(epochs, [r["val_rmse"] for r in rows], "o-", label=word("val RMSE"), color="#55a868")
+        right.set_ylabel(word("heads"))
+    right.set_xlabel(word("epoch"))
     right.legend()
-    fig.suptitle(title)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 
@@ -144,8 +172,7 @@ def evaluation(report: dict):
 
 def confusion_matrix(report: dict):
     """The confusion matrix of an ``eval.json`` or a ``result.json`` (rows: truth, columns: prediction)."""
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     matrix, labels = np.array(report["confusion"]), report["labels"]
     fig, ax = plt.subplots(figsize=(1 + 0.6 * len(labels), 0.8 + 0.6 * len(labels)))
     plt.close(fig)
@@ -154,10 +181,10 @@ def confusion_matrix(report: dict):
         ax.text(j, i, str(v), ha="center", va="center", color="white" if v > matrix.max() / 2 else "black")
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set_xlabel(word("predicted"))
+    ax.set_ylabel(word("true"))
     accuracy = report["accuracy"] if "accuracy" in report else report["top1"]  # eval.json or result.json
-    ax.set_title(f"validation accuracy {accuracy:.1%}")
+    ax.set_title(word("validation accuracy of", value=accuracy))
     fig.tight_layout()
     return fig
 
@@ -165,18 +192,17 @@ def confusion_matrix(report: dict):
 def counts_scatter(report: dict):
     """Predicted against true head counts of an ``eval.json`` or a ``result.json`` scored with the
     training mean, with the predict-the-mean baseline."""
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     truth, pred = np.array(report["truth"]), np.array(report["predicted"])
     fig, ax = plt.subplots(figsize=(4.5, 4))
     plt.close(fig)
     top = max(1.0, truth.max(initial=0), pred.max(initial=0)) * 1.05
-    ax.plot([0, top], [0, top], "--", color="gray", label="perfect")
-    ax.axhline(report["train_mean_count"], color="#c44e52", lw=1, label="predict the mean")
+    ax.plot([0, top], [0, top], "--", color="gray", label=word("perfect"))
+    ax.axhline(report["train_mean_count"], color="#c44e52", lw=1, label=word("predict the mean"))
     ax.scatter(truth, pred, color="#4c72b0", label="MCNN")
-    ax.set_xlabel("true count")
-    ax.set_ylabel("predicted count")
-    ax.set_title(f"MAE {report['mae']:.1f} (mean baseline {report['mean_baseline_mae']:.1f})")
+    ax.set_xlabel(word("true count"))
+    ax.set_ylabel(word("predicted count"))
+    ax.set_title(word("mae title", mae=report["mae"], baseline=report["mean_baseline_mae"]))
     ax.legend()
     fig.tight_layout()
     return fig
@@ -185,17 +211,16 @@ def counts_scatter(report: dict):
 def conversion_chart(rows: list[dict]):
     """Size, batch-1 latency and best throughput of each model of conversion reports
     (rows of ``report["models"]``, possibly from several reports)."""
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     names = [r["model"] for r in rows]
     fig, axes = plt.subplots(1, 3, figsize=(13, 0.6 + 0.45 * len(rows)), sharey=True)
     plt.close(fig)
-    for ax, (key, label) in zip(axes, (("size_mb", "file size (MB)"), ("latency_ms", "batch-1 latency (ms)"),
-                                       ("throughput", "best throughput (images/s)")), strict=True):
+    for ax, (key, label) in zip(axes, (("size_mb", "file size"), ("latency_ms", "latency"),
+                                       ("throughput", "best throughput")), strict=True):
         values = [r.get(key) or 0.0 for r in rows]
         bars = ax.barh(range(len(rows)), values, color=["#8c8c8c" if i < 2 else "#4c72b0" for i in range(len(rows))])
         ax.bar_label(bars, labels=[_short(v) for v in bars.datavalues], padding=2)
-        ax.set_xlabel(label)
+        ax.set_xlabel(word(label))
         ax.set_xlim(0, max(values, default=1) * 1.25 or 1)
     axes[0].set_yticks(range(len(rows)), names)
     axes[0].invert_yaxis()
@@ -203,14 +228,17 @@ def conversion_chart(rows: list[dict]):
     return fig
 
 
-def prediction(image, answer: dict, title: str = ""):
+def prediction(image, answer: dict, title: str = "", via: str = ""):
     """An image and the service's answer: the top-k scores as bars, or the density map over
-    the image with the count. ``image``: a path, bytes or an array."""
+    the image with the count. ``image``: a path, bytes or an array; ``via``: the URL that answered
+    a path's image (the title then names both)."""
     import io
 
-    import matplotlib.pyplot as plt
     from PIL import Image
 
+    plt = _pyplot()
+    if via:
+        title = word("through", image=Path(image).name, url=via)
     if isinstance(image, bytes):
         image = Image.open(io.BytesIO(image))
     elif not isinstance(image, np.ndarray):
@@ -226,15 +254,15 @@ def prediction(image, answer: dict, title: str = ""):
         right.set_yticks(range(len(labels)), labels)
         right.invert_yaxis()
         right.set_xlim(0, 1)
-        right.set_xlabel("probability")
-        left.set_title(f"predicted: {answer['predicted_label']}")
+        right.set_xlabel(word("probability"))
+        left.set_title(word("predicted label", label=answer["predicted_label"]))
     else:
         density = np.array(answer["density_map"])
         right.imshow(pixels, alpha=0.6)
         right.imshow(density, cmap="jet", alpha=0.5, extent=(0, pixels.shape[1], pixels.shape[0], 0))
         right.axis("off")
-        right.set_title("density map over the image")
-        left.set_title(f"count: {answer['count']:.1f}")
+        right.set_title(word("density map"))
+        left.set_title(word("count", count=answer["count"]))
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -243,35 +271,38 @@ def prediction(image, answer: dict, title: str = ""):
 
 def pipeline_timings(stats: dict):
     """Mean and p99 time of each plugin of a pipeline run, and end to end."""
-    import matplotlib.pyplot as plt
-
-    rows = [("end to end", stats["e2e"]), *stats["plugins"].items()]
+    plt = _pyplot()
+    rows = [(word("end to end"), stats["e2e"]), *stats["plugins"].items()]
     fig, ax = plt.subplots(figsize=(8, 0.6 + 0.4 * len(rows)))
     plt.close(fig)
     y = np.arange(len(rows))
-    ax.barh(y - 0.2, [r["mean_ms"] for _, r in rows], 0.4, label="mean", color="#4c72b0")
+    ax.barh(y - 0.2, [r["mean_ms"] for _, r in rows], 0.4, label=word("mean"), color="#4c72b0")
     ax.barh(y + 0.2, [r["p99_ms"] for _, r in rows], 0.4, label="p99", color="#dd8452")
     ax.set_yticks(y, [name for name, _ in rows])
     ax.invert_yaxis()
-    ax.set_xlabel("milliseconds per image")
-    ax.set_title(f"pipeline {stats['stream']}: {stats['images']} images")
+    ax.set_xlabel(word("milliseconds per image"))
+    ax.set_title(word("pipeline title", stream=stats["stream"], images=stats["images"]))
     ax.legend()
     fig.tight_layout()
     return fig
 
 
-def compare_curves(runs: dict[str, list[dict]]):
-    """Validation accuracy (or MAE) per epoch of several jobs on one plot (``train.metrics``)."""
-    import matplotlib.pyplot as plt
+def transfer_curves(gain: dict, source: str):
+    """Validation accuracy (or MAE) per epoch of a transfer job from ``source`` and of the same
+    job trained from scratch, on one plot (``gain``: what ``train.versus_scratch`` returns)."""
+    from labkit import train
 
+    plt = _pyplot()
+    runs = {word("transfer from", source=source): train.metrics(gain["transfer"]),
+            word("from scratch"): train.metrics(gain["scratch"])}
     fig, ax = plt.subplots(figsize=(6, 3.6))
     plt.close(fig)
     key = "val_acc"
     for name, rows in runs.items():
         key = "val_acc" if rows and rows[0].get("val_acc") is not None else "val_mae"
         ax.plot([r["epoch"] for r in rows], [r[key] for r in rows], "o-", label=name)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation accuracy" if key == "val_acc" else "validation MAE")
+    ax.set_xlabel(word("epoch"))
+    ax.set_ylabel(word("validation accuracy" if key == "val_acc" else "validation MAE"))
     if key == "val_acc":
         ax.set_ylim(0, 1)
     ax.legend()

@@ -2,6 +2,8 @@
 changes them and re-runs the next cell; a headless papermill run never touches them."""
 from __future__ import annotations
 
+from labkit.i18n import word
+
 
 class Form:
     """A vertical box of named widgets; ``values()`` reads what is set now."""
@@ -28,15 +30,16 @@ def data_form(kind: str, name: str, count: int, size: int, train_ratio: float, s
 
     style = {"description_width": "110px"}
     return Form(
-        "Dataset: change a value, then run the next cell",
-        kind=w.Dropdown(options=GENERATORS, value=kind, description="generator", style=style),
-        name=w.Text(value=name, description="dataset name", style=style),
-        count=w.IntSlider(value=count, min=10, max=max(5000, count), step=10, description="images", style=style),
+        word("dataset form"),
+        kind=w.Dropdown(options=GENERATORS, value=kind, description=word("generator"), style=style),
+        name=w.Text(value=name, description=word("dataset name"), style=style),
+        count=w.IntSlider(value=count, min=10, max=max(5000, count), step=10, description=word("images"),
+                          style=style),
         size=w.Dropdown(options=sorted({32, 64, 96, 128, 224, 240, 256, 512, 1024, size}), value=size,
-                        description="size (px)", style=style),
-        train_ratio=w.FloatSlider(value=train_ratio, min=0.5, max=0.95, step=0.05, description="train ratio",
+                        description=word("size"), style=style),
+        train_ratio=w.FloatSlider(value=train_ratio, min=0.5, max=0.95, step=0.05, description=word("train ratio"),
                                   style=style),
-        seed=w.IntText(value=seed, description="seed", style=style),
+        seed=w.IntText(value=seed, description=word("seed"), style=style),
     )
 
 
@@ -63,9 +66,10 @@ def predict_panel(service: str, choices: list, default=None):
     from labkit import plots
     from labkit.serve import services
 
-    pick = w.Dropdown(options=[(str(p.name), p) for p in choices], value=default or choices[0], description="image")
-    upload = w.FileUpload(accept="image/*", multiple=False, description="or upload")
-    button = w.Button(description="Predict", button_style="primary")
+    pick = w.Dropdown(options=[(str(p.name), p) for p in choices], value=default or choices[0],
+                      description=word("image"))
+    upload = w.FileUpload(accept="image/*", multiple=False, description=word("or upload"))
+    button = w.Button(description=word("predict"), button_style="primary")
     out = w.Output()
 
     def run(_):
@@ -73,6 +77,6 @@ def predict_panel(service: str, choices: list, default=None):
         with out:
             data = bytes(upload.value[0]["content"]) if upload.value else pick.value.read_bytes()
             answer = services.predict(service, data)
-            display(plots.prediction(data, answer, title=f"service {service}"))
+            display(plots.prediction(data, answer, title=word("service", name=service)))
     button.on_click(run)
     return w.VBox([w.HBox([pick, upload, button]), out])

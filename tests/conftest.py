@@ -92,30 +92,40 @@ def labkit_cli(*args, env=None, check=True):
     return proc
 
 
-COLOURS = {"red": (200, 40, 40), "green": (40, 170, 60), "blue": (40, 60, 200), "yellow": (220, 210, 50),
-           "violet": (150, 50, 190)}
+# Chinese class names, "category/name" as in seed 004's 美食/凉皮: the shared models carry them
+# through import, training, conversion, the registry and the service.
+COLOURS = {"颜色/红": (200, 40, 40), "颜色/绿": (40, 170, 60), "颜色/蓝": (40, 60, 200), "颜色/黄": (220, 210, 50),
+           "颜色/紫": (150, 50, 190)}
 
 
-def colour_folder(folder, per_class=40, size=32, seed=0):
-    """An image folder whose classes differ by colour (with pixel noise and brightness jitter):
-    easy data, on which a briefly trained ResNet-50 becomes confident. Its conversions then
-    agree with it by construction, on any CPU, and pass the parity gate with evidence."""
+def colour_manifest(folder, per_class=40, size=32, seed=0):
+    """A ModelArts manifest (``folder/colours.manifest``, images beside it) of classes that differ
+    by colour (with pixel noise and brightness jitter): easy data, on which a briefly trained
+    ResNet-50 becomes confident. Its conversions then agree with it by construction, on any CPU,
+    and pass the parity gate with evidence."""
+    import json
+
     import numpy as np
     from PIL import Image
 
     rng = np.random.default_rng(seed)
-    for name, rgb in COLOURS.items():
-        (folder / name).mkdir(parents=True)
+    (folder / "images").mkdir(parents=True)
+    lines = []
+    for k, (name, rgb) in enumerate(COLOURS.items()):
         for i in range(per_class):
             pixels = np.asarray(rgb) * rng.uniform(0.8, 1.2) + rng.normal(0, 12, (size, size, 3))
-            Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(folder / name / f"{i:03d}.png")
-    return folder
+            Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(folder / "images" / f"{k}_{i:03d}.png")
+            lines.append(json.dumps({"source": f"images/{k}_{i:03d}.png",
+                                     "annotation": [{"name": name, "type": "modelarts/image_classification"}]},
+                                    ensure_ascii=False))
+    (folder / "colours.manifest").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder / "colours.manifest"
 
 
 @pytest.fixture(scope="session")
 def trained_home(tmp_path_factory):
-    """A workspace with a PyTorch ResNet-50 job ("rn", 5 colour classes at 32 px, 100 validation
-    images: enough for the parity gate to pass a model) and a MindSpore MCNN job ("mc", 64 px),
+    """A workspace with a PyTorch ResNet-50 job ("rn", 5 colour classes with Chinese names at 32 px,
+    imported from a manifest, 100 validation images: enough for the parity gate to pass a model) and a MindSpore MCNN job ("mc", 64 px),
     trained briefly on tiny data; the conversion, registry and service tests share it (use the
     ``jobs`` fixture)."""
     from labkit import data, train
@@ -124,7 +134,7 @@ def trained_home(tmp_path_factory):
     old = os.environ["LABKIT_HOME"]
     os.environ["LABKIT_HOME"] = str(home)
     try:
-        data.import_dataset(colour_folder(tmp_path_factory.mktemp("colours") / "colours"), "fl")
+        data.import_dataset(colour_manifest(tmp_path_factory.mktemp("colours") / "colours"), "fl")
         flowers = "fl@" + data.publish("fl", train_ratio=0.5)["version"]
         data.make("crowd", name="cr", count=12, size=64, seed=0)
         crowd = "cr@" + data.publish("cr")["version"]

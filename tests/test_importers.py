@@ -103,6 +103,8 @@ def test_manifest_import(ws, tmp_path):
     (tmp_path / "outside.jpg").write_bytes(jpeg())
     lines = [{"source": f"img/{i}.jpg", "annotation": [{"type": "modelarts/image_classification",
                                                         "name": "red" if i % 2 else "dark"}]} for i in range(4)]
+    # seed 004's labels: Chinese, with a category before the "/"
+    lines += [{"source": f"img/{i}.jpg", "annotation": [{"name": name}]} for i, name in enumerate(["美食/凉皮", "美食/肉夹馍"])]
     lines += [
         {"source": "obs://bucket/x.jpg", "annotation": [{"name": "red"}]},
         {"source": "../outside.jpg", "annotation": [{"name": "red"}]},
@@ -111,11 +113,15 @@ def test_manifest_import(ws, tmp_path):
         {"source": "img/0.jpg", "annotation": [{"name": "../up"}]},
     ]
     manifest = root / "dataset.manifest"
-    manifest.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n")
+    manifest.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\nnot json\n", encoding="utf-8")
     rec = data.import_dataset(manifest, name="m")
     report = rec["report"]
-    assert report["format"] == "manifest" and report["imported"] == 4
-    assert rec["class_counts"] == {"dark": 2, "red": 2}
+    assert report["format"] == "manifest" and report["imported"] == 6
+    assert rec["class_counts"] == {"dark": 2, "red": 2, "美食/凉皮": 1, "美食/肉夹馍": 1}
+    assert sorted(p.name for p in (ws / "datasets" / "m" / "images").iterdir()) == ["dark", "red", "美食_凉皮", "美食_肉夹馍"]
+    data.publish("m", train_ratio=0.5)
+    assert (ws / "datasets" / "m" / "versions" / "V001" / "labels.txt").read_text(encoding="utf-8").splitlines() == \
+        ["dark", "red", "美食/凉皮", "美食/肉夹馍"]
     assert len(report["refused"]) == 2  # the relative and the absolute path out of the tree
     reasons = " ".join(s["reason"] for s in report["skipped"])
     assert "offline" in reasons and "not found" in reasons and "unusable" in reasons and "manifest line" in reasons

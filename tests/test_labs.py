@@ -24,8 +24,9 @@ def test_later_stages_take_what_earlier_stages_of_the_run_made():
     assert "JOB" not in stage_parameters(stage, "quick", {}, declared=("JOB",))   # nothing made yet
 
 
-def run_lab(lab, ws, out):
-    proc = labkit_cli("run", lab, "--profile", "quick", "--out", out, "--json", env={"LABKIT_HOME": str(ws)})
+def run_lab(lab, ws, out, language="en"):
+    proc = labkit_cli("run", lab, "--profile", "quick", "--lang", language, "--out", out, "--json",
+                      env={"LABKIT_HOME": str(ws)})
     printed = json.loads(proc.stdout)
     (run_dir,) = (out / lab).iterdir()
     record = json.loads((run_dir / "run.json").read_text())
@@ -64,16 +65,29 @@ def test_a_lab_runs_headless_and_records_what_it_made(tmp_path):
     assert "nothing is running" in status
 
 
-def test_the_same_lab_twice_gives_the_same_data(tmp_path):
+def printed(run_dir, notebook):
+    """What the code cells of an executed notebook printed (stdout and stderr)."""
+    executed = nbformat.read(run_dir / notebook, as_version=4)
+    return "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_the_same_lab_twice_gives_the_same_data_in_either_language(tmp_path):
     run_dir, first = run_lab("food-resnet50", tmp_path / "ws1", tmp_path / "runs1")
-    executed = nbformat.read(run_dir / "05_deploy_service.ipynb", as_version=4)
-    printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
-    assert "epoch checkpoint(s) of" in printed  # the food lab ends with labkit gc
-    _, second = run_lab("food-resnet50", tmp_path / "ws2", tmp_path / "runs2")
+    assert "epoch checkpoint(s) of" in printed(run_dir, "05_deploy_service.ipynb")  # the food lab ends with labkit gc
+    zh_dir, second = run_lab("food-resnet50", tmp_path / "ws2", tmp_path / "runs2", language="zh-CN")
+    assert (first["language"], second["language"]) == ("en", "zh-CN")
     assert first["results"]["dataset_checksum"] == second["results"]["dataset_checksum"]
     assert first["results"]["job"] == "resnet50-pytorch-quick@V001"
     # PyTorch on CPU with fixed seeds is deterministic: the same metrics to the last digit
     assert first["results"]["job_metrics"] == second["results"]["job_metrics"]
+    # the Chinese lessons ran, and seed 004's Chinese class names went through every stage
+    lesson = nbformat.read(zh_dir / "02_subscribe_and_train.ipynb", as_version=4)
+    assert lesson.cells[0].source.startswith("# 实验阶段 2")
+    deploy = printed(zh_dir, "05_deploy_service.ipynb")
+    assert '"predicted_label": "美食/' in deploy   # curl's answer, printed as UTF-8
+    assert "missing from font" not in deploy + printed(zh_dir, "01_data_prep.ipynb")
+    result = json.loads(next((tmp_path / "ws2" / "results").glob("*/result.json")).read_text(encoding="utf-8"))
+    assert result["labels"] == ["美食/凉皮", "美食/柿子饼", "美食/灌汤包", "美食/肉夹馍"]
 
 
 def test_a_failing_stage_names_the_cell(tmp_path):

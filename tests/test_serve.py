@@ -83,6 +83,22 @@ def test_predict_api_answers_like_in_process_onnx_runtime(service, models):
         assert client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
 
 
+def test_chinese_class_names_come_back_readable_and_travel_in_a_pack(service, models, tmp_path, monkeypatch):
+    from labkit import packs
+
+    labels = registry.show("flowers@0.0.2")["serving"]["labels"]
+    assert all(label.startswith("颜色/") for label in labels)   # imported from a manifest (conftest)
+    reply = httpx.post(service["url"] + "/", files={"images": ("x.png", val_images(models, "fl", n=1)[0])}, timeout=30)
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.json()["predicted_label"] in labels
+    assert "颜色/".encode() in reply.content and b"\\u" not in reply.content   # UTF-8 as it is, so curl shows it
+    packs.pack("flowers@0.0.1", tmp_path / "model.tar.gz", log=quiet)
+    with monkeypatch.context() as learner:
+        learner.setenv("LABKIT_HOME", str(tmp_path / "learner"))
+        packs.unpack(tmp_path / "model.tar.gz", log=quiet)
+        assert registry.show("flowers@0.0.1")["serving"]["labels"] == labels
+
+
 def test_a_wrong_method_is_405_with_allow_and_the_document_lists_no_422(service):
     with httpx.Client(base_url=service["url"], timeout=30) as client:
         wrong = client.get("/")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from labkit.cli.output import delete_verb, emit, progress, table, verb, verbs
-from labkit.data.generate import GENERATORS
+from labkit.data.generate import CLASS_NAMES, GENERATORS
 from labkit.data.importers import FORMATS
 from labkit.data.versions import SIGMAS, SPLITS
 
@@ -10,7 +10,8 @@ from labkit.data.versions import SIGMAS, SPLITS
 def make(args) -> int:
     from labkit import data
 
-    rec = data.make(args.kind, name=args.name, count=args.count, size=args.size, seed=args.seed)
+    rec = data.make(args.kind, name=args.name, count=args.count, size=args.size, seed=args.seed,
+                    class_names=args.class_names)
     done = "already there (same parameters)" if rec.get("reused") else "made"
     src = rec["source"]
     emit(args, rec, f"dataset {rec['name']}: {rec['count']} {src['generator']} images of {src['size']}px {done}\n"
@@ -90,6 +91,8 @@ def add(sub) -> None:
     m.add_argument("--count", type=int, help="number of images (default: the profile's, see LABKIT_PROFILE)")
     m.add_argument("--size", type=int, help="image width and height in pixels (default: the profile's)")
     m.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same images")
+    m.add_argument("--class-names", choices=CLASS_NAMES, default="en",
+                   help="en (default): English class ids; seed: the names the seed's dataset uses (food: 美食/凉皮 ...)")
     i = verb(group, "import", "import an image folder, a zip of one, a manifest or a ShanghaiTech folder", import_)
     i.add_argument("path", help="what to import")
     i.add_argument("--name", required=True, help="dataset name")

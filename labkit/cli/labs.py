@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from labkit.cli.output import emit, progress, table, verb, verbs
+from labkit.i18n import LANGUAGES
 from labkit.profiles import PROFILES
 
 
@@ -18,7 +19,7 @@ def list_(args) -> int:
 def run(args) -> int:
     from labkit.labs import run
 
-    rec = run(args.lab, profile=args.profile, out=args.out, log=progress, follow_jobs=True)
+    rec = run(args.lab, profile=args.profile, out=args.out, log=progress, follow_jobs=True, language=args.lang)
     emit(args, rec, f"lab {rec['lab']} {rec['status']} in {sum(s['seconds'] for s in rec['stages']):.0f}s -> {rec['path']}")
     return 0
 
@@ -27,4 +28,6 @@ def add(sub) -> None:
     verb(verbs(sub, "labs", "the labs (recipes of stage notebooks)"), "list", "list the labs", list_)
     r = verb(sub, "run", "run a lab headless with papermill into runs/LAB/<timestamp>/", run, ("lab", "LAB"))
     r.add_argument("--profile", choices=PROFILES, help="sizes and hyper-parameters (default: LABKIT_PROFILE or workshop)")
+    r.add_argument("--lang", choices=LANGUAGES, default=LANGUAGES[0],
+                   help="the lessons' language: en (default) or zh-CN (notebooks/zh-CN/, Chinese prose and figures)")
     r.add_argument("--out", default="runs", help="where runs go (default runs/)")

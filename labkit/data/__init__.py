@@ -22,8 +22,9 @@ __all__ = ["GENERATORS", "FORMATS", "make", "import_dataset", "publish", "list_d
 
 
 def make(kind: str, name: str | None = None, count: int | None = None, size: int | None = None,
-         seed: int = 0, profile: str | None = None) -> dict:
-    """Generate a dataset offline. ``count`` and ``size`` default to the profile's.
+         seed: int = 0, profile: str | None = None, class_names: str = "en") -> dict:
+    """Generate a dataset offline. ``count`` and ``size`` default to the profile's; ``class_names``
+    ``"seed"`` labels the classes as the seed's dataset does (food: 美食/凉皮 ...).
 
     Making the same dataset again (same name, generator, count, size and seed) returns the
     existing one, so a notebook can be re-run; other parameters under a taken name are an error."""
@@ -33,7 +34,8 @@ def make(kind: str, name: str | None = None, count: int | None = None, size: int
     count = defaults["count"] if count is None else count
     size = defaults["size"] if size is None else size
     name = workspace.check_name(name or kind, "dataset name")
-    source = {"kind": "generated", "generator": kind, "count": count, "size": size, "seed": seed}
+    source = {"kind": "generated", "generator": kind, "count": count, "size": size, "seed": seed,
+              **({"class_names": class_names} if class_names != "en" else {})}
     if (datasets.path(name) / "dataset.json").exists():
         rec = datasets.record(name)
         if rec["source"] == source:
@@ -41,7 +43,7 @@ def make(kind: str, name: str | None = None, count: int | None = None, size: int
         raise datasets.already_exists(name)
     staged = datasets.staging()
     try:
-        entries = generate(kind, staged, count, size, seed)
+        entries = generate(kind, staged, count, size, seed, class_names)
         task = COUNTING if kind == "crowd" else CLASSIFICATION
         return datasets.install(staged, name, task, entries, source)
     finally:

@@ -14,7 +14,17 @@ from labkit import cpu
 from labkit.errors import LabkitError
 
 GENERATORS = ("flowers", "food", "crowd", "digits")
+CLASS_NAMES = ("en", "seed")  # English ids, or the names the seed's dataset gives the classes (food: 美食/凉皮 ...)
 PARALLEL_ABOVE = 200  # below this, starting worker processes costs more than it saves
+
+
+def seed_names(kind: str) -> dict[str, str]:
+    """Class id -> the seed's name for it, where the seed names its classes otherwise (food)."""
+    if kind == "food":
+        from labkit.data.food import SEED_NAMES
+
+        return SEED_NAMES
+    return {}
 
 
 def classes(kind: str) -> tuple[str, ...]:
@@ -29,16 +39,22 @@ def classes(kind: str) -> tuple[str, ...]:
     return CLASSES
 
 
-def generate(kind: str, out: Path, count: int, size: int, seed: int) -> list[dict]:
-    """Write ``count`` images of generator ``kind`` under ``out``; return the item records."""
+def generate(kind: str, out: Path, count: int, size: int, seed: int, class_names: str = "en") -> list[dict]:
+    """Write ``count`` images of generator ``kind`` under ``out``; return the item records, labelled
+    with the English class ids or (``class_names="seed"``) the seed's names. File names stay ASCII."""
     if kind not in GENERATORS:
         raise LabkitError(f"unknown generator {kind!r}", f"use one of {', '.join(GENERATORS)}")
+    if class_names not in CLASS_NAMES:
+        raise LabkitError(f"unknown class names {class_names!r}", f"use one of {', '.join(CLASS_NAMES)}")
     if count < 1:
         raise LabkitError(f"--count must be at least 1 (got {count})", "ask for one image or more")
     if not 16 <= size <= 2048:
         raise LabkitError(f"--size must be between 16 and 2048 pixels (got {size})", "pick e.g. 64 or 224")
     if kind == "digits":
         return _digits(out, count, size, seed)
+    if class_names == "seed":
+        names = seed_names(kind)
+        return [dict(item, label=names.get(item["label"], item["label"])) for item in generate(kind, out, count, size, seed)]
     (out / "images").mkdir(parents=True, exist_ok=True)
     if kind == "crowd":
         (out / "ground-truth").mkdir(parents=True, exist_ok=True)

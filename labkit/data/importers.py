@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import stat
+import unicodedata
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -66,11 +67,18 @@ def import_path(src: Path, staged: Path, fmt: str) -> tuple[str, list[dict], dic
 
 
 def _label(name: str) -> str | None:
-    """A class name taken from a folder or a manifest, or None if it could be a path."""
+    """A class name taken from a folder or a manifest, or None if unusable. ``/`` may separate a
+    category from a name, as in seed 004's ``美食/凉皮``, but no part may be empty, ``.`` or ``..``."""
     name = name.strip()
-    if not name or name.startswith(".") or any(c in name for c in "/\\\0") or len(name) > 64:
+    if (not name or len(name) > 64 or name.startswith(".") or "\\" in name
+            or any(unicodedata.category(c) == "Cc" for c in name) or {"", ".", ".."} & set(name.split("/"))):
         return None
     return name
+
+
+def class_folder(label: str) -> str:
+    """The folder under ``images/`` that holds a class's images: the label, ``/`` read as ``_``."""
+    return label.replace("/", "_")
 
 
 def _take(file: Path, dest: Path, rel_report: str, report: dict) -> bool:
@@ -102,7 +110,7 @@ def _image_folder(folder: Path, staged: Path, report: dict) -> list[dict]:
             if len(rel.parts) != 2 or not (label := _label(rel.parts[0])):
                 report["skipped"].append({"file": str(rel), "reason": "not inside a class sub-folder"})
                 continue
-            dest_rel = f"images/{label}/{fname}"
+            dest_rel = f"images/{class_folder(label)}/{fname}"
             if _take(path, staged / dest_rel, str(rel), report):
                 entries.append({"file": dest_rel, "label": label})
     return entries
@@ -173,7 +181,7 @@ def _manifest(manifest: Path, staged: Path, report: dict) -> list[dict]:
         if not file.is_file():
             report["skipped"].append({"file": source, "reason": "file not found"})
             continue
-        dest_rel = f"images/{label}/{n:06d}_{file.name}"  # line number: two sources may share a name
+        dest_rel = f"images/{class_folder(label)}/{n:06d}_{file.name}"  # line number: two sources may share a name
         if _take(file, staged / dest_rel, source, report):
             entry = {"file": dest_rel, "label": label}
             usage = USAGES.get(str(obj.get("usage", "")).upper())

@@ -55,7 +55,7 @@ def create(model: str, input_dir: str | Path, output_dir: str | Path, fmt: str =
     target = out / f"predictions.{fmt}"
     if fmt == "jsonl":
         with open(target, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps({k: v for k, v in r.items() if k != "density_map"}) + "\n" for r in rows)
+            f.writelines(json.dumps({k: v for k, v in r.items() if k != "density_map"}, ensure_ascii=False) + "\n" for r in rows)
     else:
         with open(target, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
@@ -66,7 +66,7 @@ def create(model: str, input_dir: str | Path, output_dir: str | Path, fmt: str =
                 writer.writerow(["file", "predicted_label", "score"])
                 writer.writerows([r["file"], r["predicted_label"], f"{r['scores'][0][1]:.6f}"] for r in rows)
     with open(out / "errors.jsonl", "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(e) + "\n" for e in errors)
+        f.writelines(json.dumps(e, ensure_ascii=False) + "\n" for e in errors)
     summary = {"model": f"{folder.parent.name}@{folder.name}", "images": len(images), "predicted": len(rows),
                "errors": len(errors), "output": str(target)}
     workspace.write_json(out / "batch.json", summary)

@@ -186,12 +186,12 @@ def run(pipeline: Path, input_dir: Path, output_dir: Path | None = None, model: 
             e2e.append(time.perf_counter() - start)
             for name, seconds in timings.items():
                 per_plugin[name].append(seconds)
-            results.write(json.dumps({"file": str(path), "result": value}) + "\n")
+            results.write(json.dumps({"file": str(path), "result": value}, ensure_ascii=False) + "\n")
             line = (" ".join(str(c["classId"]) for c in value["MxpiClass"]) if "MxpiClass" in value
                     else f"{value['count']:.4f}" if "count" in value else "")
             (out / f"{path.stem}_1.txt").write_text(line + "\n", encoding="utf-8")
     with open(out / "errors.jsonl", "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(e) + "\n" for e in errors)
+        f.writelines(json.dumps(e, ensure_ascii=False) + "\n" for e in errors)
     stats = {"stream": pipe.stream, "images": len(e2e), "errors": len(errors), "e2e": _stats(e2e) if e2e else None,
              "plugins": {name: _stats(v) for name, v in per_plugin.items() if v}, "output": str(out)}
     workspace.write_json(out / "performance-statistics.json", stats)

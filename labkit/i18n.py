@@ -1,0 +1,87 @@
+"""The lessons' languages, and the words labkit's figures and notebook forms are labelled with.
+
+A lesson sets its language once (``i18n.use(LANGUAGE)`` in its first code cell); ``word(key)``
+then answers in it. CLI messages and errors stay English in every language (README: the
+language of the kit), so they read the same in a bug report, a search and the docs.
+"""
+from __future__ import annotations
+
+LANGUAGES = ("en", "zh-CN")
+
+# key: (English, Simplified Chinese). Fields in braces are filled in by ``word``.
+WORDS = {
+    "accuracy": ("accuracy", "准确率"),
+    "best throughput": ("best throughput (images/s)", "最高吞吐量（张/秒）"),
+    "count": ("count: {count:.1f}", "人数：{count:.1f}"),
+    "dataset form": ("Dataset: change a value, then run the next cell",
+                     "数据集：修改取值后运行下一个单元格"),
+    "dataset name": ("dataset name", "数据集名称"),
+    "dataset title": ("{name}: images per class", "{name}：每类图像数"),
+    "density map": ("density map over the image", "叠加在图像上的密度图"),
+    "density sum": ("density sum {value:.1f}", "密度和 {value:.1f}"),
+    "end to end": ("end to end", "端到端"),
+    "epoch": ("epoch", "轮次"),
+    "file size": ("file size (MB)", "文件大小（MB）"),
+    "from scratch": ("from scratch", "从零训练"),
+    "generator": ("generator", "生成器"),
+    "heads": ("heads", "人数"),
+    "heads in image": ("{count} heads", "{count} 人"),
+    "heads per image": ("heads per image", "每张图像的人数"),
+    "image": ("image", "图像"),
+    "images": ("images", "图像数"),
+    "images per class": ("images per class", "每类图像数"),
+    "latency": ("batch-1 latency (ms)", "批大小 1 的延迟（毫秒）"),
+    "mae title": ("MAE {mae:.1f} (mean baseline {baseline:.1f})", "MAE {mae:.1f}（均值基线 {baseline:.1f}）"),
+    "mean": ("mean", "均值"),
+    "milliseconds per image": ("milliseconds per image", "每张图像的毫秒数"),
+    "or upload": ("or upload", "或上传"),
+    "perfect": ("perfect", "完全准确"),
+    "pipeline title": ("pipeline {stream}: {images} images", "流水线 {stream}：{images} 张图像"),
+    "predict": ("Predict", "预测"),
+    "predict the mean": ("predict the mean", "预测均值"),
+    "predicted": ("predicted", "预测"),
+    "predicted count": ("predicted count", "预测人数"),
+    "predicted label": ("predicted: {label}", "预测：{label}"),
+    "probability": ("probability", "概率"),
+    "scenes title": ("{name}: {scenes} scenes, {heads} heads", "{name}：{scenes} 个场景，共 {heads} 人"),
+    "seed": ("seed", "随机种子"),
+    "service": ("service {name}", "服务 {name}"),
+    "size": ("size (px)", "尺寸（像素）"),
+    "split title": ("{name}: train / val", "{name}：训练 / 验证"),
+    "through": ("{image} via {url}", "{image}，经 {url}"),
+    "train": ("train", "训练"),
+    "train ratio": ("train ratio", "训练集比例"),
+    "training loss": ("training loss", "训练损失"),
+    "transfer from": ("transfer from {source}", "从 {source} 迁移"),
+    "true": ("true", "真实"),
+    "true count": ("true count", "真实人数"),
+    "val": ("val", "验证"),
+    "val MAE": ("val MAE", "验证 MAE"),
+    "val RMSE": ("val RMSE", "验证 RMSE"),
+    "validation": ("validation", "验证"),
+    "validation accuracy": ("validation accuracy", "验证准确率"),
+    "validation accuracy of": ("validation accuracy {value:.1%}", "验证准确率 {value:.1%}"),
+    "validation MAE": ("validation MAE", "验证 MAE"),
+}
+
+_language = LANGUAGES[0]
+
+
+def use(language: str | None) -> str:
+    """Label figures and forms in ``language`` from now on (None: English). Returns it."""
+    global _language
+    language = language or LANGUAGES[0]
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r}: choose one of {', '.join(LANGUAGES)}")
+    _language = language
+    return language
+
+
+def language() -> str:
+    """The language figures and forms are labelled in now."""
+    return _language
+
+
+def word(key: str, **fields) -> str:
+    """The words for ``key`` in the current language, with ``fields`` filled in."""
+    return WORDS[key][LANGUAGES.index(_language)].format(**fields)
