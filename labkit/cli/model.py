@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from labkit.cli.output import delete_verb, emit, table, verb, verbs
+from labkit.registry.export import FORMATS
 
 
 def _line(r: dict) -> str:
@@ -43,6 +44,22 @@ def show(args) -> int:
     return 0
 
 
+def export(args) -> int:
+    from labkit.registry.export import export
+
+    written = export(args.model, args.format, args.dir)
+    repo = written["repository"]
+    if args.format == "triton":
+        hint = f"next: tritonserver --model-repository {repo}"
+    else:
+        manifest = f"{repo}/{written['files'][-1]}"
+        hint = (f"next: upload {repo} where KServe can read it (s3://, gs://, pvc://), put that URI in the "
+                f"storageUri of {manifest}, then kubectl apply -f {manifest}")
+    emit(args, written, f"model {written['model']} exported for {args.format} into {repo}:\n  "
+                        + "\n  ".join(written["files"]) + "\n" + hint)
+    return 0
+
+
 def add(sub) -> None:
     group = verbs(sub, "model", "stage 4: the model registry")
     i = verb(group, "import", "import a model from a job, a conversion or a directory; validates it", import_)
@@ -54,4 +71,9 @@ def add(sub) -> None:
     source.add_argument("--from-dir", metavar="DIR", help="a directory: one .onnx file, labels.txt, optional config.json")
     verb(group, "list", "list models and versions with their state", list_)
     verb(group, "show", "a model's record and config.json", show, ("model", "NAME[@VERSION]"))
+    e = verb(group, "export", "write a model for a production server: a Triton model repository or a KServe "
+                              "InferenceService", export, ("model", "NAME[@VERSION]"))
+    e.add_argument("--format", choices=FORMATS, required=True,
+                   help="triton: DIR/NAME/config.pbtxt + 1/model.onnx; kserve: the same and NAME.inferenceservice.yaml")
+    e.add_argument("dir", help="the directory to write into (the model repository)")
     delete_verb(group, "model", "NAME[@VERSION]")

@@ -41,6 +41,27 @@ def datatype_of(onnx_type: str) -> str:
     return _BY_ONNX_TYPE.get(onnx_type, "FP32")
 
 
+def tensors(serving: dict) -> tuple[list[dict], list[dict]]:
+    """A registry model's input and outputs (its ``serving.json``) as V2 metadata describes them."""
+    spec = serving["input"]
+    return ([tensor_metadata(spec["name"], spec["datatype"], spec["shape"])],
+            [tensor_metadata(o["name"], datatype_of(o["type"]), o["shape"]) for o in serving["outputs"]])
+
+
+def model_config(name: str, serving: dict) -> dict:
+    """Triton's model configuration of a registry model (its model configuration extension, and
+    what ``labkit model export`` writes as config.pbtxt): dims leave out the batch when it varies."""
+    fixed_batch = serving["input"]["batch"]
+    inputs, outputs = tensors(serving)
+
+    def entry(t: dict) -> dict:
+        return {"name": t["name"], "data_type": f"TYPE_{t['datatype']}",
+                "dims": t["shape"] if fixed_batch else t["shape"][1:]}
+
+    return {"name": name, "platform": "onnxruntime_onnx",
+            "max_batch_size": 0 if fixed_batch else MAX_BATCH_PER_REQUEST, "input": [entry(t) for t in inputs], "output": [entry(t) for t in outputs]}
+
+
 def split_body(body: bytes, header_length: str | None) -> tuple[dict, bytes]:
     """The request's JSON header, and the binary tensor data after it."""
     if header_length is None:

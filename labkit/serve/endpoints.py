@@ -46,10 +46,7 @@ class Endpoints:
                                     observe=metrics.observe_batch)
         self.started = False   # warmed up and taking requests
         self.draining = False  # SIGTERM came: finish what is in flight, take nothing new
-        spec = self.model.input
-        self.inputs = [codec.tensor_metadata(spec["name"], spec["datatype"], spec["shape"])]
-        self.outputs = [codec.tensor_metadata(o["name"], codec.datatype_of(o["type"]), o["shape"])
-                        for o in self.model.serving["outputs"]]
+        self.inputs, self.outputs = codec.tensors(self.model.serving)
 
     @property
     def ready(self) -> bool:
@@ -151,18 +148,9 @@ class Endpoints:
         return await self.model_version_config(name, self.settings.model_version)
 
     async def model_version_config(self, name: str, version: str) -> dict:
-        """Triton's model configuration extension: dims leave out the batch when it varies."""
+        """Triton's model configuration extension."""
         self._check_model(name, version)
-        fixed_batch = self.model.input["batch"]
-
-        def dims(tensor: dict) -> list[int]:
-            return tensor["shape"] if fixed_batch else tensor["shape"][1:]
-
-        return {"name": self.settings.model_name, "platform": "onnxruntime_onnx",
-                "max_batch_size": 0 if fixed_batch else codec.MAX_BATCH_PER_REQUEST,
-                "input": [{"name": t["name"], "data_type": f"TYPE_{t['datatype']}", "dims": dims(t)} for t in self.inputs],
-                "output": [{"name": t["name"], "data_type": f"TYPE_{t['datatype']}", "dims": dims(t)}
-                           for t in self.outputs]}
+        return codec.model_config(self.settings.model_name, self.model.serving)
 
     async def model_infer(self, name: str, request: Request) -> Response:
         return await self.model_version_infer(name, self.settings.model_version, request)
