@@ -13,11 +13,14 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
+from importlib import metadata
 
 from labkit import cpu, workspace
 
 MIN_FREE_GB = 2.0
 SERVICE_PORT = 8080  # the port `labkit service deploy` tries first
+# What a lab's results and a pack's content depend on: run.json and pack manifests record them
+PACKAGES = ("labkit", "mindspore", "torch", "onnx", "onnxruntime", "numpy", "pillow", "papermill")
 
 ENGINE_PROBES = {
     "pytorch": "import json, torch; print(json.dumps({'version': torch.__version__, "
@@ -91,3 +94,14 @@ def _port_check() -> Check:
             return Check("port", True, f"127.0.0.1:{SERVICE_PORT} is taken; services will use a free port such as {port}")
         except OSError as exc:
             return Check("port", False, f"cannot listen on 127.0.0.1: {exc}", "allow local TCP listening sockets")
+
+
+def package_versions() -> dict:
+    """The installed version of each of ``PACKAGES`` (None: not installed)."""
+    found = {}
+    for pkg in PACKAGES:
+        try:
+            found[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            found[pkg] = None
+    return found

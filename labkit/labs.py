@@ -10,13 +10,12 @@ import os
 import tempfile
 import time
 from datetime import datetime
-from importlib import metadata
 from pathlib import Path
 
 from labkit import cpu, lessons, profiles, workspace
+from labkit.doctor import package_versions
 from labkit.errors import LabkitError
 from labkit.lessons import NOTEBOOKS
-PACKAGES = ("labkit", "mindspore", "torch", "onnx", "onnxruntime", "numpy", "pillow", "papermill")
 RUN_DIR_ENV = "LABKIT_RUN_DIR"
 
 
@@ -167,14 +166,3 @@ def _stop_services_since(since: str, log) -> list[str]:
             log(f"stopped service {r['service']}, which the lab left running")
             stopped.append(r["service"])
     return stopped
-
-
-def package_versions() -> dict:
-    """The installed version of each package a lab's results depend on (None: not installed)."""
-    found = {}
-    for pkg in PACKAGES:
-        try:
-            found[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            found[pkg] = None
-    return found

@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 
 from labkit import workspace
 from labkit.errors import LabkitError
-from labkit.labs import package_versions
+from labkit.doctor import package_versions
 
 FORMAT = "labkit-pack/1"
 KINDS = ("dataset", "job", "conversion", "model")
