@@ -19,6 +19,7 @@ from pathlib import Path
 import uvicorn
 
 from labkit import records
+from labkit.serve import proxy
 from labkit.serve.app import create_app
 from labkit.serve.endpoints import Settings
 
@@ -59,7 +60,8 @@ def main(run_dir: str) -> int:
         records.finish(run, "FAILED", reason=f"cannot listen on {rec['host']}:{rec['port']}: {exc.strerror}")
         return 1
     port = sock.getsockname()[1]
-    records.update(run, port=port, url=f"http://{rec['host']}:{port}")
+    # browser_url: the same service through jupyter-server-proxy, when Jupyter runs elsewhere
+    records.update(run, port=port, url=f"http://{rec['host']}:{port}", browser_url=proxy.browser_url(port))
     if rec.get("auto_stop"):
         def auto_stop():
             records.update(run, stop_reason=f"auto-stop after {rec['auto_stop']} s")
@@ -70,7 +72,8 @@ def main(run_dir: str) -> int:
         timer.start()
     config = uvicorn.Config("labkit.serve.server:app_factory", factory=True, workers=rec["instances"],
                             log_level="warning", access_log=False, timeout_graceful_shutdown=int(rec["deadline"]) + 5,
-                            limit_concurrency=rec["max_connections"], timeout_keep_alive=30)
+                            limit_concurrency=rec["max_connections"], timeout_keep_alive=30,
+                            root_path=proxy.root_path(port))
     # uvicorn re-raises the SIGTERM it handled once it has shut down; the default action would
     # end this process before the record says STOPPED, so make that second delivery harmless.
     signal.signal(signal.SIGTERM, lambda *_: None)

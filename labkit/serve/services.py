@@ -88,6 +88,8 @@ def deploy(model: str, name: str | None = None, instances: int = 1, auto_stop: f
             log(f"service {name} is up at {record['url']} ({model_ref}, {instances} instance(s)"
                 + (f", stops itself after {auto_stop:g} s" if auto_stop else "") + ")")
             log(f"try: curl -F images=@IMAGE.jpg {record['url']}/")
+            if record.get("browser_url"):
+                log(f"in your browser (through Jupyter's proxy): {record['browser_url']}/docs")
             return record
         if proc.poll() is not None:
             continue  # the next refresh reports it
