@@ -23,8 +23,9 @@ class Engine:
     name: str
     drop_last = False  # a graph engine that compiles per input shape drops the ragged last batch
 
-    def setup(self, device: str, seed: int) -> tuple[int, int]:
-        """Select the device, seed the framework, join the data-parallel group: (rank, world)."""
+    def setup(self, device: str, seed: int) -> tuple[int, int, int]:
+        """Select the device, seed the framework, join the data-parallel group: (rank, world,
+        rank on this machine)."""
         raise NotImplementedError
 
     def build(self, arch: str, num_classes: int, hp: dict) -> None:
@@ -122,7 +123,10 @@ def main(engine: Engine, argv=None) -> int:
     args, raw = common.parse_args(argv)
     hp = common.hyper_parameters(args.algorithm, raw)
     spec = card(args.algorithm)
-    rank, world = engine.setup(args.device, hp["seed"])
+    rank, world, local_rank = engine.setup(args.device, hp["seed"])
+    # The first process of each machine writes checkpoints, metrics and the report into that
+    # machine's train_url: a job over several machines leaves the same weights on each.
+    writes = local_rank == 0
     rng = np.random.default_rng([hp["seed"], rank])
     out = Path(args.train_url)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -151,17 +155,17 @@ def main(engine: Engine, argv=None) -> int:
         is_best = common.better(spec.task, metric, best)
         if is_best:
             best, best_outputs, best_epoch = metric, outputs, epoch + 1
-        if rank == 0:
+        if writes:
             saved = checkpoint(out, engine.name, f"epoch_{epoch + 1:03d}")
             engine.save(saved, epoch + 1, best)
             if is_best:
                 common.mark_best(saved)
             log.epoch(epoch + 1, schedule.epochs, lr, **metrics)
 
-    if world > 1:  # the final weights of every rank, before rank 0 reloads the best epoch
+    if world > 1:  # the final weights of every rank, before the writers reload the best epoch
         common.write_rank_digest(out, rank, world, engine.weights())
     engine.close()
-    if rank == 0:
+    if writes:
         if best_outputs is None:  # resumed after its best epoch: evaluate that epoch's checkpoint again
             best_epoch = engine.load_best(checkpoint(out, engine.name))
             best_outputs = _evaluate(engine, data, num_classes)

@@ -43,7 +43,8 @@ def create(args) -> int:
     from labkit import train
 
     rec = train.create(args.algorithm, args.engine, args.dataset, args.name, _hp_pairs(args.hp), args.device,
-                       args.device_num, log=progress)
+                       args.device_num, log=progress, nnodes=args.nnodes, node_rank=args.node_rank,
+                       master_addr=args.master_addr, master_port=args.master_port)
     rec = _waited(rec, args.wait)
     emit(args, rec, _line(rec))
     return 0 if rec["state"] in ("CREATING", "RUNNING", "COMPLETED") else 1
@@ -68,6 +69,10 @@ def show(args) -> int:
              f"dataset {r['dataset']}", "hyper     " + " ".join(f"{k}={v}" for k, v in r["hyper"].items()),
              "states    " + "  ".join(f"{s} {t}" for s, t in r["timestamps"].items()),
              f"output    {r.get('train_url', '')}"]
+    world = r.get("world", {})
+    if world.get("nnodes", 1) > 1:
+        lines.append(f"machines  this is machine {world['node_rank']} of {world['nnodes']} ({world['size']} processes "
+                     f"in all), master {world['master_addr']}:{world['master_port']}")
     if "peak_memory_mb" in r:
         lines.append(f"resources peak memory {r['peak_memory_mb']} MB, CPU time {r['cpu_seconds']} s")
     for row in train.metrics(args.job)[-5:]:
@@ -119,7 +124,13 @@ def add(sub) -> None:
     c.add_argument("--name", required=True, help="the job's name")
     c.add_argument("--hp", nargs="*", metavar="KEY=VALUE", help="hyper-parameters (labkit algo show ALGO)")
     c.add_argument("--device", default="cpu", choices=DEVICES)
-    c.add_argument("--device-num", type=int, default=1, help="data-parallel processes (torchrun / msrun)")
+    c.add_argument("--device-num", type=int, default=1, help="data-parallel processes on this machine (torchrun / msrun)")
+    c.add_argument("--nnodes", type=int, default=1,
+                   help="machines taking part (default 1); each runs this command with its own --node-rank")
+    c.add_argument("--node-rank", type=int, default=0, help="this machine's number, 0 to NNODES-1")
+    c.add_argument("--master-addr", metavar="HOST", help="machine 0's address, which every machine can reach")
+    c.add_argument("--master-port", type=int, metavar="P",
+                   help="machine 0's rendezvous port (default: 29400 for torchrun, 8118 for msrun)")
     c.add_argument("--wait", action="store_true", help="return when the job has ended")
     verb(group, "list", "list jobs with their state", list_)
     verb(group, "show", "a job's state, hyper-parameters, resources, metrics", show, ("job", "JOB[@VERSION]"))

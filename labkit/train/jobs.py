@@ -87,22 +87,58 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _command(boot: Path, engine: str, device_num: int, out: Path, args: list[str]) -> list[str]:
-    if device_num == 1:
+MASTER_PORTS = {"pytorch": 29400, "mindspore": 8118}   # torchrun's c10d rendezvous and msrun's defaults
+
+
+def machines(engine: str, nnodes: int = 1, node_rank: int = 0, master_addr: str | None = None,
+             master_port: int | None = None) -> dict | None:
+    """This machine's part of a job over ``nnodes`` machines (None: a job of this machine alone)."""
+    if nnodes == 1:
+        if node_rank or master_addr or master_port:
+            raise LabkitError("--node-rank, --master-addr and --master-port are for a job over several machines",
+                              "add --nnodes M (the number of machines), or leave them out")
+        return None
+    if not 2 <= nnodes <= 64:
+        raise LabkitError(f"--nnodes must be between 1 and 64 (got {nnodes})", "count the machines taking part")
+    if not 0 <= node_rank < nnodes:
+        raise LabkitError(f"--node-rank must be 0 to {nnodes - 1} (got {node_rank})", "number the machines from 0")
+    if not master_addr:
+        raise LabkitError("a job over several machines needs --master-addr",
+                          "give the address of machine 0, which every machine can reach")
+    port = master_port or MASTER_PORTS[engine]
+    if not 1 <= port <= 65535:
+        raise LabkitError(f"--master-port {port} is not a port", "use 1024-65535")
+    return {"nnodes": nnodes, "node_rank": node_rank, "master_addr": master_addr, "master_port": port}
+
+
+def _command(boot: Path, engine: str, device_num: int, out: Path, args: list[str], name: str,
+             nodes: dict | None) -> list[str]:
+    """The job's command line: the boot file, or under torchrun / msrun for data parallel on this
+    machine (``device_num`` processes) and across machines (``nodes``)."""
+    if device_num == 1 and not nodes:
         return [sys.executable, str(boot), *args]
     if engine == "pytorch":
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={device_num}",
-                str(boot), *args]
+        where = (["--standalone"] if not nodes else
+                 [f"--nnodes={nodes['nnodes']}", f"--node_rank={nodes['node_rank']}", "--rdzv_backend=c10d",
+                  f"--rdzv_endpoint={nodes['master_addr']}:{nodes['master_port']}", f"--rdzv_id={name}"])
+        return [sys.executable, "-m", "torch.distributed.run", *where, f"--nproc_per_node={device_num}", str(boot), *args]
     msrun = shutil.which("msrun", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     if not msrun:
         raise LabkitError("msrun (MindSpore's launcher) is not on PATH", "put the venv's bin directory first on PATH")
-    return [msrun, f"--worker_num={device_num}", f"--local_worker_num={device_num}", f"--master_port={_free_port()}",
-            f"--log_dir={out / 'msrun'}", "--join=True", str(boot), *args]
+    where = ([f"--master_port={_free_port()}"] if not nodes else
+             [f"--master_addr={nodes['master_addr']}", f"--master_port={nodes['master_port']}",
+              f"--node_rank={nodes['node_rank']}"])
+    return [msrun, f"--worker_num={device_num * (nodes['nnodes'] if nodes else 1)}", f"--local_worker_num={device_num}",
+            *where, f"--log_dir={out / 'msrun'}", "--join=True", str(boot), *args]
 
 
 def create(algorithm: str, engine: str, dataset: str, name: str, hyper: dict | None = None, device: str = "cpu",
-           device_num: int = 1, wait: bool = False, profile: str | None = None, log=print) -> dict:
-    """Validate everything, start the job, return its record (with ``wait``, once it has ended)."""
+           device_num: int = 1, wait: bool = False, profile: str | None = None, log=print, nnodes: int = 1,
+           node_rank: int = 0, master_addr: str | None = None, master_port: int | None = None) -> dict:
+    """Validate everything, start the job, return its record (with ``wait``, once it has ended).
+    With ``nnodes`` > 1 the job is this machine's part of a job over several machines: each runs
+    ``labkit train create`` with the same name and dataset, its own ``node_rank``, and machine 0's
+    address; every machine ends with the same weights in its own job."""
     from labkit import data
 
     card = catalog.card(algorithm)
@@ -117,6 +153,7 @@ def create(algorithm: str, engine: str, dataset: str, name: str, hyper: dict | N
     check_device(device, engine)
     if not 1 <= device_num <= 64:
         raise LabkitError(f"--device-num must be between 1 and 64 (got {device_num})", "use 1 for one process")
+    nodes = machines(engine, nnodes, node_rank, master_addr, master_port)
     data_url = data.version_dir(dataset)
     version = json.loads((data_url / "version.json").read_text())
     if version["task"] != card.task:
@@ -136,6 +173,7 @@ def create(algorithm: str, engine: str, dataset: str, name: str, hyper: dict | N
     record = {
         "job": name, "algorithm": card.name, "engine": engine, "dataset": f"{version['dataset']}@{data_url.name}",
         "data_url": str(data_url), "hyper": hp, "profile": profile, "device": device, "device_num": device_num,
+        "world": {"size": device_num * (nodes["nnodes"] if nodes else 1), "nnodes": 1, "node_rank": 0, **(nodes or {})},
         "state": "CREATING", "timestamps": {"CREATING": workspace.now()}, "cwd": str(Path.cwd()),
         "env": {"LABKIT_HOME": str(workspace.home())},
     }
@@ -144,7 +182,7 @@ def create(algorithm: str, engine: str, dataset: str, name: str, hyper: dict | N
     args = [f"--data_url={data_url}", f"--train_url={run / 'output'}",
             *(f"--{k}={v}" for k, v in {**card.fixed_args(device), **hp}.items())]
     record = records.update(run, version=run.name, train_url=str(run / "output"),
-                         command=_command(card.boot(engine), engine, device_num, run / "output", args))
+                         command=_command(card.boot(engine), engine, device_num, run / "output", args, name, nodes))
     _start(run)
     log(f"job {name}@{run.name} started: {card.name} on {engine}/{device}, dataset {record['dataset']}")
     return wait_for(run) if wait else records.read(run)

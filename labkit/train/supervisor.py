@@ -60,7 +60,9 @@ def main(run_dir: str) -> int:
     output = Path(record["train_url"])
     digests = [json.loads(p.read_text()) for p in sorted(output.glob("rank*.json"))]
     if digests:
-        stats["ranks"] = {"world": len(digests), "identical_weights": len({d["weights_sha256"] for d in digests}) == 1}
+        # the ranks of this machine (a job over several machines has the others' on theirs)
+        stats["ranks"] = {"world": digests[0]["world"], "here": [d["rank"] for d in digests],
+                          "identical_weights": len({d["weights_sha256"] for d in digests}) == 1}
     if records.read(run).get("stop_requested"):
         records.finish(run, "STOPPED", **stats)
     elif code == 0:

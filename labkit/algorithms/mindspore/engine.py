@@ -60,23 +60,24 @@ class MindSporeEngine(loop.Engine):
     name = "mindspore"
     drop_last = True  # graph mode compiles per input shape: a ragged last batch would compile twice
 
-    def setup(self, device: str, seed: int) -> tuple[int, int]:
+    def setup(self, device: str, seed: int) -> tuple[int, int, int]:
         ms.set_context(mode=ms.GRAPH_MODE)
         if ms.get_context("device_target") != DEVICE_TARGET[device]:  # set_device twice in a process fails
             ms.set_device(DEVICE_TARGET[device])
         ms.set_seed(seed)
-        self.world, rank = 1, 0
+        self.world, rank, local_rank, here = 1, 0, 0, 1
         if int(os.environ.get("MS_WORKER_NUM", "1")) > 1:  # started by msrun
-            from mindspore.communication import get_group_size, get_rank, init
+            from mindspore.communication import get_group_size, get_local_rank, get_local_rank_size, get_rank, init
 
             init()
             self.world, rank = get_group_size(), get_rank()
+            local_rank, here = get_local_rank(), get_local_rank_size()
             ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True)
         if device == "cpu":
             # MindSpore starts 25 kernel threads per process whatever the machine: with two msrun
             # workers on 2 cores, half the CPU time was system time (docs/BENCHMARKS.md).
-            _kernel_threads(max(1, cores() // self.world))
-        return rank, self.world
+            _kernel_threads(max(1, cores() // here))
+        return rank, self.world, local_rank
 
     def build(self, arch: str, num_classes: int, hp: dict) -> None:
         self.net = build(arch, num_classes, hp)

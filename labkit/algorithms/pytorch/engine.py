@@ -31,24 +31,25 @@ def load_pretrained(model: torch.nn.Module, path: str) -> tuple[list[str], list[
 class TorchEngine(loop.Engine):
     name = "pytorch"
 
-    def setup(self, device: str, seed: int) -> tuple[int, int]:
+    def setup(self, device: str, seed: int) -> tuple[int, int, int]:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        rank = int(os.environ.get("RANK", "0"))
+        rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
         if device == "gpu" and not torch.cuda.is_available():
             sys.exit("error: --device gpu but PyTorch sees no CUDA device")
         if device == "ascend":
             sys.exit("error: the PyTorch engine has no Ascend support here; use --engine mindspore")
-        self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) if device == "gpu" else torch.device("cpu")
+        self.device = torch.device("cuda", local_rank) if device == "gpu" else torch.device("cpu")
         if self.world > 1:
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         torch.manual_seed(seed)
         # never more threads than this process's share of the cores (a container's quota, or
-        # torchrun's processes splitting them); torch's own default counts the whole machine
-        torch.set_num_threads(min(torch.get_num_threads(), max(1, cores() // self.world)))
+        # torchrun's processes on this machine splitting them); torch's own default counts the whole machine
+        here = int(os.environ.get("LOCAL_WORLD_SIZE", self.world))
+        torch.set_num_threads(min(torch.get_num_threads(), max(1, cores() // here)))
         # The same run twice gives the same numbers (a test checks it): an op without a deterministic
         # kernel fails loudly instead of varying. On CPU with a fixed thread count this costs nothing.
         torch.use_deterministic_algorithms(True)
-        return rank, self.world
+        return rank, self.world, local_rank
 
     def build(self, arch: str, num_classes: int, hp: dict) -> None:
         self.model = build(arch, num_classes, hp).to(self.device)
