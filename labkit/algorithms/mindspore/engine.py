@@ -90,8 +90,11 @@ class MindSporeEngine(loop.Engine):
         if counting and hp.get("optimizer", "adam") == "adam":
             self.opt = nn.Adam(net.trainable_params(), learning_rate=hp["lr"])
         else:
-            self.opt = nn.Momentum(net.trainable_params(), learning_rate=0.0, momentum=hp.get("momentum", 0.0),
-                                   weight_decay=hp.get("weight_decay", 0.0))
+            # One parameter group, so that every parameter decays as in PyTorch's SGD: given a plain
+            # weight_decay, MindSpore skips BatchNorm's gamma and beta, and the engines trained two
+            # different recipes (docs/BENCHMARKS.md, "the same recipe in both engines").
+            group = {"params": net.trainable_params(), "weight_decay": hp.get("weight_decay", 0.0)}
+            self.opt = nn.Momentum([group], learning_rate=0.0, momentum=hp.get("momentum", 0.0))
         if counting:
             def forward(x, y):
                 pred = net(x)
