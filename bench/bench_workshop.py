@@ -5,7 +5,8 @@
 - each within 10 minutes, measured from `labkit train create` to the job's end.
 
 Each job runs alone (2 cores). Prints the figures and the ratio to each baseline, for each
-training seed, then the spread over seeds (min / median / max): a bar must hold in every seed.
+training seed, with the time labkit estimated before the job (``labkit.train.timing``), then
+the spread over seeds (min / median / max): a bar must hold in every seed.
 The CPU is printed first; set ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 to measure
 PyTorch as on a laptop without AVX-512.
 
@@ -27,6 +28,7 @@ def run(algorithm: str, engine: str, dataset: str, seed: int, device_num: int = 
     from labkit import train
 
     name = f"{algorithm.lower()}-{engine}-n{device_num}-s{seed}"
+    guess = train.estimate(algorithm, engine, dataset, {"seed": str(seed)}, "workshop", device_num, log=lambda *_: None)
     t0 = time.perf_counter()
     rec = train.create(algorithm, engine, dataset, name, {"seed": str(seed)}, device_num=device_num,
                        profile="workshop", wait=True, log=lambda *_: None)
@@ -39,12 +41,13 @@ def run(algorithm: str, engine: str, dataset: str, seed: int, device_num: int = 
         ratio = m["mae"] / m["mean_baseline_mae"]
         ok = ratio <= 0.5 and wall <= LIMIT_S
         print(f"{name:<26} MAE {m['mae']:6.1f} = {ratio:.2f}x the predict-the-mean MAE ({m['mean_baseline_mae']:.1f}), "
-              f"{epochs} epochs in {wall / 60:4.1f} min  -> {'meets' if ok else 'misses'} the bar (<= 0.5x, <= 10 min)",
+              f"{epochs} epochs in {wall / 60:4.1f} min (estimated {guess / 60:4.1f})  -> {'meets' if ok else 'misses'} "
+              f"the bar (<= 0.5x, <= 10 min)",
               flush=True)
         return ratio, wall / 60
     ok = m["accuracy"] >= 0.8 and wall <= LIMIT_S
     print(f"{name:<26} val accuracy {m['accuracy']:.1%} = {m['accuracy'] / 0.2:.1f}x chance, best epoch "
-          f"{m['best_epoch']} of {epochs}, {wall / 60:4.1f} min  -> {'meets' if ok else 'misses'} the bar "
+          f"{m['best_epoch']} of {epochs}, {wall / 60:4.1f} min (estimated {guess / 60:4.1f})  -> {'meets' if ok else 'misses'} the bar "
           f"(>= 80%, <= 10 min)", flush=True)
     return m["accuracy"], wall / 60
 

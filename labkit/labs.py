@@ -16,6 +16,8 @@ from labkit import cpu, lessons, profiles, workspace
 from labkit.doctor import package_versions
 from labkit.errors import LabkitError
 from labkit.lessons import NOTEBOOKS
+from labkit.train import timing
+
 RUN_DIR_ENV = "LABKIT_RUN_DIR"
 
 
@@ -52,6 +54,46 @@ def stage_parameters(stage: dict, profile: str, results: dict | None = None, dec
     return params
 
 
+def _declared(notebook: str) -> dict:
+    """A stage notebook's parameters and their defaults, as its parameters cell writes them."""
+    import ast
+
+    import papermill as pm
+
+    return {k: ast.literal_eval(v["default"]) for k, v in pm.inspect_notebook(str(NOTEBOOKS / notebook)).items()}
+
+
+def training_jobs(lab: dict, profile: str) -> list[dict]:
+    """The training jobs a lab's stage 2 starts, with their image counts: its job, and with
+    ``TRANSFER_FROM`` a base job before it and the same job from scratch after (notebook 02)."""
+    stages = [{**_declared(s["notebook"]), **stage_parameters(s, profile)} for s in lab["stages"]]
+    data = next((p for p in stages if "TRAIN_RATIO" in p), {})   # notebook 01
+    train = next((p for p in stages if "ALGORITHM" in p), None)  # notebook 02
+    if train is None:
+        return []
+
+    def job(kind: str, ratio: float, count: int | None) -> dict:
+        count = count or profiles.data_defaults(kind, profile)["count"]
+        n_train = round(count * ratio)
+        return {"algorithm": train["ALGORITHM"], "engine": train["ENGINE"], "n_train": n_train,
+                "n_val": count - n_train, "hyper": train["HYPER"], "device_num": train["DEVICE_NUM"]}
+
+    main = job(train["DATASET_KIND"] or data["DATASET_KIND"], data.get("TRAIN_RATIO", 0.8), data.get("COUNT"))
+    if not train["TRANSFER_FROM"]:
+        return [main]
+    return [job(train["TRANSFER_FROM"], 0.8, None), main, main]  # ensure_version publishes at 0.8
+
+
+def estimate(name: str, profile: str | None = None, log=print) -> float:
+    """Seconds lab ``name`` should take on this machine in ``profile``: its training jobs
+    (calibrated, ``labkit.train.timing``) and the other stages' share, measured per stage."""
+    lab, profile = recipe(name), profiles.profile(profile)
+    jobs = training_jobs(lab, profile)
+    seconds = sum(timing.job_seconds(j["algorithm"], j["engine"], j["n_train"], j["n_val"], j["hyper"], profile,
+                                  j["device_num"], log) for j in jobs)
+    return seconds + timing.OTHER_STAGE_SECONDS * (len(lab["stages"]) - 1)
+
+
 def report(**results) -> None:
     """Record results of the running notebook in its lab run (no-op outside ``labkit run``)."""
     run_dir = os.environ.get(RUN_DIR_ENV)
@@ -81,8 +123,11 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
     kernel_env = {"LABKIT_PROFILE": profile, "LABKIT_HOME": str(workspace.home()), RUN_DIR_ENV: str(run_dir)}
     saved_env = {k: os.environ.get(k) for k in kernel_env}
     os.environ.update(kernel_env)
+    expected = estimate(name, profile, log)
+    log(f"[{name}] {len(lab['stages'])} stages, {profile} profile: {timing.minutes_text(expected)} on this machine")
     record = {"lab": name, "profile": profile, "language": language, "started": workspace.now(), "status": "RUNNING",
-              "versions": package_versions(), "cpu": cpu.describe(), "stages": []}
+              "versions": package_versions(), "cpu": cpu.describe(), "estimate_seconds": round(expected),
+              "stages": []}
     started = time.perf_counter()
     finished, sockets = threading.Event(), tempfile.TemporaryDirectory(prefix="labkit-kernel-")
     if follow_jobs:

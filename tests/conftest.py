@@ -21,6 +21,8 @@ def pytest_configure(config):
     os.environ["LABKIT_PROFILE"] = "quick"
     os.environ["LABKIT_HOME"] = tempfile.mkdtemp(prefix="labkit-test-ws-")
     SESSION_DIRS.append(os.environ["LABKIT_HOME"])
+    # time calibrations (labkit.train.timing) of this session: measured by this code, not read from a user's cache
+    os.environ["LABKIT_CACHE"] = os.path.join(os.environ["LABKIT_HOME"], ".cache")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -11,8 +11,11 @@ from labkit.labs import recipes, stage_parameters
 def test_five_labs_are_listed():
     assert set(recipes()) == {"flowers-resnet50-mindspore", "flowers-resnet50-pytorch", "crowd-mcnn-mindspore",
                               "ghostnet-transfer-pytorch", "food-resnet50"}
-    out = labkit_cli("labs", "list").stdout
-    assert "crowd-mcnn-mindspore" in out
+    out = labkit_cli("labs", "list").stdout   # the quick profile: the tests' LABKIT_PROFILE
+    assert "QUICK HERE" in out.splitlines()[0]
+    assert all(" about " in line for line in out.splitlines()[1:]) and "crowd-mcnn-mindspore" in out
+    out = labkit_cli("labs", "list", "--no-estimate").stdout
+    assert "HERE" not in out and "crowd-mcnn-mindspore" in out
 
 
 def test_later_stages_take_what_earlier_stages_of_the_run_made():
@@ -34,6 +37,7 @@ def run_lab(lab, ws, out, language="en"):
     # progress, piped: plain lines per stage and per epoch of the lab's job, no bars, no kernel noise
     assert "stage 2/5: 02_subscribe_and_train.ipynb done in" in proc.stderr and "\r" not in proc.stderr
     assert "epoch 1/" in proc.stderr and "without encryption" not in proc.stderr
+    assert "quick profile: about " in proc.stderr and record["estimate_seconds"] > 0   # said before it started
     return run_dir, record
 
 

@@ -16,6 +16,15 @@ from labkit.algorithms import checkpoint, common
 EVAL_BATCH = 64
 
 
+def engine(name: str) -> "Engine":
+    """The engine called ``name`` (``catalog.ENGINES``), imported now: engines import their framework."""
+    import importlib
+
+    module = importlib.import_module(f"labkit.algorithms.{name}.engine")
+    return next(v for v in vars(module).values() if isinstance(v, type) and issubclass(v, Engine)
+                and getattr(v, "name", None) == name)()
+
+
 class Engine:
     """The hooks a framework supplies. Arrays cross this boundary as NumPy: images NCHW
     float32, class labels int64, density maps N1HW float32."""
@@ -75,9 +84,13 @@ class Engine:
 class _Data:
     """A run's splits, with the task's batch preparation."""
 
-    def __init__(self, data_url: str, task: str, size: int):
+    def __init__(self, task: str, x_train, t_train, x_val, t_val, names: list[str]):
         self.counting = task == common.COUNTING
-        self.x_train, self.t_train, self.x_val, self.t_val, self.names = common.load_splits(data_url, task, size)
+        self.x_train, self.t_train, self.x_val, self.t_val, self.names = x_train, t_train, x_val, t_val, names
+
+    @classmethod
+    def load(cls, data_url: str, task: str, size: int) -> "_Data":
+        return cls(task, *common.load_splits(data_url, task, size))
 
     def inputs(self, x: np.ndarray) -> np.ndarray:
         return common.normalize_gray(x) if self.counting else common.normalize(x)
@@ -131,7 +144,7 @@ def main(engine: Engine, argv=None) -> int:
     out = Path(args.train_url)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
 
-    data = _Data(args.data_url, spec.task, hp["image_size"])
+    data = _Data.load(args.data_url, spec.task, hp["image_size"])
     mine = common.shard(len(data.x_train), rank, world)
     num_classes = hp.get("num_classes") or len(data.names)
     engine.build(spec.arch, num_classes, hp)

@@ -7,12 +7,20 @@ from labkit.profiles import PROFILES
 
 
 def list_(args) -> int:
-    from labkit.labs import recipes
+    from labkit import profiles
+    from labkit.labs import estimate, recipes
+    from labkit.train.timing import minutes_text
 
-    found = recipes()
+    found, profile = recipes(), profiles.profile(args.profile)
     rows = [{"lab": n, "engine": r.get("engine", ""), "stages": len(r["stages"]), "title": r.get("title", "")}
             for n, r in found.items()]
-    emit(args, list(found.values()), table(rows, ["lab", "engine", "stages", "title"]))
+    columns = ["lab", "engine", "stages", "title"]
+    if not args.no_estimate:  # calibrates each model once per machine (seconds), then reads the cache
+        for row, rec in zip(rows, found.values()):
+            rec["estimate_seconds"] = round(estimate(row["lab"], profile, log=progress))
+            row[f"{profile} here"] = minutes_text(rec["estimate_seconds"])
+        columns.insert(3, f"{profile} here")
+    emit(args, list(found.values()), table(rows, columns))
     return 0
 
 
@@ -25,7 +33,10 @@ def run(args) -> int:
 
 
 def add(sub) -> None:
-    verb(verbs(sub, "labs", "the labs (recipes of stage notebooks)"), "list", "list the labs", list_)
+    ls = verb(verbs(sub, "labs", "the labs (recipes of stage notebooks)"), "list",
+              "list the labs, with how long each should take on this machine", list_)
+    ls.add_argument("--profile", choices=PROFILES, help="the profile to estimate (default: LABKIT_PROFILE or workshop)")
+    ls.add_argument("--no-estimate", action="store_true", help="skip the time estimates (no calibration)")
     r = verb(sub, "run", "run a lab headless with papermill into runs/LAB/<timestamp>/", run, ("lab", "LAB"))
     r.add_argument("--profile", choices=PROFILES, help="sizes and hyper-parameters (default: LABKIT_PROFILE or workshop)")
     r.add_argument("--lang", choices=LANGUAGES, default=LANGUAGES[0],

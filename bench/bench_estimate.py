@@ -1,0 +1,68 @@
+"""Time estimates against measured runs: for each lab, in each profile, labkit's estimate before
+the run (calibrated on this machine, as `labkit run` prints it) against the run's measured
+time; the same for each training job the lab started; and the other stages' seconds per stage
+(what `timing.OTHER_STAGE_SECONDS` stands for). An estimate is good within +-25%.
+
+Each lab runs alone in a workspace of its own (2 cores: nothing else should run).
+
+    .venv/bin/python bench/bench_estimate.py [--profiles quick workshop] [--labs LAB ...]
+"""
+import argparse
+import os
+import shutil
+import tempfile
+from datetime import datetime
+
+GOOD = 0.25
+
+
+def _seconds(record: dict, start: str, end: str) -> float:
+    t = record["timestamps"]
+    return (datetime.fromisoformat(t[end]) - datetime.fromisoformat(t[start])).total_seconds()
+
+
+def verdict(estimated: float, measured: float) -> str:
+    ratio = measured / estimated
+    return f"measured/estimated {ratio:4.2f} {'within' if abs(ratio - 1) <= GOOD else 'OUTSIDE'} +-25%"
+
+
+def measure(lab: str, profile: str, out: str) -> None:
+    from labkit import labs, train
+    from labkit.train import timing
+
+    rec = labs.run(lab, profile=profile, out=out, log=lambda *_: None)
+    print(f"{lab:<28} {profile:<9} estimated {rec['estimate_seconds']:6.0f} s, measured {rec['seconds']:6.0f} s: "
+          f"{verdict(rec['estimate_seconds'], rec['seconds'])}", flush=True)
+    trained = 0.0
+    for job in sorted(train.list_jobs(), key=lambda r: r["timestamps"]["CREATING"]):
+        took = _seconds(job, "CREATING", job["state"])
+        guess = timing.for_dataset(job["algorithm"], job["engine"], job["dataset"], job["hyper"], job["profile"],
+                                     job["device_num"], log=lambda *_: None)
+        trained += took
+        print(f"  job {job['job']:<34} estimated {guess:6.0f} s, measured {took:6.0f} s: {verdict(guess, took)}",
+              flush=True)
+    others = len(rec["stages"]) - 1
+    print(f"  other stages: {(rec['seconds'] - trained) / others:.0f} s each on average "
+          f"(timing.OTHER_STAGE_SECONDS = {timing.OTHER_STAGE_SECONDS})", flush=True)
+
+
+def main() -> None:
+    from labkit import cpu, labs
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profiles", nargs="+", default=["quick"], choices=("quick", "workshop", "full"))
+    ap.add_argument("--labs", nargs="+", default=sorted(labs.recipes()))
+    args = ap.parse_args()
+    print(f"on {cpu.summary()}", flush=True)
+    for profile in args.profiles:
+        for lab in args.labs:
+            # each lab in a fresh workspace (as a learner starts), removed after: gigabytes
+            os.environ["LABKIT_HOME"] = home = tempfile.mkdtemp(prefix="labkit-bench-estimate-")
+            try:
+                measure(lab, profile, os.path.join(home, "runs"))
+            finally:
+                shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""How long a training job should take on this machine, said before it starts.
+
+A short calibration runs the training loop's own epoch and evaluation functions
+(``labkit.algorithms.loop``) on a few random batches of the job's shape, in the job's engine,
+in a process of its own, and times them: the start-up (interpreter, imports, building the
+network, MindSpore's graph compilation), a train step, an evaluation batch and a checkpoint.
+It takes seconds and is cached per machine (CPU, cores, kernel settings, engine versions) in
+``speed.json`` of labkit's cache folder (``$LABKIT_CACHE``, else ``~/.cache/labkit``). A job's estimate is then arithmetic over its epochs and
+image counts. A data-parallel job on one machine is calibrated as one of its processes, on its
+share of the cores. How close estimates come to measured runs: docs/BENCHMARKS.md
+(``bench/bench_estimate.py``).
+
+    python -m labkit.train.timing ENGINE ARCH TASK SIZE BATCH DEVICE_NUM T0   # the calibration child
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from labkit import cpu, workspace
+from labkit.errors import LabkitError
+from labkit.tasks import COUNTING
+
+TIMED_STEPS = 4      # train steps timed after a warm-up pass (oneDNN primitives, MindSpore's compile)
+EVAL_BATCHES = 2     # evaluation batches timed after a warm-up pass
+CALIBRATION_TIMEOUT_S = 600
+CLASSES = 10  # the head's size hardly matters to the time: one calibration serves every class count
+# A lab's stages other than training (data, conversion, import, service): kernel start-up, figures,
+# conversions and calls, per stage, measured over the labs (docs/BENCHMARKS.md).
+OTHER_STAGE_SECONDS = 20
+
+
+@dataclass(frozen=True)
+class Speed:
+    """Seconds, measured on this machine for one job shape."""
+
+    startup: float     # process start to the first step done: imports, network, compilation
+    train_image: float  # one training image (augmentation, forward, backward, update)
+    eval_image: float   # one validation image
+    checkpoint: float   # saving a checkpoint (model and optimizer), once per epoch
+
+
+def cache_path() -> Path:
+    folder = os.environ.get("LABKIT_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "labkit"
+    return Path(folder) / "speed.json"
+
+
+def _machine() -> str:
+    """What a calibration holds for: the CPU and the cores this process may use, the kernel
+    settings, and the engines' versions (a new release may be faster)."""
+    from labkit.doctor import package_versions
+
+    versions = package_versions()
+    return json.dumps({"cpu": cpu.summary(), "cores": cpu.cores(),
+                       "engines": {k: versions.get(k) for k in ("torch", "mindspore")}}, sort_keys=True)
+
+
+def speed(engine: str, arch: str, task: str, image_size: int, batch_size: int, device_num: int = 1,
+          log=print) -> Speed:
+    """The calibrated speed of one job shape on this machine: from the cache, or measured now."""
+    shape = [engine, arch, task, image_size, batch_size, device_num]
+    key = json.dumps([_machine(), shape])
+    path = cache_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with workspace.locked(path.parent):  # two notebooks asking at once measure once
+        try:
+            cached = workspace.read_json(path) if path.exists() else {}
+        except LabkitError:  # a damaged cache is measured again
+            cached = {}
+        if key in cached:
+            return Speed(**cached[key])
+        log(f"timing {arch} ({engine}, {image_size} px, batch {batch_size}) on this machine, once: a few seconds")
+        measured = _calibrate(shape)
+        workspace.write_json(path, {**cached, key: asdict(measured)})
+    return measured
+
+
+def _calibrate(shape: list) -> Speed:
+    t0 = time.time()
+    proc = subprocess.run([sys.executable, "-m", "labkit.train.timing", *map(str, shape), repr(t0)],
+                          capture_output=True, text=True, timeout=CALIBRATION_TIMEOUT_S)
+    last = proc.stdout.strip().splitlines()[-1:] if proc.returncode == 0 else []
+    if not last:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
+        raise LabkitError(f"timing {shape[1]} in {shape[0]} failed (exit {proc.returncode}):\n{tail}",
+                          "`labkit doctor` checks the engines; training may still work, without an estimate")
+    return Speed(**json.loads(last[0]))
+
+
+def epochs_seconds(s: Speed, epochs: int, n_train: int, n_val: int, device_num: int = 1) -> float:
+    """A job's seconds: start-up, then per epoch this process's share of the training images,
+    every validation image (each process evaluates them all) and a checkpoint."""
+    per_epoch = math.ceil(n_train / device_num) * s.train_image + n_val * s.eval_image + s.checkpoint
+    return s.startup + epochs * per_epoch
+
+
+def job_seconds(algorithm: str, engine: str, n_train: int, n_val: int, hyper: dict | None = None,
+                profile: str | None = None, device_num: int = 1, log=print) -> float:
+    """The estimated seconds of a training job with these hyper-parameters and image counts."""
+    from labkit import catalog, profiles
+    from labkit.algorithms.common import Schedule
+
+    card = catalog.card(algorithm)
+    if card.custom:
+        raise LabkitError(f"{algorithm} is a custom algorithm: labkit cannot time its code", "time one epoch instead")
+    hp = card.resolve(dict(hyper or {}), profiles.profile(profile))
+    s = speed(engine, card.arch, card.task, hp["image_size"], hp["batch_size"], device_num, log)
+    return epochs_seconds(s, Schedule(hp).epochs, n_train, n_val, device_num)
+
+
+def for_dataset(algorithm: str, engine: str, dataset: str, hyper: dict | None = None, profile: str | None = None,
+                device_num: int = 1, log=print) -> float:
+    """The estimated seconds of a job on dataset version ``dataset`` (what notebook 02 shows
+    before it creates the job)."""
+    from labkit import data
+
+    counts = data.show(dataset)["counts"]
+    return job_seconds(algorithm, engine, counts["train"]["images"], counts["val"]["images"], hyper, profile,
+                       device_num, log)
+
+
+def minutes_text(seconds: float) -> str:
+    """How a person says it: 'about 40 s', 'about 7 min'."""
+    return f"about {seconds:.0f} s" if seconds < 90 else f"about {seconds / 60:.0f} min"
+
+
+# --- the calibration child -----------------------------------------------------------------
+
+def _measure(engine_name: str, arch: str, task: str, image_size: int, batch_size: int, device_num: int,
+             t0: float) -> Speed:
+    import tempfile
+
+    import numpy as np
+
+    from labkit.algorithms import loop
+
+    if device_num > 1:  # one of N processes: its share of the cores, which the engines size their pools by
+        here = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, here[:max(1, len(here) // device_num)])
+    counting = task == COUNTING
+    rng = np.random.default_rng(0)
+    n = TIMED_STEPS * batch_size
+
+    def images(count):
+        shape = (count, image_size, image_size) if counting else (count, image_size, image_size, 3)
+        return rng.integers(0, 256, shape, dtype=np.uint8)
+
+    def targets(count):
+        if counting:
+            return np.zeros((count, image_size // 4, image_size // 4), np.float32)
+        return rng.integers(0, CLASSES, count)
+
+    n_val = EVAL_BATCHES * loop.EVAL_BATCH + 8  # a ragged last batch too: MindSpore compiles its shape
+    data = loop._Data(task, images(n), targets(n), images(n_val), targets(n_val), [str(i) for i in range(CLASSES)])
+    hp = {"batch_size": batch_size, "lr": 0.001, "momentum": 0.9, "weight_decay": 1e-4, "optimizer": "sgd"}
+    engine = loop.engine(engine_name)
+    engine.setup("cpu", 0)
+    engine.build(arch, 0 if counting else CLASSES, hp)
+    engine.configure(hp, counting)
+    mine, schedule = np.arange(n), (lambda epoch: 0.001)
+
+    def epoch():
+        t = time.perf_counter()
+        loop._fit_epoch(engine, data, mine, 0, False, hp, schedule, rng)
+        return time.perf_counter() - t
+
+    def evaluate():
+        t = time.perf_counter()
+        loop._evaluate(engine, data, CLASSES)
+        return time.perf_counter() - t
+
+    epoch(), evaluate()  # the warm-up pass: first calls build kernels and compile graphs
+    ready = time.time()
+    train, val = epoch(), evaluate()
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        engine.save(Path(tmp) / "calibration", 1, 0.0)
+        save = time.perf_counter() - t
+    # start-up: everything before the steady state (the warm-up pass's steady share taken out)
+    return Speed(startup=round(max(0.0, ready - t0 - train - val), 3), train_image=round(train / n, 6),
+                 eval_image=round(val / n_val, 6), checkpoint=round(save, 3))
+
+if __name__ == "__main__":
+    engine_name, arch, task, *numbers, t0 = sys.argv[1:]
+    size, batch, device_num = map(int, numbers)
+    print(json.dumps(asdict(_measure(engine_name, arch, task, size, batch, device_num, float(t0)))))

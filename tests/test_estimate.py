@@ -1,0 +1,65 @@
+"""Time estimates before a job or a lab starts: the arithmetic on controlled speeds, the jobs
+each lab's training stage starts, and a real calibration, measured once per machine."""
+import json
+
+import pytest
+
+from labkit import labs
+from labkit.errors import LabkitError
+from labkit.tasks import COUNTING
+from labkit.train import timing
+from labkit.train.timing import Speed, epochs_seconds
+
+
+def test_a_jobs_time_is_its_start_up_and_its_epochs():
+    s = Speed(startup=10.0, train_image=0.02, eval_image=0.005, checkpoint=0.5)
+    assert epochs_seconds(s, 18, 800, 200) == pytest.approx(10 + 18 * (800 * 0.02 + 200 * 0.005 + 0.5))
+    # two processes share the training images; each evaluates every validation image
+    assert epochs_seconds(s, 10, 240, 60, device_num=2) == pytest.approx(10 + 10 * (120 * 0.02 + 60 * 0.005 + 0.5))
+    assert timing.minutes_text(45) == "about 45 s" and timing.minutes_text(7 * 60 + 10) == "about 7 min"
+
+
+def test_each_lab_names_the_jobs_its_training_stage_starts():
+    crowd = labs.training_jobs(labs.recipe("crowd-mcnn-mindspore"), "workshop")
+    assert crowd == [{"algorithm": "MCNN", "engine": "mindspore", "n_train": 240, "n_val": 60, "hyper": {},
+                      "device_num": 2}]
+    food = labs.training_jobs(labs.recipe("food-resnet50"), "quick")
+    assert [(j["n_train"], j["n_val"], j["hyper"]) for j in food] == [(96, 24, {"learning_rate_strategy": "2:0.001"})]
+    # transfer learning: a base job on flowers, the job on digits, the same job from scratch
+    ghost = labs.training_jobs(labs.recipe("ghostnet-transfer-pytorch"), "workshop")
+    assert [(j["algorithm"], j["n_train"], j["n_val"]) for j in ghost] == [
+        ("GhostNet", 800, 200), ("GhostNet", 1438, 359), ("GhostNet", 1438, 359)]
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path))
+    return tmp_path / "speed.json"
+
+
+def test_a_calibration_times_the_real_loop_once_per_machine(cache, monkeypatch):
+    said = []
+    s = timing.speed("pytorch", "mcnn", COUNTING, 32, 2, log=said.append)
+    assert said and "timing mcnn (pytorch, 32 px, batch 2)" in said[0]
+    assert s.startup > 0 and s.train_image > 0 and s.eval_image > 0 and s.checkpoint > 0
+    assert s.train_image > s.eval_image  # a train step also goes backward and updates the weights
+    entry = json.loads(cache.read_text())
+    (key,) = entry
+    assert "pytorch" in key and "model" in key  # the shape and the machine it holds for
+
+    def no_calibration(shape):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(timing, "_calibrate", no_calibration)
+    assert timing.speed("pytorch", "mcnn", COUNTING, 32, 2, log=said.append) == s   # read from the cache
+    assert len(said) == 1
+    cache.write_text("{ damaged")
+    with pytest.raises(AssertionError, match="measured again"):   # a damaged cache is measured again
+        timing.speed("pytorch", "mcnn", COUNTING, 32, 2)
+
+
+def test_a_calibration_that_cannot_run_says_so(cache):
+    with pytest.raises(LabkitError, match="timing nosuch in pytorch failed") as err:
+        timing.speed("pytorch", "nosuch", COUNTING, 32, 2, log=lambda _: None)
+    assert "KeyError" in str(err.value) and "labkit doctor" in err.value.hint
+    assert not cache.exists() or json.loads(cache.read_text()) == {}
