@@ -2,6 +2,8 @@
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -251,40 +253,89 @@ def test_data_parallel_job_ends_with_identical_weights_on_every_rank(flowers, en
     assert rec["device_num"] == 2 and rec["ranks"] == {"world": 2, "here": [0, 1], "identical_weights": True}
 
 
-# MindSpore is left out here: msrun starts a scheduler on every machine whose own address is the
-# master's, so on one host the second machine's scheduler cannot bind and its job fails (its
-# worker trains). Its command line is checked below; two real machines are needed for the rest.
-@pytest.mark.parametrize("engine", ["pytorch"])
-def test_two_machines_of_one_process_each_end_with_the_same_weights(tmp_path, engine, monkeypatch):
-    """Two "machines" on 127.0.0.1: two workspaces, each running its part of one job (the same
-    name and dataset, node ranks 0 and 1, machine 0's address), as two labkit jobs."""
-    from labkit.train.jobs import _free_port
-
-    monkeypatch.setenv("PATH", str(Path(os.sys.executable).parent) + os.pathsep + os.environ["PATH"])  # msrun
-    port, jobs = _free_port(), []
+def on_two_machines(tmp_path, monkeypatch, engine, start, master_addr, port) -> None:
+    """Two "machines": two workspaces, each running its part of one job (the same name and
+    dataset, node ranks 0 and 1, machine 0's address) as a labkit job of its own; ``start(node,
+    argv)`` runs ``labkit train create ...argv`` on that machine. Both must end with the same weights."""
     for node in (0, 1):
-        monkeypatch.setenv("LABKIT_HOME", str(tmp_path / f"machine{node}"))
-        data.make("flowers", name="fl", count=25, size=32, seed=0)   # on shared storage, on real machines
-        data.publish("fl")
-        jobs.append(train.create("ResNet50", engine, "fl@V001", "two", {**TINY, "learning_rate_strategy": "1:0.01"},
-                                 nnodes=2, node_rank=node, master_addr="127.0.0.1", master_port=port, log=quiet))
+        home = tmp_path / f"machine{node}"
+        labkit_cli("data", "make", "flowers", "--name", "fl", "--count", 25, "--size", 32, env={"LABKIT_HOME": str(home)})
+        labkit_cli("data", "publish", "fl", env={"LABKIT_HOME": str(home)})  # on shared storage, on real machines
+        start(node, ["train", "create", "--algorithm", "ResNet50", "--engine", engine, "--dataset", "fl@V001",
+                     "--name", "two", "--hp", "image_size=32", "batch_size=8", "learning_rate_strategy=1:0.01",
+                     "--nnodes", "2", "--node-rank", str(node), "--master-addr", master_addr, "--master-port", str(port)])
     done = []
-    for node, job in enumerate(jobs):
+    for node in (0, 1):
         monkeypatch.setenv("LABKIT_HOME", str(tmp_path / f"machine{node}"))
         done.append(train.wait("two"))
         assert done[-1]["state"] == "COMPLETED", train.logs("two")[-3000:]
-        assert done[-1]["world"] == {"size": 2, "nnodes": 2, "node_rank": node, "master_addr": "127.0.0.1",
+        assert done[-1]["world"] == {"size": 2, "nnodes": 2, "node_rank": node, "master_addr": master_addr,
                                      "master_port": port}
         assert done[-1]["ranks"]["world"] == 2 and len(done[-1]["ranks"]["here"]) == 1
     digests = [json.loads(next(Path(r["train_url"]).glob("rank*.json")).read_text()) for r in done]
     assert {d["rank"] for d in digests} == {0, 1}
     assert digests[0]["weights_sha256"] == digests[1]["weights_sha256"]   # the same weights on both machines
     assert done[0]["metrics"] == done[1]["metrics"]                         # each machine has its own report
+
+
+def test_two_pytorch_machines_of_one_process_each_end_with_the_same_weights(tmp_path, monkeypatch):
+    """torchrun's rendezvous works between two processes of one host: both "machines" on 127.0.0.1."""
+    from labkit.train.jobs import _free_port
+
+    def start(node, argv):
+        labkit_cli(*argv, env={"LABKIT_HOME": str(tmp_path / f"machine{node}")})
+
+    on_two_machines(tmp_path, monkeypatch, "pytorch", start, "127.0.0.1", _free_port())
     monkeypatch.setenv("LABKIT_HOME", str(tmp_path / "machine0"))
     with pytest.raises(LabkitError, match="--node-rank must be 0 to 1"):
-        train.create("ResNet50", engine, "fl@V001", "bad", nnodes=2, node_rank=2, master_addr="127.0.0.1", log=quiet)
+        train.create("ResNet50", "pytorch", "fl@V001", "bad", nnodes=2, node_rank=2, master_addr="127.0.0.1", log=quiet)
     with pytest.raises(LabkitError, match="--master-addr"):
-        train.create("ResNet50", engine, "fl@V001", "bad", nnodes=2, node_rank=1, log=quiet)
+        train.create("ResNet50", "pytorch", "fl@V001", "bad", nnodes=2, node_rank=1, log=quiet)
+
+
+HOSTS = ("10.213.0.1", "10.213.0.2")   # inside the test's own network namespaces only
+
+
+@pytest.fixture
+def two_hosts():
+    """Two network namespaces joined by a veth pair: two "machines" on this host, each with an
+    address of its own. msrun needs them: it starts its scheduler on every machine that holds the
+    master's address, so two msrun nodes on one address collide."""
+    tag = f"lk{os.getpid() % 100000}"
+    names = [f"{tag}a", f"{tag}b"]
+
+    def ip(*args):
+        subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
+
+    try:
+        for name in names:
+            ip("netns", "add", name)
+        ip("link", "add", names[0], "netns", names[0], "type", "veth", "peer", "name", names[1], "netns", names[1])
+        for name, host in zip(names, HOSTS):
+            ip("-n", name, "addr", "add", f"{host}/24", "dev", name)
+            ip("-n", name, "link", "set", name, "up")
+            ip("-n", name, "link", "set", "lo", "up")
+    except (OSError, subprocess.CalledProcessError) as exc:
+        for name in names:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        pytest.skip(f"no network namespaces here ({getattr(exc, 'stderr', '') or exc}): needs root and iproute2")
+    yield names
+    for name in names:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def test_two_mindspore_machines_of_one_process_each_end_with_the_same_weights(tmp_path, two_hosts, monkeypatch):
+    path = str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]  # msrun
+
+    def start(node, argv):   # `labkit train create` on that machine: its network, and a host name of its own
+        here = ["ip", "netns", "exec", two_hosts[node], "unshare", "--uts", "sh", "-c",
+                f'hostname machine{node} && exec "$@"', "-"]   # MindSpore groups ranks into machines by host name
+        proc = subprocess.run([*here, sys.executable, "-m", "labkit.cli", *argv],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PATH": path, "LABKIT_HOME": str(tmp_path / f"machine{node}")})
+        assert proc.returncode == 0, proc.stderr
+
+    on_two_machines(tmp_path, monkeypatch, "mindspore", start, HOSTS[0], 8118)
 
 
 def test_progress_survives_ranks_writing_on_one_line(monkeypatch, tmp_path):

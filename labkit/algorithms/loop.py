@@ -73,8 +73,14 @@ class Engine:
         """Load a checkpoint's model weights; the epoch it was saved after."""
         raise NotImplementedError
 
+    def sync_statistics(self) -> None:
+        """Data parallel: average BatchNorm's running statistics over the ranks. Each rank updates
+        them from its own shard; averaged before every evaluation, every rank (and every machine)
+        evaluates and saves the same model."""
+        raise NotImplementedError
+
     def weights(self) -> list[np.ndarray]:
-        """The trainable weights, to show that every data-parallel rank ends the same."""
+        """The weights and running statistics, to show that every data-parallel rank ends the same."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -163,6 +169,8 @@ def main(engine: Engine, argv=None) -> int:
     best_outputs, best_epoch = None, None  # the best epoch's validation outputs, for the final report
     for epoch in range(start, schedule.epochs):
         lr, total, correct, seen = _fit_epoch(engine, data, mine, epoch, epoch == start, hp, schedule, rng)
+        if world > 1:
+            engine.sync_statistics()
         outputs = _evaluate(engine, data, num_classes)
         metric, metrics = common.epoch_metrics(spec.task, outputs, data.t_val, total, correct, seen)
         is_best = common.better(spec.task, metric, best)

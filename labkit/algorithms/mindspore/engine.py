@@ -56,6 +56,22 @@ class TrainStep(nn.Cell):
         return loss, pred
 
 
+class MeanOverRanks(nn.Cell):
+    """Parameters replaced by their mean over the data-parallel ranks, as a graph: BatchNorm's
+    moving statistics, which each rank updates from its own shard."""
+
+    def __init__(self, params, world: int):
+        super().__init__()
+        self.params = ms.ParameterTuple(params)
+        self.sum = ops.AllReduce()
+        self.scale = 1.0 / world
+
+    def construct(self):
+        for p in self.params:
+            ops.assign(p, self.sum(p) * self.scale)
+        return self.scale
+
+
 class MindSporeEngine(loop.Engine):
     name = "mindspore"
     drop_last = True  # graph mode compiles per input shape: a ragged last batch would compile twice
@@ -109,6 +125,8 @@ class MindSporeEngine(loop.Engine):
         grad_fn = ms.value_and_grad(forward, None, self.opt.parameters, has_aux=True)
         reducer = nn.DistributedGradReducer(self.opt.parameters) if self.world > 1 else None
         self.step = TrainStep(grad_fn, self.opt, reducer, float(hp.get("clip_grad") or 0.0))
+        if self.world > 1:
+            self.mean_statistics = MeanOverRanks([p for p in net.get_parameters() if not p.requires_grad], self.world)
         self.counting = counting
 
     def set_train(self, training: bool) -> None:
@@ -144,5 +162,8 @@ class MindSporeEngine(loop.Engine):
         ms.load_param_into_net(self.net, state)
         return int(state["epoch"].asnumpy())
 
+    def sync_statistics(self) -> None:
+        self.mean_statistics()
+
     def weights(self) -> list[np.ndarray]:
-        return [p.asnumpy() for p in self.net.trainable_params()]
+        return [p.asnumpy() for p in self.net.get_parameters()]

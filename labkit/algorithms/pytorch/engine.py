@@ -106,8 +106,14 @@ class TorchEngine(loop.Engine):
         self.model.load_state_dict(state["model"])
         return state["epoch"]
 
+    def sync_statistics(self) -> None:
+        for buf in self.model.buffers():
+            if buf.is_floating_point():  # not num_batches_tracked, the same count on every rank
+                dist.all_reduce(buf)
+                buf /= self.world
+
     def weights(self) -> list[np.ndarray]:
-        return [p.detach().cpu().numpy() for p in self.model.parameters()]
+        return [t.detach().cpu().numpy() for t in self.model.state_dict().values() if t.is_floating_point()]
 
     def close(self) -> None:
         if self.world > 1:
