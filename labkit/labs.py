@@ -123,10 +123,14 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
     kernel_env = {"LABKIT_PROFILE": profile, "LABKIT_HOME": str(workspace.home()), RUN_DIR_ENV: str(run_dir)}
     saved_env = {k: os.environ.get(k) for k in kernel_env}
     os.environ.update(kernel_env)
-    expected = estimate(name, profile, log)
-    log(f"[{name}] {len(lab['stages'])} stages, {profile} profile: {timing.minutes_text(expected)} on this machine")
+    try:
+        expected = round(estimate(name, profile, log))
+        log(f"[{name}] {len(lab['stages'])} stages, {profile} profile: {timing.minutes_text(expected)} on this machine")
+    except LabkitError as exc:  # advice only: the lab runs without it
+        expected = None
+        log(f"[{name}] no time estimate: {exc.message}")
     record = {"lab": name, "profile": profile, "language": language, "started": workspace.now(), "status": "RUNNING",
-              "versions": package_versions(), "cpu": cpu.describe(), "estimate_seconds": round(expected),
+              "versions": package_versions(), "cpu": cpu.describe(), "estimate_seconds": expected,
               "stages": []}
     started = time.perf_counter()
     finished, sockets = threading.Event(), tempfile.TemporaryDirectory(prefix="labkit-kernel-")

@@ -63,3 +63,8 @@ def test_a_calibration_that_cannot_run_says_so(cache):
         timing.speed("pytorch", "nosuch", COUNTING, 32, 2, log=lambda _: None)
     assert "KeyError" in str(err.value) and "labkit doctor" in err.value.hint
     assert not cache.exists() or json.loads(cache.read_text()) == {}
+
+
+def test_without_an_estimate_the_job_is_told_why_and_nothing_stops(ws, cache):
+    said = timing.expected_time("ResNet50", "pytorch", "no-such-data@V001")
+    assert said.startswith("no time estimate: ") and "no-such-data" in said

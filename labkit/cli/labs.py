@@ -8,6 +8,7 @@ from labkit.profiles import PROFILES
 
 def list_(args) -> int:
     from labkit import profiles
+    from labkit.errors import LabkitError
     from labkit.labs import estimate, recipes
     from labkit.train.timing import minutes_text
 
@@ -17,8 +18,12 @@ def list_(args) -> int:
     columns = ["lab", "engine", "stages", "title"]
     if not args.no_estimate:  # calibrates each model once per machine (seconds), then reads the cache
         for row, rec in zip(rows, found.values()):
-            rec["estimate_seconds"] = round(estimate(row["lab"], profile, log=progress))
-            row[f"{profile} here"] = minutes_text(rec["estimate_seconds"])
+            try:
+                rec["estimate_seconds"] = round(estimate(row["lab"], profile, log=progress))
+                row[f"{profile} here"] = minutes_text(rec["estimate_seconds"])
+            except LabkitError as exc:
+                progress(f"{row['lab']}: no time estimate: {exc.message}")
+                row[f"{profile} here"] = "?"
         columns.insert(3, f"{profile} here")
     emit(args, list(found.values()), table(rows, columns))
     return 0

@@ -5,10 +5,11 @@ A short calibration runs the training loop's own epoch and evaluation functions
 in a process of its own, and times them: the start-up (interpreter, imports, building the
 network, MindSpore's graph compilation), a train step, an evaluation batch and a checkpoint.
 It takes seconds and is cached per machine (CPU, cores, kernel settings, engine versions) in
-``speed.json`` of labkit's cache folder (``$LABKIT_CACHE``, else ``~/.cache/labkit``). A job's estimate is then arithmetic over its epochs and
-image counts. A data-parallel job on one machine is calibrated as one of its processes, on its
-share of the cores. How close estimates come to measured runs: docs/BENCHMARKS.md
-(``bench/bench_estimate.py``).
+``speed.json`` of labkit's cache folder (``$LABKIT_CACHE``, else ``~/.cache/labkit``). A job's
+estimate is then arithmetic over its epochs and image counts. A data-parallel job on one machine
+is calibrated as one of its processes, on its share of the cores (its gradient exchange is not
+timed). How close estimates come to measured runs: docs/BENCHMARKS.md (``bench/bench_estimate.py``).
+An estimate is advice: when there can be none, the job or lab runs all the same.
 
     python -m labkit.train.timing ENGINE ARCH TASK SIZE BATCH DEVICE_NUM T0   # the calibration child
 """
@@ -130,6 +131,17 @@ def minutes_text(seconds: float) -> str:
     return f"about {seconds:.0f} s" if seconds < 90 else f"about {seconds / 60:.0f} min"
 
 
+def expected_time(algorithm: str, engine: str, dataset: str, hyper: dict | None = None, profile: str | None = None,
+                  device_num: int = 1) -> str:
+    """What notebook 02 says before it creates a job: how long it should take here, or why
+    there is no estimate (the job starts all the same)."""
+    try:
+        seconds = for_dataset(algorithm, engine, dataset, hyper, profile, device_num)
+    except LabkitError as exc:
+        return f"no time estimate: {exc.message}"
+    return f"this job: {minutes_text(seconds)} on this machine"
+
+
 # --- the calibration child -----------------------------------------------------------------
 
 def _measure(engine_name: str, arch: str, task: str, image_size: int, batch_size: int, device_num: int,
@@ -158,7 +170,7 @@ def _measure(engine_name: str, arch: str, task: str, image_size: int, batch_size
 
     n_val = EVAL_BATCHES * loop.EVAL_BATCH + 8  # a ragged last batch too: MindSpore compiles its shape
     data = loop._Data(task, images(n), targets(n), images(n_val), targets(n_val), [str(i) for i in range(CLASSES)])
-    hp = {"batch_size": batch_size, "lr": 0.001, "momentum": 0.9, "weight_decay": 1e-4, "optimizer": "sgd"}
+    hp = {"batch_size": batch_size, "lr": 0.001, "momentum": 0.9, "weight_decay": 1e-4}  # each task's default optimizer
     engine = loop.engine(engine_name)
     engine.setup("cpu", 0)
     engine.build(arch, 0 if counting else CLASSES, hp)
@@ -185,6 +197,7 @@ def _measure(engine_name: str, arch: str, task: str, image_size: int, batch_size
     # start-up: everything before the steady state (the warm-up pass's steady share taken out)
     return Speed(startup=round(max(0.0, ready - t0 - train - val), 3), train_image=round(train / n, 6),
                  eval_image=round(val / n_val, 6), checkpoint=round(save, 3))
+
 
 if __name__ == "__main__":
     engine_name, arch, task, *numbers, t0 = sys.argv[1:]
