@@ -43,7 +43,7 @@ def measure(lab: str, profile: str, out: str) -> None:
               flush=True)
     others = len(rec["stages"]) - 1
     print(f"  other stages: {(rec['seconds'] - trained) / others:.0f} s each on average "
-          f"(timing.OTHER_STAGE_SECONDS = {timing.OTHER_STAGE_SECONDS})", flush=True)
+          f"(timing.OTHER_STAGE_SECONDS[{profile!r}] = {timing.OTHER_STAGE_SECONDS[profile]})", flush=True)
 
 
 def main() -> None:

@@ -91,7 +91,7 @@ def estimate(name: str, profile: str | None = None, log=print) -> float:
     jobs = training_jobs(lab, profile)
     seconds = sum(timing.job_seconds(j["algorithm"], j["engine"], j["n_train"], j["n_val"], j["hyper"], profile,
                                   j["device_num"], log) for j in jobs)
-    return seconds + timing.OTHER_STAGE_SECONDS * (len(lab["stages"]) - 1)
+    return seconds + timing.OTHER_STAGE_SECONDS[profile] * (len(lab["stages"]) - 1)
 
 
 def report(**results) -> None:

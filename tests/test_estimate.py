@@ -43,9 +43,10 @@ def test_a_calibration_times_the_real_loop_once_per_machine(cache, monkeypatch):
     assert said and "timing mcnn (pytorch, 32 px, batch 2)" in said[0]
     assert s.startup > 0 and s.train_image > 0 and s.eval_image > 0 and s.checkpoint > 0
     assert s.train_image > s.eval_image  # a train step also goes backward and updates the weights
-    entry = json.loads(cache.read_text())
-    (key,) = entry
-    assert "pytorch" in key and "model" in key  # the shape and the machine it holds for
+    ((machine, shape),) = [json.loads(key) for key in json.loads(cache.read_text())]
+    machine = json.loads(machine)   # what the calibration holds for: the shape, the CPU, its cores, the engines
+    assert shape == ["pytorch", "mcnn", COUNTING, 32, 2, 1] and machine["cpu"] and machine["cores"] >= 1
+    assert machine["engines"]["torch"]
 
     def no_calibration(shape):
         raise AssertionError("measured again")
@@ -56,6 +57,13 @@ def test_a_calibration_times_the_real_loop_once_per_machine(cache, monkeypatch):
     cache.write_text("{ damaged")
     with pytest.raises(AssertionError, match="measured again"):   # a damaged cache is measured again
         timing.speed("pytorch", "mcnn", COUNTING, 32, 2)
+
+
+def test_a_data_parallel_job_is_timed_as_it_runs_under_its_launcher(cache):
+    # torchrun starts two processes that exchange gradients; rank 0 reports
+    s = timing.speed("pytorch", "mcnn", COUNTING, 32, 2, device_num=2, log=lambda _: None)
+    assert s.startup > 0 and s.train_image > 0 and s.eval_image > 0
+    assert [json.loads(key)[1] for key in json.loads(cache.read_text())] == [["pytorch", "mcnn", COUNTING, 32, 2, 2]]
 
 
 def test_a_calibration_that_cannot_run_says_so(cache):

@@ -7,11 +7,11 @@ network, MindSpore's graph compilation), a train step, an evaluation batch and a
 It takes seconds and is cached per machine (CPU, cores, kernel settings, engine versions) in
 ``speed.json`` of labkit's cache folder (``$LABKIT_CACHE``, else ``~/.cache/labkit``). A job's
 estimate is then arithmetic over its epochs and image counts. A data-parallel job on one machine
-is calibrated as one of its processes, on its share of the cores (its gradient exchange is not
-timed). How close estimates come to measured runs: docs/BENCHMARKS.md (``bench/bench_estimate.py``).
+is calibrated as it runs: under its launcher (torchrun, msrun), its processes exchanging gradients. How close estimates come to measured runs: docs/BENCHMARKS.md (``bench/bench_estimate.py``).
 An estimate is advice: when there can be none, the job or lab runs all the same.
 
     python -m labkit.train.timing ENGINE ARCH TASK SIZE BATCH DEVICE_NUM T0   # the calibration child
+                                                                            # (rank 0 prints SPEED {json})
 """
 from __future__ import annotations
 
@@ -31,10 +31,12 @@ from labkit.tasks import COUNTING
 TIMED_STEPS = 4      # train steps timed after a warm-up pass (oneDNN primitives, MindSpore's compile)
 EVAL_BATCHES = 2     # evaluation batches timed after a warm-up pass
 CALIBRATION_TIMEOUT_S = 600
+SPEED = "LABKIT-SPEED "  # the line of the child's output that carries the measurement
 CLASSES = 10  # the head's size hardly matters to the time: one calibration serves every class count
-# A lab's stages other than training (data, conversion, import, service): kernel start-up, figures,
-# conversions and calls, per stage, measured over the labs (docs/BENCHMARKS.md).
-OTHER_STAGE_SECONDS = 20
+# A lab's stages other than training (data, conversion, import, service: kernel start-up, figures,
+# conversions, calls), seconds per stage by profile, measured over the five labs (docs/BENCHMARKS.md):
+# quick 6-11 s (Intel Xeon, session 9), workshop 14-25 s (Intel Xeon, session 2); full is not measured.
+OTHER_STAGE_SECONDS = {"quick": 9, "workshop": 20, "full": 20}
 
 
 @dataclass(frozen=True)
@@ -83,15 +85,26 @@ def speed(engine: str, arch: str, task: str, image_size: int, batch_size: int, d
 
 
 def _calibrate(shape: list) -> Speed:
-    t0 = time.time()
-    proc = subprocess.run([sys.executable, "-m", "labkit.train.timing", *map(str, shape), repr(t0)],
-                          capture_output=True, text=True, timeout=CALIBRATION_TIMEOUT_S)
-    last = proc.stdout.strip().splitlines()[-1:] if proc.returncode == 0 else []
-    if not last:
+    import tempfile
+
+    from labkit.train.jobs import _command
+    from labkit.train.supervisor import child_env
+
+    engine, device_num = shape[0], shape[-1]
+    with tempfile.TemporaryDirectory(prefix="labkit-timing-") as logs:
+        t0 = time.time()
+        argv = [*map(str, shape), repr(t0)]
+        # data parallel: the job's own launcher, so that starting N processes and exchanging
+        # gradients are timed too
+        cmd = ([sys.executable, "-m", "labkit.train.timing", *argv] if device_num == 1 else
+               _command(Path(__file__), engine, device_num, Path(logs), argv, "timing", None))
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CALIBRATION_TIMEOUT_S, env=child_env({}))
+    found = [line[len(SPEED):] for line in proc.stdout.splitlines() if line.startswith(SPEED)]
+    if proc.returncode != 0 or not found:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
-        raise LabkitError(f"timing {shape[1]} in {shape[0]} failed (exit {proc.returncode}):\n{tail}",
+        raise LabkitError(f"timing {shape[1]} in {engine} failed (exit {proc.returncode}):\n{tail}",
                           "`labkit doctor` checks the engines; training may still work, without an estimate")
-    return Speed(**json.loads(last[0]))
+    return Speed(**json.loads(found[-1]))
 
 
 def epochs_seconds(s: Speed, epochs: int, n_train: int, n_val: int, device_num: int = 1) -> float:
@@ -144,17 +157,16 @@ def expected_time(algorithm: str, engine: str, dataset: str, hyper: dict | None 
 
 # --- the calibration child -----------------------------------------------------------------
 
-def _measure(engine_name: str, arch: str, task: str, image_size: int, batch_size: int, device_num: int,
-             t0: float) -> Speed:
+def _measure(engine_name: str, arch: str, task: str, image_size: int, batch_size: int,
+             t0: float) -> tuple[Speed, int]:
+    """(this machine's speed, measured by this process; its rank): every rank of a data-parallel
+    calibration runs the same steps, and rank 0 reports."""
     import tempfile
 
     import numpy as np
 
     from labkit.algorithms import loop
 
-    if device_num > 1:  # one of N processes: its share of the cores, which the engines size their pools by
-        here = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, here[:max(1, len(here) // device_num)])
     counting = task == COUNTING
     rng = np.random.default_rng(0)
     n = TIMED_STEPS * batch_size
@@ -172,7 +184,7 @@ def _measure(engine_name: str, arch: str, task: str, image_size: int, batch_size
     data = loop._Data(task, images(n), targets(n), images(n_val), targets(n_val), [str(i) for i in range(CLASSES)])
     hp = {"batch_size": batch_size, "lr": 0.001, "momentum": 0.9, "weight_decay": 1e-4}  # each task's default optimizer
     engine = loop.engine(engine_name)
-    engine.setup("cpu", 0)
+    rank = engine.setup("cpu", 0)[0]
     engine.build(arch, 0 if counting else CLASSES, hp)
     engine.configure(hp, counting)
     mine, schedule = np.arange(n), (lambda epoch: 0.001)
@@ -195,11 +207,13 @@ def _measure(engine_name: str, arch: str, task: str, image_size: int, batch_size
         engine.save(Path(tmp) / "calibration", 1, 0.0)
         save = time.perf_counter() - t
     # start-up: everything before the steady state (the warm-up pass's steady share taken out)
+    engine.close()
     return Speed(startup=round(max(0.0, ready - t0 - train - val), 3), train_image=round(train / n, 6),
-                 eval_image=round(val / n_val, 6), checkpoint=round(save, 3))
+                 eval_image=round(val / n_val, 6), checkpoint=round(save, 3)), rank
 
 
 if __name__ == "__main__":
-    engine_name, arch, task, *numbers, t0 = sys.argv[1:]
-    size, batch, device_num = map(int, numbers)
-    print(json.dumps(asdict(_measure(engine_name, arch, task, size, batch, device_num, float(t0)))))
+    engine_name, arch, task, size, batch, _device_num, t0 = sys.argv[1:]
+    measured, rank = _measure(engine_name, arch, task, int(size), int(batch), float(t0))
+    if rank == 0:
+        print(SPEED + json.dumps(asdict(measured)), flush=True)
