@@ -59,6 +59,24 @@ def test_a_calibration_times_the_real_loop_once_per_machine(cache, monkeypatch):
         timing.speed("pytorch", "mcnn", COUNTING, 32, 2)
 
 
+def test_a_calibration_on_a_busy_cpu_is_used_once_but_not_kept(cache):
+    import subprocess
+    import sys
+
+    import psutil
+
+    said = []
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(psutil.cpu_count() or 1)]
+    try:
+        s = timing.speed("pytorch", "mcnn", COUNTING, 32, 2, log=said.append)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert s.train_image > 0 and "this estimate is rough; the next one measures again" in said[-1]
+    assert not cache.exists() or json.loads(cache.read_text()) == {}
+
+
 def test_a_data_parallel_job_is_timed_as_it_runs_under_its_launcher(cache):
     # torchrun starts two processes that exchange gradients; rank 0 reports
     s = timing.speed("pytorch", "mcnn", COUNTING, 32, 2, device_num=2, log=lambda _: None)

@@ -32,6 +32,7 @@ TIMED_STEPS = 4      # train steps timed after a warm-up pass (oneDNN primitives
 EVAL_BATCHES = 2     # evaluation batches timed after a warm-up pass
 CALIBRATION_TIMEOUT_S = 600
 SPEED = "LABKIT-SPEED "  # the line of the child's output that carries the measurement
+BUSY_SHARE = 0.25  # a calibration during which other work took more of the CPU is not kept
 CLASSES = 10  # the head's size hardly matters to the time: one calibration serves every class count
 # A lab's stages other than training (data, conversion, import, service: kernel start-up, figures,
 # conversions, calls), seconds per stage by profile, measured over the five labs (docs/BENCHMARKS.md):
@@ -79,13 +80,36 @@ def speed(engine: str, arch: str, task: str, image_size: int, batch_size: int, d
         if key in cached:
             return Speed(**cached[key])
         log(f"timing {arch} ({engine}, {image_size} px, batch {batch_size}) on this machine, once: a few seconds")
-        measured = _calibrate(shape)
-        workspace.write_json(path, {**cached, key: asdict(measured)})
+        measured, others = _calibrate(shape)
+        if others <= BUSY_SHARE:
+            workspace.write_json(path, {**cached, key: asdict(measured)})
+        else:  # threads that share their cores slow down many times over: a figure to use once, not to keep
+            log(f"other work took {others:.0%} of the CPU while timing: this estimate is rough; "
+                "the next one measures again")
     return measured
 
 
-def _calibrate(shape: list) -> Speed:
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy."""
+    import psutil
+
+    t = psutil.cpu_times()
+    return t.user + t.system + getattr(t, "nice", 0.0) + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+
+
+def _children_seconds() -> float:
+    """CPU seconds of this process's ended children (the calibration and the processes it started)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _calibrate(shape: list) -> tuple[Speed, float]:
+    """(the speed measured, the share of the machine's CPU that other work took meanwhile)."""
     import tempfile
+
+    import psutil
 
     from labkit.train.jobs import _command
     from labkit.train.supervisor import child_env
@@ -98,13 +122,16 @@ def _calibrate(shape: list) -> Speed:
         # gradients are timed too
         cmd = ([sys.executable, "-m", "labkit.train.timing", *argv] if device_num == 1 else
                _command(Path(__file__), engine, device_num, Path(logs), argv, "timing", None))
+        busy, ours, start = _busy_seconds(), _children_seconds(), time.monotonic()
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CALIBRATION_TIMEOUT_S, env=child_env({}))
+        capacity = (time.monotonic() - start) * (psutil.cpu_count() or 1)
+        others = max(0.0, (_busy_seconds() - busy) - (_children_seconds() - ours)) / capacity
     found = [line[len(SPEED):] for line in proc.stdout.splitlines() if line.startswith(SPEED)]
     if proc.returncode != 0 or not found:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
         raise LabkitError(f"timing {shape[1]} in {engine} failed (exit {proc.returncode}):\n{tail}",
                           "`labkit doctor` checks the engines; training may still work, without an estimate")
-    return Speed(**json.loads(found[-1]))
+    return Speed(**json.loads(found[-1])), others
 
 
 def epochs_seconds(s: Speed, epochs: int, n_train: int, n_val: int, device_num: int = 1) -> float:
