@@ -7,7 +7,9 @@ network, MindSpore's graph compilation), a train step, an evaluation batch and a
 It takes seconds and is cached per machine (CPU, cores, kernel settings, engine versions) in
 ``speed.json`` of labkit's cache folder (``$LABKIT_CACHE``, else ``~/.cache/labkit``). A job's
 estimate is then arithmetic over its epochs and image counts. A data-parallel job on one machine
-is calibrated as it runs: under its launcher (torchrun, msrun), its processes exchanging gradients. How close estimates come to measured runs: docs/BENCHMARKS.md (``bench/bench_estimate.py``).
+is calibrated as it runs: under its launcher (torchrun, msrun), its processes exchanging
+gradients. A calibration during which other work took much of the CPU is used once, not kept.
+How close estimates come to measured runs: docs/BENCHMARKS.md (``bench/bench_estimate.py``).
 An estimate is advice: when there can be none, the job or lab runs all the same.
 
     python -m labkit.train.timing ENGINE ARCH TASK SIZE BATCH DEVICE_NUM T0   # the calibration child
