@@ -34,7 +34,7 @@ TIMED_STEPS = 4      # train steps timed after a warm-up pass (oneDNN primitives
 EVAL_BATCHES = 2     # evaluation batches timed after a warm-up pass
 CALIBRATION_TIMEOUT_S = 600
 SPEED = "LABKIT-SPEED "  # the line of the child's output that carries the measurement
-BUSY_SHARE = 0.25  # a calibration during which other work took more of the CPU is not kept
+BUSY_SHARE = 0.10  # a calibration during which other work took more of the CPU is not kept
 CLASSES = 10  # the head's size hardly matters to the time: one calibration serves every class count
 # A lab's stages other than training (data, conversion, import, service: kernel start-up, figures,
 # conversions, calls), seconds per stage by profile, measured over the five labs (docs/BENCHMARKS.md):
