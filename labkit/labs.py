@@ -6,6 +6,7 @@ A notebook reports its results for ``run.json`` with ``labkit.labs.report(key=va
 """
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import time
@@ -54,6 +55,7 @@ def stage_parameters(stage: dict, profile: str, results: dict | None = None, dec
     return params
 
 
+@functools.cache  # labs list asks for every lab: read each notebook's parameters once
 def _declared(notebook: str) -> dict:
     """A stage notebook's parameters and their defaults, as its parameters cell writes them."""
     import ast
@@ -81,7 +83,12 @@ def training_jobs(lab: dict, profile: str) -> list[dict]:
     main = job(train["DATASET_KIND"] or data["DATASET_KIND"], data.get("TRAIN_RATIO", 0.8), data.get("COUNT"))
     if not train["TRANSFER_FROM"]:
         return [main]
-    return [job(train["TRANSFER_FROM"], 0.8, None), main, main]  # ensure_version publishes at 0.8
+    import inspect
+
+    from labkit.data.versions import publish
+
+    published = inspect.signature(publish).parameters["train_ratio"].default  # what ensure_version uses
+    return [job(train["TRANSFER_FROM"], published, None), main, main]
 
 
 def estimate(name: str, profile: str | None = None, log=print) -> float:
