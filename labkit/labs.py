@@ -114,9 +114,10 @@ def report(**results) -> None:
 
 
 def run(name: str, profile: str | None = None, out: str | Path = "runs", log=print, follow_jobs: bool = False,
-        language: str = lessons.ENGLISH) -> dict:
+        language: str = lessons.ENGLISH, max_epochs: int | None = None) -> dict:
     """Execute lab ``name`` with the lessons in ``language``; return the run record (also written
-    to ``run.json``). With ``follow_jobs``, the progress of each job the lab starts is shown on stderr."""
+    to ``run.json``). With ``follow_jobs``, the progress of each job the lab starts is shown on stderr;
+    with ``max_epochs``, every training job stops after that many epochs."""
     import threading
 
     from labkit.train.follow import watch_new_jobs
@@ -124,10 +125,14 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
     lab = recipe(name)
     profile = profiles.profile(profile)
     lessons.notebook(lab["stages"][0]["notebook"], language)  # an unknown language fails before anything runs
+    if max_epochs is not None and max_epochs < 1:
+        raise LabkitError(f"--max-epochs {max_epochs}: a job needs at least one epoch", "use --max-epochs 1 or more")
     run_dir = Path(out).resolve() / name / datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=False)
     # The kernels inherit these: the lab's profile, and one workspace however the notebooks are started.
     kernel_env = {"LABKIT_PROFILE": profile, "LABKIT_HOME": str(workspace.home()), RUN_DIR_ENV: str(run_dir)}
+    if max_epochs is not None:
+        kernel_env[profiles.MAX_EPOCHS_ENV] = str(max_epochs)
     saved_env = {k: os.environ.get(k) for k in kernel_env}
     os.environ.update(kernel_env)
     try:
@@ -136,7 +141,8 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
     except LabkitError as exc:  # advice only: the lab runs without it
         expected = None
         log(f"[{name}] no time estimate: {exc.message}")
-    record = {"lab": name, "profile": profile, "language": language, "started": workspace.now(), "status": "RUNNING",
+    record = {"lab": name, "profile": profile, "language": language, "max_epochs": profiles.env_hyper().get("max_epochs"),
+              "started": workspace.now(), "status": "RUNNING",
               "versions": package_versions(), "cpu": cpu.describe(), "estimate_seconds": expected,
               "stages": []}
     started = time.perf_counter()

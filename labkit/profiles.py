@@ -12,6 +12,9 @@ from labkit.errors import LabkitError
 
 PROFILES = ("quick", "workshop", "full")
 DEFAULT_PROFILE = "workshop"
+# Cuts every training job to this many epochs, as LABKIT_PROFILE sets sizes: `labkit run LAB
+# --max-epochs 1` sets it for a lab's kernels, to try the full profile's sizes for one epoch.
+MAX_EPOCHS_ENV = "LABKIT_MAX_EPOCHS"
 
 # Stage 1: how many images and at what size each generator makes, per profile.
 # full = the seeds' datasets: 3,670 flower photos; ShanghaiTech A's 300 + 182 images.
@@ -51,3 +54,14 @@ def data_defaults(kind: str, profile_name: str | None = None) -> dict:
     if kind not in table:
         raise LabkitError(f"unknown dataset kind {kind!r}", f"use one of {', '.join(table)}")
     return dict(table[kind])
+
+
+def env_hyper() -> dict:
+    """Hyper-parameter defaults the environment sets: ``max_epochs`` from ``$LABKIT_MAX_EPOCHS``."""
+    value = os.environ.get(MAX_EPOCHS_ENV)
+    if not value:
+        return {}
+    if not value.isdigit() or int(value) < 1:
+        raise LabkitError(f"{MAX_EPOCHS_ENV}={value!r} is not a number of epochs",
+                          f"set it to a whole number such as 1, or unset it to train every epoch")
+    return {"max_epochs": int(value)}

@@ -21,14 +21,23 @@ def test_a_jobs_time_is_its_start_up_and_its_epochs():
 
 def test_each_lab_names_the_jobs_its_training_stage_starts():
     crowd = labs.training_jobs(labs.recipe("crowd-mcnn-mindspore"), "workshop")
-    assert crowd == [{"algorithm": "MCNN", "engine": "mindspore", "n_train": 240, "n_val": 60, "hyper": {},
-                      "device_num": 2}]
+    assert crowd == [{"algorithm": "MCNN", "engine": "mindspore", "n_train": 240, "n_val": 60,
+                      "hyper": {"epoch_size": 8, "batch_size": 2}, "device_num": 2}]
     food = labs.training_jobs(labs.recipe("food-resnet50"), "quick")
     assert [(j["n_train"], j["n_val"], j["hyper"]) for j in food] == [(96, 24, {"learning_rate_strategy": "2:0.001"})]
     # transfer learning: a base job on flowers, the job on digits, the same job from scratch
     ghost = labs.training_jobs(labs.recipe("ghostnet-transfer-pytorch"), "workshop")
     assert [(j["algorithm"], j["n_train"], j["n_val"]) for j in ghost] == [
         ("GhostNet", 800, 200), ("GhostNet", 1438, 359), ("GhostNet", 1438, 359)]
+
+
+def test_max_epochs_cuts_the_estimate_to_the_epochs_that_run(monkeypatch):
+    s = Speed(startup=10.0, train_image=0.02, eval_image=0.005, checkpoint=0.5)
+    monkeypatch.setattr(timing, "speed", lambda *args, **kw: s)  # the arithmetic, not the calibration
+    whole = timing.job_seconds("MCNN", "pytorch", 240, 60, profile="workshop")
+    monkeypatch.setenv("LABKIT_MAX_EPOCHS", "1")  # `labkit run LAB --max-epochs 1`
+    assert timing.job_seconds("MCNN", "pytorch", 240, 60, profile="workshop") == pytest.approx(epochs_seconds(s, 1, 240, 60))
+    assert whole == pytest.approx(epochs_seconds(s, 16, 240, 60))
 
 
 @pytest.fixture

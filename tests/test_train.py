@@ -104,6 +104,24 @@ def test_bad_hyper_parameters_fail_before_anything_starts(flowers, ws, hp, messa
     assert not (ws / "jobs" / "bad").exists() or not list((ws / "jobs" / "bad").glob("V*"))
 
 
+def test_max_epochs_ends_a_job_early_with_the_rates_of_the_whole_schedule(flowers, monkeypatch):
+    monkeypatch.setenv("LABKIT_MAX_EPOCHS", "1")  # as `labkit run LAB --max-epochs 1` sets it for the kernels
+    rec = train.create("ResNet50", "pytorch", flowers, "cut", {**TINY, "learning_rate_strategy": "1:0.01,3:0.001"},
+                       wait=True, log=quiet)
+    assert rec["state"] == "COMPLETED", train.logs("cut")
+    assert rec["hyper"]["max_epochs"] == 1
+    assert [(r["epoch"], r["lr"]) for r in train.metrics("cut")] == [(1, 0.01)]
+    assert (train.output_dir("cut") / "eval.json").exists()
+    from labkit.algorithms.common import Schedule
+
+    whole = Schedule({"epoch_size": 8, "lr": 1e-3})
+    cut = Schedule({"epoch_size": 8, "lr": 1e-3, "max_epochs": 2})
+    assert (whole.stop, cut.stop, cut.epochs) == (8, 2, 8) and cut(1.5) == whole(1.5)
+    monkeypatch.setenv("LABKIT_MAX_EPOCHS", "0")
+    with pytest.raises(LabkitError, match="LABKIT_MAX_EPOCHS='0' is not a number of epochs"):
+        train.create("ResNet50", "pytorch", flowers, "cut", TINY, log=quiet)
+
+
 def test_missing_device_and_wrong_task_are_clear_errors(flowers, crowd):
     with pytest.raises(LabkitError, match="no NVIDIA GPU|CPU build"):
         train.create("ResNet50", "pytorch", flowers, "g", TINY, device="gpu", log=quiet)
@@ -343,8 +361,7 @@ def test_progress_survives_ranks_writing_on_one_line(monkeypatch, tmp_path):
     (tmp_path / "train.log").write_text(
         'LABKIT-PROGRESS {"event": "first_step", "t": 1}LABKIT-PROGRESS {"event": "first_step", "t": 2}\n'
         'LABKIT-PROGRESS {"event": "ep\nLABKIT-PROGRESS {"event": "epoch", "epoch": 1}\nLABKIT-PROGRESS {"ev')
-    from labkit.train import jobs
-    monkeypatch.setattr(jobs, "_run_dir", lambda ref: tmp_path)
+        monkeypatch.setattr(jobs, "_run_dir", lambda ref: tmp_path)
     events, offset = jobs.progress("job")
     assert [e["event"] for e in events] == ["first_step", "first_step", "epoch"]
     assert offset == len((tmp_path / "train.log").read_bytes()) - len('LABKIT-PROGRESS {"ev')

@@ -187,6 +187,8 @@ class Schedule:
         else:
             self.epochs, self.base, self.kind = hp["epochs"], hp["lr"], hp.get("sched", "constant")
             self.warmup, self.warmup_lr = hp.get("warmup_epochs", 0), hp.get("warmup_lr", 0.0)
+        # The epochs this run trains: max_epochs ends it early, with the rates of the whole schedule.
+        self.stop = min(self.epochs, hp.get("max_epochs") or self.epochs)
 
     def __call__(self, epoch: float) -> float:
         """``epoch`` counts from 0; 2.5 is the middle of the third epoch."""

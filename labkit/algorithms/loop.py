@@ -164,10 +164,10 @@ def main(engine: Engine, argv=None) -> int:
         print(f"resumed from {args.resume} after epoch {start}", flush=True)
 
     log = common.RunLog(out, common.metric_fields(spec.task))
-    common.emit("start", epochs=schedule.epochs, start_epoch=start, rank=rank, world=world,
+    common.emit("start", epochs=schedule.stop, start_epoch=start, rank=rank, world=world,
                 train=len(data.x_train), val=len(data.x_val))
     best_outputs, best_epoch = None, None  # the best epoch's validation outputs, for the final report
-    for epoch in range(start, schedule.epochs):
+    for epoch in range(start, schedule.stop):
         lr, total, correct, seen = _fit_epoch(engine, data, mine, epoch, epoch == start, hp, schedule, rng)
         if world > 1:
             engine.sync_statistics()
@@ -181,7 +181,7 @@ def main(engine: Engine, argv=None) -> int:
             engine.save(saved, epoch + 1, best)
             if is_best:
                 common.mark_best(saved)
-            log.epoch(epoch + 1, schedule.epochs, lr, **metrics)
+            log.epoch(epoch + 1, schedule.stop, lr, **metrics)
 
     if world > 1:  # the final weights of every rank, before the writers reload the best epoch
         common.write_rank_digest(out, rank, world, engine.weights())

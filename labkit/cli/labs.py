@@ -32,7 +32,8 @@ def list_(args) -> int:
 def run(args) -> int:
     from labkit.labs import run
 
-    rec = run(args.lab, profile=args.profile, out=args.out, log=progress, follow_jobs=True, language=args.lang)
+    rec = run(args.lab, profile=args.profile, out=args.out, log=progress, follow_jobs=True, language=args.lang,
+              max_epochs=args.max_epochs)
     emit(args, rec, f"lab {rec['lab']} {rec['status']} in {sum(s['seconds'] for s in rec['stages']):.0f}s -> {rec['path']}")
     return 0
 
@@ -47,3 +48,5 @@ def add(sub) -> None:
     r.add_argument("--lang", choices=LANGUAGES, default=LANGUAGES[0],
                    help="the lessons' language: en (default) or zh-CN (notebooks/zh-CN/, Chinese prose and figures)")
     r.add_argument("--out", default="runs", help="where runs go (default runs/)")
+    r.add_argument("--max-epochs", type=int, metavar="N",
+                   help="stop every training job after N epochs (e.g. 1: try the full profile's sizes)")

@@ -154,7 +154,7 @@ def job_seconds(algorithm: str, engine: str, n_train: int, n_val: int, hyper: di
         raise LabkitError(f"{algorithm} is a custom algorithm: labkit cannot time its code", "time one epoch instead")
     hp = card.resolve(dict(hyper or {}), profiles.profile(profile))
     s = speed(engine, card.arch, card.task, hp["image_size"], hp["batch_size"], device_num, log)
-    return epochs_seconds(s, Schedule(hp).epochs, n_train, n_val, device_num)
+    return epochs_seconds(s, Schedule(hp).stop, n_train, n_val, device_num)
 
 
 def for_dataset(algorithm: str, engine: str, dataset: str, hyper: dict | None = None, profile: str | None = None,
