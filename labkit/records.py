@@ -18,6 +18,7 @@ from labkit import workspace
 from labkit.errors import LabkitError
 
 TERMINAL = ("COMPLETED", "FAILED", "STOPPED")
+STOPPED_BY_USER = "stopped by the user"
 
 
 def read(run: Path) -> dict:
@@ -80,13 +81,16 @@ def alive(pid: int, started: float | None) -> bool:
 
 
 def refresh(run: Path, reason: str) -> dict:
-    """The record, after marking it FAILED (with ``reason``) if its process died unnoticed;
+    """The record, after marking it FAILED (with ``reason``) if its process died unnoticed, or
+    STOPPED if it was being stopped;
     what that process had started (a training script, a server's workers) is ended with it."""
     record = read(run)
     if record["state"] in TERMINAL or "pid" not in record:
         return record
     if not alive(record["pid"], record.get("pid_started")):
-        record = finish(run, "FAILED", reason=reason)
+        # A stop under way ended it on purpose (`stop_reason` comes first): STOPPED, whoever looks first.
+        record = finish(run, "STOPPED" if record.get("stop_reason") else "FAILED",
+                        reason=record.get("stop_reason") or reason)
         _end_orphans(record["pid"])
     return record
 

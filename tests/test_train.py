@@ -11,8 +11,9 @@ import psutil
 import pytest
 
 from conftest import labkit_cli
-from labkit import catalog, data, train
+from labkit import catalog, data, records, train
 from labkit.errors import LabkitError
+from labkit.train import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {"image_size": "32", "batch_size": "8"}
@@ -160,6 +161,20 @@ def test_stop_ends_the_process_tree(flowers):
     assert stopped["state"] == "STOPPED"
     assert not [p for p in procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert train.show("long")["state"] == "STOPPED"
+
+
+def test_a_job_being_stopped_is_stopped_whoever_sees_it_end_first(flowers):
+    """`train stop` in one terminal, `train create --wait` in another: the waiter may look after
+    the tree died but before stop wrote STOPPED. It must not call the job FAILED."""
+    train.create("ResNet50", "pytorch", flowers, "race", {**TINY, "learning_rate_strategy": "200:0.01"}, log=quiet)
+    wait_for_epoch("race")
+    run = train.show("race")
+    records.update(jobs._run_dir("race"), stop_reason=records.STOPPED_BY_USER)  # what stop writes first
+    os.killpg(run["pid"], signal.SIGKILL)  # then the tree ends, before anyone writes a state
+    psutil.Process(run["pid"]).wait(timeout=10)
+    seen = train.show("race")  # the waiter's look
+    assert (seen["state"], seen["reason"]) == ("STOPPED", "stopped by the user")
+    assert train.stop("race")["state"] == "STOPPED"
 
 
 def test_a_killed_job_is_failed_at_the_next_look_and_resumes(flowers):
@@ -361,7 +376,8 @@ def test_progress_survives_ranks_writing_on_one_line(monkeypatch, tmp_path):
     (tmp_path / "train.log").write_text(
         'LABKIT-PROGRESS {"event": "first_step", "t": 1}LABKIT-PROGRESS {"event": "first_step", "t": 2}\n'
         'LABKIT-PROGRESS {"event": "ep\nLABKIT-PROGRESS {"event": "epoch", "epoch": 1}\nLABKIT-PROGRESS {"ev')
-        monkeypatch.setattr(jobs, "_run_dir", lambda ref: tmp_path)
+    from labkit.train import jobs
+    monkeypatch.setattr(jobs, "_run_dir", lambda ref: tmp_path)
     events, offset = jobs.progress("job")
     assert [e["event"] for e in events] == ["first_step", "first_step", "epoch"]
     assert offset == len((tmp_path / "train.log").read_bytes()) - len('LABKIT-PROGRESS {"ev')

@@ -174,7 +174,7 @@ def stop(ref: str) -> dict:
     run = _run_dir(ref)
     if refresh(run)["state"] in records.TERMINAL:
         return refresh(run)
-    record = records.finish(run, "STOPPED", reason="stopped by the user")  # first: a finishing worker cannot overwrite it
+    record = records.finish(run, "STOPPED", reason=records.STOPPED_BY_USER)  # first: a finishing worker cannot overwrite it
     records.end(record, STOP_GRACE_SECONDS)
     return record
 

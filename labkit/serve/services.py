@@ -120,9 +120,9 @@ def stop(name: str, grace: float | None = None) -> dict:
     record = refresh(folder)
     if record["state"] not in LIVE:
         return record
-    records.update(folder, stop_reason="stopped by the user")
+    records.update(folder, stop_reason=records.STOPPED_BY_USER)
     records.end(record, grace if grace is not None else record["deadline"] + 10)
-    return records.finish(folder, "STOPPED", reason="stopped by the user")
+    return records.finish(folder, "STOPPED", reason=records.STOPPED_BY_USER)
 
 
 def start(name: str, log=print) -> dict:

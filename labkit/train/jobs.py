@@ -293,9 +293,9 @@ def stop(ref: str) -> dict:
     record = refresh(run)
     if record["state"] in records.TERMINAL:
         return record
-    records.update(run, stop_requested=True)
+    records.update(run, stop_reason=records.STOPPED_BY_USER)
     records.end(record, STOP_GRACE_SECONDS)
-    return records.finish(run, "STOPPED", reason="stopped by the user")
+    return records.finish(run, "STOPPED", reason=records.STOPPED_BY_USER)
 
 
 def last_checkpoint(run: Path) -> Path | None:
@@ -317,7 +317,7 @@ def resume(ref: str, wait: bool = False, log=print) -> dict:
     command = [a for a in record["command"] if not a.startswith("--resume=")] + [f"--resume={ckpt}"]
     with workspace.locked(run):
         record = records.read(run)
-        for key in ("stop_requested", "reason", "exit_code"):
+        for key in ("stop_reason", "reason", "exit_code"):
             record.pop(key, None)
         record.update(state="CREATING", command=command, resumed_from=str(ckpt))
         record["timestamps"]["CREATING"] = workspace.now()

@@ -63,7 +63,7 @@ def main(run_dir: str) -> int:
         # the ranks of this machine (a job over several machines has the others' on theirs)
         stats["ranks"] = {"world": digests[0]["world"], "here": [d["rank"] for d in digests],
                           "identical_weights": len({d["weights_sha256"] for d in digests}) == 1}
-    if records.read(run).get("stop_requested"):
+    if records.read(run).get("stop_reason"):
         records.finish(run, "STOPPED", **stats)
     elif code == 0:
         # eval.json is the built-in scripts' final evaluation; a custom algorithm may not write one.
