@@ -1,7 +1,8 @@
 """Time estimates against measured runs: for each lab, in each profile, labkit's estimate before
 the run (calibrated on this machine, as `labkit run` prints it) against the run's measured
-time; the same for each training job the lab started; and the other stages' seconds per stage
-(what `timing.OTHER_STAGE_SECONDS` stands for). An estimate is good within +-25%.
+time; the same for each training job the lab started, with its result (the lab's bars); and the
+other stages' seconds per stage (what `timing.OTHER_STAGE_SECONDS` stands for). An estimate is
+good within +-25%.
 
 Each lab runs alone in a workspace of its own (2 cores: nothing else should run).
 
@@ -14,6 +15,7 @@ import tempfile
 from datetime import datetime
 
 GOOD = 0.25
+SHOWN = ("accuracy", "mae", "mean_baseline_mae")  # each job's result, next to its time: the lab's bars
 
 
 def _seconds(record: dict, start: str, end: str) -> float:
@@ -39,8 +41,9 @@ def measure(lab: str, profile: str, out: str) -> None:
         guess = timing.for_dataset(job["algorithm"], job["engine"], job["dataset"], job["hyper"], job["profile"],
                                      job["device_num"], log=lambda *_: None)
         trained += took
-        print(f"  job {job['job']:<34} estimated {guess:6.0f} s, measured {took:6.0f} s: {verdict(guess, took)}",
-              flush=True)
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in job.get("metrics", {}).items() if k in SHOWN)
+        print(f"  job {job['job']:<34} estimated {guess:6.0f} s, measured {took:6.0f} s: {verdict(guess, took)}; "
+              f"{job['state']} {shown}", flush=True)
     others = len(rec["stages"]) - 1
     print(f"  other stages: {(rec['seconds'] - trained) / others:.0f} s each on average "
           f"(timing.OTHER_STAGE_SECONDS[{profile!r}] = {timing.OTHER_STAGE_SECONDS[profile]})", flush=True)

@@ -27,8 +27,8 @@ def test_later_stages_take_what_earlier_stages_of_the_run_made():
     assert "JOB" not in stage_parameters(stage, "quick", {}, declared=("JOB",))   # nothing made yet
 
 
-def run_lab(lab, ws, out, language="en"):
-    proc = labkit_cli("run", lab, "--profile", "quick", "--lang", language, "--out", out, "--json",
+def run_lab(lab, ws, out, language="en", *more):
+    proc = labkit_cli("run", lab, "--profile", "quick", "--lang", language, "--out", out, "--json", *more,
                       env={"LABKIT_HOME": str(ws)})
     printed = json.loads(proc.stdout)
     (run_dir,) = (out / lab).iterdir()
@@ -145,7 +145,9 @@ def test_a_lab_failing_after_deploying_still_stops_its_service(tmp_path):
 
 @pytest.mark.parametrize("lab", ["flowers-resnet50-mindspore", "flowers-resnet50-pytorch", "ghostnet-transfer-pytorch"])
 def test_every_other_lab_runs_in_the_quick_profile(tmp_path, lab):
-    run_dir, record = run_lab(lab, tmp_path / "ws", tmp_path / "runs")
+    # the transfer lab's three jobs also show --max-epochs reaching every job the notebooks start
+    cut = ("--max-epochs", "1") if lab == "ghostnet-transfer-pytorch" else ()
+    run_dir, record = run_lab(lab, tmp_path / "ws", tmp_path / "runs", "en", *cut)
     assert record["status"] == "COMPLETED" and len(record["stages"]) == 5
     assert record["results"]["model_state"] == "NORMAL" and record["stopped_services"] == []
     if lab == "ghostnet-transfer-pytorch":
@@ -154,5 +156,10 @@ def test_every_other_lab_runs_in_the_quick_profile(tmp_path, lab):
         assert record["stages"][2]["parameters"]["JOB"] == record["results"]["job"] == "ghostnet-pytorch-quick@V001"
         conversion = json.loads((tmp_path / "ws" / "conversions" / "ghostnet-digits-fp32" / "V001" / "run.json").read_text())
         assert conversion["job"] == "ghostnet-pytorch-quick@V001"
+        jobs = sorted((tmp_path / "ws" / "jobs").glob("*/V001/run.json"))
+        assert len(jobs) == 3 and record["max_epochs"] == 1
+        for job in jobs:  # the quick profile's 2 epochs, cut to 1
+            assert json.loads(job.read_text())["hyper"]["max_epochs"] == 1
+            assert (job.parent / "output" / "metrics.csv").read_text().count("\n") == 2  # a header and one epoch
     if lab == "flowers-resnet50-mindspore":
         assert (tmp_path / "ws" / "jobs" / "resnet50-mindspore-quick" / "V001" / "mindir" / "model.mindir").exists()

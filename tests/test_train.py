@@ -403,14 +403,14 @@ def test_the_log_reads_as_lines_a_person_follows():
 
 
 def test_the_launchers_get_this_machines_part_of_the_job(tmp_path):
-    from labkit.train.jobs import _command, machines
+    from labkit.train.jobs import launcher_command, machines
 
     nodes = machines("mindspore", nnodes=2, node_rank=1, master_addr="10.0.0.1")
-    msrun = _command(Path("train.py"), "mindspore", 2, tmp_path, ["--x=1"], "job", nodes)
+    msrun = launcher_command(Path("train.py"), "mindspore", 2, tmp_path, ["--x=1"], "job", nodes)
     assert {"--worker_num=4", "--local_worker_num=2", "--master_addr=10.0.0.1", "--master_port=8118",
             "--node_rank=1"} <= set(msrun)
-    torchrun = _command(Path("train.py"), "pytorch", 2, tmp_path, ["--x=1"], "job",
-                        machines("pytorch", nnodes=2, node_rank=1, master_addr="10.0.0.1", master_port=29500))
+    torchrun = launcher_command(Path("train.py"), "pytorch", 2, tmp_path, ["--x=1"], "job",
+                                machines("pytorch", nnodes=2, node_rank=1, master_addr="10.0.0.1", master_port=29500))
     assert {"--nnodes=2", "--node_rank=1", "--rdzv_backend=c10d", "--rdzv_endpoint=10.0.0.1:29500", "--rdzv_id=job",
             "--nproc_per_node=2"} <= set(torchrun) and "--standalone" not in torchrun
     assert machines("pytorch") is None

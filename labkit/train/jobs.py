@@ -111,8 +111,8 @@ def machines(engine: str, nnodes: int = 1, node_rank: int = 0, master_addr: str 
     return {"nnodes": nnodes, "node_rank": node_rank, "master_addr": master_addr, "master_port": port}
 
 
-def _command(boot: Path, engine: str, device_num: int, out: Path, args: list[str], name: str,
-             nodes: dict | None) -> list[str]:
+def launcher_command(boot: Path, engine: str, device_num: int, out: Path, args: list[str], name: str,
+                     nodes: dict | None) -> list[str]:
     """The job's command line: the boot file, or under torchrun / msrun for data parallel on this
     machine (``device_num`` processes) and across machines (``nodes``)."""
     if device_num == 1 and not nodes:
@@ -182,7 +182,7 @@ def create(algorithm: str, engine: str, dataset: str, name: str, hyper: dict | N
     args = [f"--data_url={data_url}", f"--train_url={run / 'output'}",
             *(f"--{k}={v}" for k, v in {**card.fixed_args(device), **hp}.items())]
     record = records.update(run, version=run.name, train_url=str(run / "output"),
-                         command=_command(card.boot(engine), engine, device_num, run / "output", args, name, nodes))
+                         command=launcher_command(card.boot(engine), engine, device_num, run / "output", args, name, nodes))
     _start(run)
     log(f"job {name}@{run.name} started: {card.name} on {engine}/{device}, dataset {record['dataset']}")
     return wait_for(run) if wait else records.read(run)

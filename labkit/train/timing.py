@@ -113,7 +113,7 @@ def _calibrate(shape: list) -> tuple[Speed, float]:
 
     import psutil
 
-    from labkit.train.jobs import _command
+    from labkit.train.jobs import launcher_command
     from labkit.train.supervisor import child_env
 
     engine, device_num = shape[0], shape[-1]
@@ -123,7 +123,7 @@ def _calibrate(shape: list) -> tuple[Speed, float]:
         # data parallel: the job's own launcher, so that starting N processes and exchanging
         # gradients are timed too
         cmd = ([sys.executable, "-m", "labkit.train.timing", *argv] if device_num == 1 else
-               _command(Path(__file__), engine, device_num, Path(logs), argv, "timing", None))
+               launcher_command(Path(__file__), engine, device_num, Path(logs), argv, "timing", None))
         busy, ours, start = _busy_seconds(), _children_seconds(), time.monotonic()
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CALIBRATION_TIMEOUT_S, env=child_env({}))
         capacity = (time.monotonic() - start) * (psutil.cpu_count() or 1)
