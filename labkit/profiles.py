@@ -63,5 +63,5 @@ def env_hyper() -> dict:
         return {}
     if not value.isdigit() or int(value) < 1:
         raise LabkitError(f"{MAX_EPOCHS_ENV}={value!r} is not a number of epochs",
-                          f"set it to a whole number such as 1, or unset it to train every epoch")
+                          "set it to a whole number such as 1, or unset it to train every epoch")
     return {"max_epochs": int(value)}
