@@ -4,11 +4,14 @@ time; the same for each training job the lab started, with its result (the lab's
 other stages' seconds per stage (what `timing.OTHER_STAGE_SECONDS` stands for). An estimate is
 good within +-25%.
 
-Each lab runs alone in a workspace of its own (2 cores: nothing else should run).
+Each lab runs alone in a workspace of its own (2 cores: nothing else should run). Each job
+also shows its peak memory (the largest process) and the seconds of each epoch it trained;
+``--max-epochs 1`` tries a profile's sizes for one epoch (the full profile on a laptop).
 
-    .venv/bin/python bench/bench_estimate.py [--profiles quick workshop] [--labs LAB ...]
+    .venv/bin/python bench/bench_estimate.py [--profiles quick workshop] [--labs LAB ...] [--max-epochs N]
 """
 import argparse
+import csv
 import os
 import shutil
 import tempfile
@@ -28,11 +31,20 @@ def verdict(estimated: float, measured: float) -> str:
     return f"measured/estimated {ratio:4.2f} {'within' if abs(ratio - 1) <= GOOD else 'OUTSIDE'} +-25%"
 
 
-def measure(lab: str, profile: str, out: str) -> None:
+def epoch_seconds(job: dict) -> list[float]:
+    """The seconds of each epoch the job trained, from its metrics.csv."""
+    path = os.path.join(job["train_url"], "metrics.csv")
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return [float(row["seconds"]) for row in csv.DictReader(f)]
+
+
+def measure(lab: str, profile: str, out: str, max_epochs: int | None) -> None:
     from labkit import labs, train
     from labkit.train import timing
 
-    rec = labs.run(lab, profile=profile, out=out, log=lambda *_: None)
+    rec = labs.run(lab, profile=profile, out=out, max_epochs=max_epochs, log=lambda *_: None)
     print(f"{lab:<28} {profile:<9} estimated {rec['estimate_seconds']:6.0f} s, measured {rec['seconds']:6.0f} s: "
           f"{verdict(rec['estimate_seconds'], rec['seconds'])}", flush=True)
     trained = 0.0
@@ -44,9 +56,12 @@ def measure(lab: str, profile: str, out: str) -> None:
         shown = ", ".join(f"{k} {v:.4g}" for k, v in job.get("metrics", {}).items() if k in SHOWN)
         print(f"  job {job['job']:<34} estimated {guess:6.0f} s, measured {took:6.0f} s: {verdict(guess, took)}; "
               f"{job['state']} {shown}", flush=True)
+        epochs = ", ".join(f"{s:.0f}" for s in epoch_seconds(job))
+        print(f"    peak memory {job.get('peak_memory_mb', '?')} MB; seconds per epoch: {epochs or 'none'}", flush=True)
     others = len(rec["stages"]) - 1
     print(f"  other stages: {(rec['seconds'] - trained) / others:.0f} s each on average "
-          f"(timing.OTHER_STAGE_SECONDS[{profile!r}] = {timing.OTHER_STAGE_SECONDS[profile]})", flush=True)
+          f"(timing.OTHER_STAGE_SECONDS[{profile!r}] = {timing.OTHER_STAGE_SECONDS[profile]}); each stage: "
+          + ", ".join(f"{st['notebook'][:2]} {st['seconds']:.0f} s" for st in rec["stages"]), flush=True)
 
 
 def main() -> None:
@@ -55,6 +70,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profiles", nargs="+", default=["quick"], choices=("quick", "workshop", "full"))
     ap.add_argument("--labs", nargs="+", default=sorted(labs.recipes()))
+    ap.add_argument("--max-epochs", type=int, help="cut every training job to N epochs (labkit run --max-epochs)")
     args = ap.parse_args()
     print(f"on {cpu.summary()}", flush=True)
     for profile in args.profiles:
@@ -62,7 +78,7 @@ def main() -> None:
             # each lab in a fresh workspace (as a learner starts), removed after: gigabytes
             os.environ["LABKIT_HOME"] = home = tempfile.mkdtemp(prefix="labkit-bench-estimate-")
             try:
-                measure(lab, profile, os.path.join(home, "runs"))
+                measure(lab, profile, os.path.join(home, "runs"), args.max_epochs)
             finally:
                 shutil.rmtree(home, ignore_errors=True)
 
