@@ -138,6 +138,14 @@ def count_histogram(name: str, bins: int = 20):
     return fig
 
 
+def _epoch_axis(ax) -> None:
+    """Epochs are whole numbers: no 0.96 / 1.04 ticks on a one-epoch run (--max-epochs 1)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel(word("epoch"))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+
+
 def learning_curves(rows: list[dict], title: str = ""):
     """Loss and the validation metric per epoch, from ``labkit.train.metrics``."""
     plt = _pyplot()
@@ -145,7 +153,7 @@ def learning_curves(rows: list[dict], title: str = ""):
     plt.close(fig)
     epochs = [r["epoch"] for r in rows]
     left.plot(epochs, [r["loss"] for r in rows], "o-", color="#4c72b0")
-    left.set_xlabel(word("epoch"))
+    _epoch_axis(left)
     left.set_ylabel(word("training loss"))
     if rows and rows[0].get("val_acc") is not None:
         right.plot(epochs, [r["train_acc"] for r in rows], "o-", label=word("train"), color="#4c72b0")
@@ -156,7 +164,7 @@ def learning_curves(rows: list[dict], title: str = ""):
         right.plot(epochs, [r["val_mae"] for r in rows], "o-", label=word("val MAE"), color="#dd8452")
         right.plot(epochs, [r["val_rmse"] for r in rows], "o-", label=word("val RMSE"), color="#55a868")
         right.set_ylabel(word("heads"))
-    right.set_xlabel(word("epoch"))
+    _epoch_axis(right)
     right.legend()
     if title:
         fig.suptitle(title)
@@ -301,7 +309,7 @@ def transfer_curves(gain: dict, source: str):
     for name, rows in runs.items():
         key = "val_acc" if rows and rows[0].get("val_acc") is not None else "val_mae"
         ax.plot([r["epoch"] for r in rows], [r[key] for r in rows], "o-", label=name)
-    ax.set_xlabel(word("epoch"))
+    _epoch_axis(ax)
     ax.set_ylabel(word("validation accuracy" if key == "val_acc" else "validation MAE"))
     if key == "val_acc":
         ax.set_ylim(0, 1)

@@ -113,6 +113,11 @@ def test_max_epochs_ends_a_job_early_with_the_rates_of_the_whole_schedule(flower
     assert rec["hyper"]["max_epochs"] == 1
     assert [(r["epoch"], r["lr"]) for r in train.metrics("cut")] == [(1, 0.01)]
     assert (train.output_dir("cut") / "eval.json").exists()
+    from labkit import plots
+
+    for ax in plots.learning_curves(train.metrics("cut")).axes:  # whole epochs: no 0.96 / 1.04 ticks
+        lo, hi = ax.get_xlim()
+        assert [t for t in ax.get_xticks() if lo <= t <= hi] == [1]
     from labkit.algorithms.common import Schedule
 
     whole = Schedule({"epoch_size": 8, "lr": 1e-3})
