@@ -24,18 +24,21 @@ DATA_DEFAULTS = {
         "food": {"count": 120, "size": 64},
         "crowd": {"count": 40, "size": 128},
         "digits": {"count": 300, "size": 32},
+        "glyphs": {"count": 260, "size": 32},
     },
     "workshop": {
         "flowers": {"count": 1000, "size": 64},
         "food": {"count": 800, "size": 64},
         "crowd": {"count": 300, "size": 256},
         "digits": {"count": 1797, "size": 32},
+        "glyphs": {"count": 1560, "size": 32},
     },
     "full": {
         "flowers": {"count": 3670, "size": 224},
         "food": {"count": 2000, "size": 224},
         "crowd": {"count": 482, "size": 512},
         "digits": {"count": 1797, "size": 64},
+        "glyphs": {"count": 2600, "size": 64},
     },
 }
 

@@ -25,10 +25,10 @@ def test_each_lab_names_the_jobs_its_training_stage_starts():
                       "hyper": {"epoch_size": 8, "batch_size": 2}, "device_num": 2}]
     food = labs.training_jobs(labs.recipe("food-resnet50"), "quick")
     assert [(j["n_train"], j["n_val"], j["hyper"]) for j in food] == [(96, 24, {"learning_rate_strategy": "2:0.001"})]
-    # transfer learning: a base job on flowers, the job on digits, the same job from scratch
+    # transfer learning: a base job on glyphs, the job on digits, the same job from scratch
     ghost = labs.training_jobs(labs.recipe("ghostnet-transfer-pytorch"), "workshop")
     assert [(j["algorithm"], j["n_train"], j["n_val"]) for j in ghost] == [
-        ("GhostNet", 800, 200), ("GhostNet", 1438, 359), ("GhostNet", 1438, 359)]
+        ("GhostNet", 1248, 312), ("GhostNet", 1438, 359), ("GhostNet", 1438, 359)]
 
 
 def test_max_epochs_cuts_the_estimate_to_the_epochs_that_run(monkeypatch):

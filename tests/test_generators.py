@@ -12,7 +12,7 @@ def digest(root, items):
     return {it["file"]: hashlib.sha256((root / it["file"]).read_bytes()).hexdigest() for it in items}
 
 
-@pytest.mark.parametrize("kind", ["flowers", "food", "crowd", "digits"])
+@pytest.mark.parametrize("kind", ["flowers", "food", "crowd", "digits", "glyphs"])
 def test_same_seed_same_bytes_other_seed_other_images(tmp_path, kind):
     a = generate(kind, tmp_path / "a", 12, 32, seed=1)
     b = generate(kind, tmp_path / "b", 12, 32, seed=1)
@@ -67,6 +67,19 @@ def test_digits_are_sklearn_digits(tmp_path):
     assert len(items) == 50 and {it["label"] for it in items} <= set("0123456789")
     index = int(items[0]["file"].split("_")[-1].split(".")[0]) - 1
     assert items[0]["label"] == str(load_digits().target[index])
+
+
+def test_glyphs_are_letters_digitised_as_the_digits_were(tmp_path):
+    from labkit.data.glyphs import CLASSES, draw_glyph
+
+    items = generate("glyphs", tmp_path, 52, 32, seed=0)
+    assert sorted({it["label"] for it in items}) == list(CLASSES) == list("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    assert all(it["file"].endswith(".png") for it in items)  # grey levels kept, as the digits' PNGs
+    # at 8 px, before upscaling: 4x4 blocks of a 32x32 bitmap counted, 0-16, as in the UCI digits
+    levels = {int(k * 255 / 16) for k in range(17)}
+    pixels = np.concatenate([np.asarray(draw_glyph(c, 8, np.random.default_rng([0, i]))).ravel()
+                             for i, c in enumerate(CLASSES)])
+    assert set(pixels.tolist()) <= levels and pixels.max() == 255 and (pixels == 0).mean() > 0.3
 
 
 def test_crowd_annotations_lie_inside_and_match_the_mat_file(tmp_path):

@@ -13,7 +13,7 @@ import numpy as np
 from labkit import cpu
 from labkit.errors import LabkitError
 
-GENERATORS = ("flowers", "food", "crowd", "digits")
+GENERATORS = ("flowers", "food", "crowd", "digits", "glyphs")
 CLASS_NAMES = ("en", "seed")  # English ids, or the names the seed's dataset gives the classes (food: 美食/凉皮 ...)
 PARALLEL_ABOVE = 200  # below this, starting worker processes costs more than it saves
 
@@ -34,6 +34,8 @@ def classes(kind: str) -> tuple[str, ...]:
         from labkit.data.food import CLASSES
     elif kind == "digits":
         CLASSES = tuple(str(d) for d in range(10))
+    elif kind == "glyphs":
+        from labkit.data.glyphs import CLASSES
     else:
         CLASSES = ()
     return CLASSES
@@ -88,10 +90,13 @@ def _draw_range(kind: str, out: Path, size: int, seed: int, indices: range) -> l
             continue
         if kind == "flowers":
             from labkit.data.flowers import CLASSES, draw_flower as draw
+        elif kind == "glyphs":
+            from labkit.data.glyphs import CLASSES, draw_glyph as draw
         else:
             from labkit.data.food import CLASSES, draw_food as draw
         label = CLASSES[i % len(CLASSES)]
-        rel = f"images/{label}/{label}_{i + 1:05d}.jpg"
+        # grey glyphs as PNG, as the digits are: JPEG would blur their 17 levels
+        rel = f"images/{label}/{label}_{i + 1:05d}.{'png' if kind == 'glyphs' else 'jpg'}"
         draw(label, size, rng).save(out / rel, quality=90)
         items.append({"file": rel, "label": label})
     return items
@@ -99,8 +104,9 @@ def _draw_range(kind: str, out: Path, size: int, seed: int, indices: range) -> l
 
 def _digits(out: Path, count: int, size: int, seed: int) -> list[dict]:
     """scikit-learn's bundled handwritten digits (1,797 images of 8x8), upscaled."""
-    from PIL import Image
     from sklearn.datasets import load_digits
+
+    from labkit.data.glyphs import counts_image
 
     digits = load_digits()
     if count > len(digits.images):
@@ -112,7 +118,6 @@ def _digits(out: Path, count: int, size: int, seed: int) -> list[dict]:
         label = str(digits.target[i])
         rel = f"images/{label}/digit_{i + 1:04d}.png"
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        pixels = (digits.images[i] * (255 / 16)).astype(np.uint8)
-        Image.fromarray(pixels, "L").resize((size, size), Image.Resampling.BILINEAR).save(out / rel)
+        counts_image(digits.images[i], size).save(out / rel)
         items.append({"file": rel, "label": label})
     return sorted(items, key=lambda it: it["file"])
