@@ -11,7 +11,6 @@ also shows its peak memory (the largest process) and the seconds of each epoch i
     .venv/bin/python bench/bench_estimate.py [--profiles quick workshop] [--labs LAB ...] [--max-epochs N]
 """
 import argparse
-import csv
 import os
 import shutil
 import tempfile
@@ -31,15 +30,6 @@ def verdict(estimated: float, measured: float) -> str:
     return f"measured/estimated {ratio:4.2f} {'within' if abs(ratio - 1) <= GOOD else 'OUTSIDE'} +-25%"
 
 
-def epoch_seconds(job: dict) -> list[float]:
-    """The seconds of each epoch the job trained, from its metrics.csv."""
-    path = os.path.join(job["train_url"], "metrics.csv")
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return [float(row["seconds"]) for row in csv.DictReader(f)]
-
-
 def measure(lab: str, profile: str, out: str, max_epochs: int | None) -> None:
     from labkit import labs, train
     from labkit.train import timing
@@ -56,7 +46,7 @@ def measure(lab: str, profile: str, out: str, max_epochs: int | None) -> None:
         shown = ", ".join(f"{k} {v:.4g}" for k, v in job.get("metrics", {}).items() if k in SHOWN)
         print(f"  job {job['job']:<34} estimated {guess:6.0f} s, measured {took:6.0f} s: {verdict(guess, took)}; "
               f"{job['state']} {shown}", flush=True)
-        epochs = ", ".join(f"{s:.0f}" for s in epoch_seconds(job))
+        epochs = ", ".join(f"{row['seconds']:.0f}" for row in train.metrics(f"{job['job']}@{job['version']}"))
         print(f"    peak memory {job.get('peak_memory_mb', '?')} MB; seconds per epoch: {epochs or 'none'}", flush=True)
     others = len(rec["stages"]) - 1
     print(f"  other stages: {(rec['seconds'] - trained) / others:.0f} s each on average "

@@ -5,6 +5,7 @@ function of (generator, count, size, seed), and the work splits across processes
 """
 from __future__ import annotations
 
+import importlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -16,6 +17,10 @@ from labkit.errors import LabkitError
 GENERATORS = ("flowers", "food", "crowd", "digits", "glyphs")
 CLASS_NAMES = ("en", "seed")  # English ids, or the names the seed's dataset gives the classes (food: 美食/凉皮 ...)
 PARALLEL_ABOVE = 200  # below this, starting worker processes costs more than it saves
+# The class-folder generators: module (its CLASSES), drawing function, file type. Grey glyphs are
+# PNG, as the digits are: JPEG would blur their 17 levels.
+DRAWN = {"flowers": ("labkit.data.flowers", "draw_flower", "jpg"), "food": ("labkit.data.food", "draw_food", "jpg"),
+         "glyphs": ("labkit.data.glyphs", "draw_glyph", "png")}
 
 
 def seed_names(kind: str) -> dict[str, str]:
@@ -27,18 +32,15 @@ def seed_names(kind: str) -> dict[str, str]:
     return {}
 
 
+def _drawn(kind: str):
+    """The module of a class-folder generator (its CLASSES and drawing function)."""
+    return importlib.import_module(DRAWN[kind][0])
+
+
 def classes(kind: str) -> tuple[str, ...]:
-    if kind == "flowers":
-        from labkit.data.flowers import CLASSES
-    elif kind == "food":
-        from labkit.data.food import CLASSES
-    elif kind == "digits":
-        CLASSES = tuple(str(d) for d in range(10))
-    elif kind == "glyphs":
-        from labkit.data.glyphs import CLASSES
-    else:
-        CLASSES = ()
-    return CLASSES
+    if kind in DRAWN:
+        return _drawn(kind).CLASSES
+    return tuple(str(d) for d in range(10)) if kind == "digits" else ()
 
 
 def generate(kind: str, out: Path, count: int, size: int, seed: int, class_names: str = "en") -> list[dict]:
@@ -88,16 +90,11 @@ def _draw_range(kind: str, out: Path, size: int, seed: int, indices: range) -> l
             items.append({"file": f"images/{name}.jpg", "ground_truth": f"ground-truth/GT_{name}.mat",
                           "count": len(heads)})
             continue
-        if kind == "flowers":
-            from labkit.data.flowers import CLASSES, draw_flower as draw
-        elif kind == "glyphs":
-            from labkit.data.glyphs import CLASSES, draw_glyph as draw
-        else:
-            from labkit.data.food import CLASSES, draw_food as draw
-        label = CLASSES[i % len(CLASSES)]
-        # grey glyphs as PNG, as the digits are: JPEG would blur their 17 levels
-        rel = f"images/{label}/{label}_{i + 1:05d}.{'png' if kind == 'glyphs' else 'jpg'}"
-        draw(label, size, rng).save(out / rel, quality=90)
+        _, draw, ext = DRAWN[kind]
+        module = _drawn(kind)
+        label = module.CLASSES[i % len(module.CLASSES)]
+        rel = f"images/{label}/{label}_{i + 1:05d}.{ext}"
+        getattr(module, draw)(label, size, rng).save(out / rel, quality=90)  # PNG ignores the quality
         items.append({"file": rel, "label": label})
     return items
 
