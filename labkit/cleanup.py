@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from labkit import records, workspace
+from labkit import records, schemas, workspace
 from labkit.errors import LabkitError
 
 KINDS = ("dataset", "job", "conversion", "model")
@@ -46,11 +46,11 @@ def _numbering(kind: str) -> workspace.Numbering:
 def _records(area: str, numbering=workspace.SEQUENCE) -> list[dict]:
     """Every version's record of a versioned area (jobs, conversions, models)."""
     root = workspace.area(area)
-    found = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for version in workspace.versions(folder, numbering):
-            found.append({**records.read(folder / version), "_ref": f"{folder.name}@{version}"})
-    return found
+    schema = {"jobs": schemas.Job, "conversions": schemas.Conversion, "models": schemas.Model}[area]
+    runs = [folder / version for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+            for version in workspace.versions(folder, numbering)]
+    return list(workspace.readable(runs, lambda run: {**records.read(run, schema),
+                                                      "_ref": f"{run.parent.name}@{run.name}"}))
 
 
 def users(kind: str, refs: list[str]) -> list[dict]:

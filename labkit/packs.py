@@ -26,9 +26,10 @@ import re
 import shutil
 import tarfile
 import zlib
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from labkit import workspace
+from labkit import boundary, schemas, workspace
+from labkit.boundary import printable
 from labkit.errors import LabkitError
 from labkit.doctor import package_versions
 
@@ -146,36 +147,34 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 # --- unpack ----------------------------------------------------------------------------------
+# Fields a job or conversion record has only while it runs on the machine that ran it.
+RUN_ONLY = ("command", "pid", "pid_started", "child_pid", "resumed_from", "stop_reason")
+DATASET_TOPS = ("dataset.json", "items.jsonl", "versions")
+LINKED_TOPS = ("images", "ground-truth")  # where a dataset's items live (links to its version's files)
+
 
 def _refuse(archive: Path, why: str) -> LabkitError:
-    return LabkitError(f"{archive.name} is refused: {why}; nothing was written",
+    return LabkitError(f"{archive.name} is refused: {printable(why, 400)}; nothing was written",
                        "ask for the archive again (`labkit pack` makes it), and unpack it as it came")
-
-
-def _safe_path(rel: str) -> bool:
-    p = PurePosixPath(rel)
-    return bool(rel) and "\\" not in rel and not p.is_absolute() and ".." not in p.parts and "" not in rel.split("/")
 
 
 def _check_manifest(archive: Path, manifest) -> dict[str, dict]:
     """The members the manifest promises, by archive name; a refusal if it is not a pack's."""
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         got = manifest.get("format") if isinstance(manifest, dict) else None
-        raise _refuse(archive, f"it is not a {FORMAT} archive (format {got!r})")
-    parts = manifest.get("parts")
-    if not isinstance(parts, list) or not parts:
-        raise _refuse(archive, "its manifest lists no parts")
+        raise _refuse(archive, f"it is not a {FORMAT} archive (format {printable(repr(got))})")
+    why = schemas.problem(schemas.Pack, manifest)
+    if why:
+        raise _refuse(archive, f"its manifest is malformed: {why}")
     expected = {}
-    for i, part in enumerate(parts):
-        if (not isinstance(part, dict) or part.get("kind") not in KINDS or not isinstance(part.get("files"), dict)
-                or not isinstance(part.get("dir"), str) or not _part_dir_ok(part)):
-            raise _refuse(archive, f"part {i} of its manifest is malformed")
+    for i, part in enumerate(manifest["parts"]):
+        if not _part_dir_ok(part):
+            raise _refuse(archive, f"part {i} of its manifest is malformed: a {part['kind']} does not go to "
+                                   f"{printable(part['dir'])!r}")
+        if part["kind"] == "dataset" and any(f.split("/")[0] not in DATASET_TOPS for f in part["files"]):
+            raise _refuse(archive, f"its dataset part holds files a dataset version does not: "
+                                   f"{printable(next(f for f in part['files'] if f.split('/')[0] not in DATASET_TOPS))!r}")
         for rel, spec in part["files"].items():
-            if not _safe_path(rel):
-                raise _refuse(archive, f"its manifest names an unsafe path {rel!r}")
-            if not (isinstance(spec, dict) and isinstance(spec.get("size"), int) and spec["size"] >= 0
-                    and isinstance(spec.get("sha256"), str) and SHA256.match(spec["sha256"])):
-                raise _refuse(archive, f"its manifest has no size and sha256 for {rel!r}")
             expected[f"parts/{i}/{rel}"] = spec
     if len(expected) > MAX_FILES:
         raise _refuse(archive, f"it holds {len(expected)} files (at most {MAX_FILES})")
@@ -183,13 +182,14 @@ def _check_manifest(archive: Path, manifest) -> dict[str, dict]:
 
 
 def _part_dir_ok(part: dict) -> bool:
-    """A part goes where its kind lives: ``datasets/NAME`` or ``AREA/NAME/VERSION``."""
+    """A part goes where its kind lives (``datasets/NAME`` or ``AREA/NAME/VERSION``), as its ref says."""
     pieces = part["dir"].split("/")
     numbering = workspace.SEMVER if part["kind"] == "model" else workspace.SEQUENCE
     if part["kind"] == "dataset":
-        shape = len(pieces) == 2
+        shape = len(pieces) == 2 and part["ref"].partition("@")[0] == pieces[1]
     else:
-        shape = len(pieces) == 3 and bool(numbering.pattern.match(pieces[2]))
+        shape = (len(pieces) == 3 and bool(numbering.pattern.match(pieces[2]))
+                 and part["ref"] == f"{pieces[1]}@{pieces[2]}")
     return shape and pieces[0] == AREAS[part["kind"]] and bool(workspace.NAME_RE.match(pieces[1]))
 
 
@@ -201,27 +201,134 @@ def _extract(archive: Path, tar: tarfile.TarFile, manifest: tarfile.TarInfo, exp
             continue
         spec = expected.get(member.name)
         if spec is None or member.name in seen:
-            raise _refuse(archive, f"it holds {member.name!r}, which its manifest does not list")
+            raise _refuse(archive, f"it holds {printable(member.name)!r}, which its manifest does not list")
         if not member.isreg():
-            raise _refuse(archive, f"{member.name!r} is a link or a special file, not a plain file")
+            raise _refuse(archive, f"{printable(member.name)!r} is a link or a special file, not a plain file")
         if member.size != spec["size"]:
-            raise _refuse(archive, f"{member.name!r} is {member.size} bytes, its manifest says {spec['size']}")
-        dest = staged / member.name
+            raise _refuse(archive, f"{printable(member.name)!r} is {member.size} bytes, its manifest says {spec['size']}")
+        dest = boundary.inside(staged, member.name)
         dest.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
-        with tar.extractfile(member) as src, open(dest, "wb") as out:
+        with tar.extractfile(member) as src, open(dest, "xb") as out:
             left = member.size
             while chunk := src.read(min(1 << 20, left)):
                 left -= len(chunk)
                 digest.update(chunk)
                 out.write(chunk)
         if digest.hexdigest() != spec["sha256"]:
-            raise _refuse(archive, f"{member.name!r} does not match its checksum (damaged or tampered with)")
+            raise _refuse(archive, f"{printable(member.name)!r} does not match its checksum (damaged or tampered with)")
         seen.add(member.name)
     missing = sorted(set(expected) - seen)
     if missing:
-        raise _refuse(archive, f"{len(missing)} file(s) its manifest lists are missing, e.g. {missing[0]!r}")
+        raise _refuse(archive, f"{len(missing)} file(s) its manifest lists are missing, e.g. {printable(missing[0])!r}")
 
+
+# --- unpack: what each part must hold --------------------------------------------------------
+
+def _record(folder: Path, rel: str, schema, archive: Path, i: int):
+    """Part ``i``'s record ``rel``, valid by ``schema``; a refusal naming the file and the field."""
+    path = folder / rel
+    if not path.is_file():
+        raise _refuse(archive, f"its part {i} has no {rel}")
+    try:
+        return (schemas.read_lines(path, schema) if rel.endswith(".jsonl") else schemas.read(path, schema))
+    except LabkitError as exc:
+        raise _refuse(archive, exc.message.replace(str(folder), f"part {i}")) from None
+
+
+def _verify_dataset(archive: Path, i: int, part: dict, folder: Path) -> None:
+    """The dataset record, its items and its one version, consistent with each other and whole."""
+    name = part["dir"].split("/")[1]
+    rec = _record(folder, "dataset.json", schemas.Dataset, archive, i)
+    items = _record(folder, "items.jsonl", schemas.Item, archive, i)
+    found = [p for p in (folder / "versions").iterdir()] if (folder / "versions").is_dir() else []
+    if len(found) != 1 or not found[0].is_dir() or not workspace.SEQUENCE.pattern.match(found[0].name):
+        raise _refuse(archive, f"its dataset part {name} holds {len(found)} entries under versions/, not one version")
+    vdir, version_name = found[0], found[0].name
+    version = _record(folder, f"versions/{version_name}/version.json", schemas.Version, archive, i)
+    if rec["name"] != name or version["dataset"] != name or version["task"] != rec["task"]:
+        raise _refuse(archive, f"its dataset part {name}: dataset.json and version.json name another dataset or task")
+    if part["ref"] != f"{name}@{version_name}":
+        raise _refuse(archive, f"its dataset part says {printable(part['ref'])!r} but holds {name}@{version_name}")
+    files = set()
+    for item in items:
+        for key in ("file", "ground_truth"):
+            if key in item and item[key] is not None:
+                rel = item[key]
+                if rel.split("/")[0] not in LINKED_TOPS or rel in files:
+                    raise _refuse(archive, f"its dataset part {name}: item {printable(rel)!r} is not under "
+                                           f"{' or '.join(LINKED_TOPS)}/, or is listed twice")
+                if not _plain_file(vdir, rel):
+                    raise _refuse(archive, f"its dataset part {name}: item {printable(rel)!r} is not in version "
+                                           f"{version_name}")
+                files.add(rel)
+    lines = {}
+    for side in ("train", "val"):
+        path = vdir / f"{side}.jsonl"
+        rows = _record(folder, f"versions/{version_name}/{side}.jsonl", schemas.SplitLine, archive, i)
+        for row in rows:
+            if row["source"] not in files or _digest(vdir / row["source"]) != row["sha256"]:
+                raise _refuse(archive, f"its {side} split names {printable(row['source'])!r}, which is not one of "
+                                       "the dataset's items or differs from it")
+        lines[side] = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    checksum = hashlib.sha256("\n".join(f"{s}\t{ln}" for s in ("train", "val") for ln in lines[s]).encode()).hexdigest()
+    if checksum != version["checksum"]:
+        raise _refuse(archive, f"its dataset version {name}@{version_name} does not match its own checksum")
+    part["checksum"] = checksum
+
+
+def _plain_file(root: Path, rel: str) -> bool:
+    try:
+        return boundary.inside(root, rel).is_file()
+    except boundary.UnsafePath:
+        return False
+
+
+def _verify_run(archive: Path, i: int, part: dict, folder: Path, parts: list[dict], home: Path) -> None:
+    """A job, conversion or model: its record names it, it finished, and what it was made from
+    travels with it or is here already."""
+    kind, (_, name, version) = part["kind"], part["dir"].split("/")
+    schema, key, done = {"job": (schemas.Job, "job", "COMPLETED"), "conversion": (schemas.Conversion, "task", "COMPLETED"),
+                         "model": (schemas.Model, "model", "NORMAL")}[kind]
+    rec = _record(folder, "run.json", schema, archive, i)
+    if rec[key] != name or rec.get("version", version) != version:
+        raise _refuse(archive, f"its {kind} part {name}@{version} holds the record of "
+                               f"{printable(str(rec[key]))}@{printable(str(rec.get('version')))}")
+    if rec["state"] != done:
+        raise _refuse(archive, f"its {kind} {name}@{version} is {rec['state']}: only a {done} {kind} is unpacked")
+    if kind in ("job", "conversion") and rec["engine"] != part.get("engine"):
+        raise _refuse(archive, f"its {kind} part {name}@{version} says engine {part.get('engine')!r}, its record "
+                               f"{rec['engine']!r}")
+    needs = {"job": ("dataset", rec.get("dataset")), "conversion": ("job", rec.get("job"))}.get(kind)
+    if needs and not any(p["kind"] == needs[0] and p["ref"] == needs[1] for p in parts):
+        raise _refuse(archive, f"its {kind} {name}@{version} was made from {needs[0]} {needs[1]}, which the "
+                               "archive does not hold")
+    if kind == "job" and (folder / "output" / "model.json").exists():
+        _record(folder, "output/model.json", schemas.ModelInfo, archive, i)
+    if kind == "model":
+        _record(folder, "serving.json", schemas.Serving, archive, i)
+        if not (folder / "model.onnx").is_file():
+            raise _refuse(archive, f"its model {name}@{version} has no model.onnx")
+        _check_onnx(archive, folder / "model.onnx")
+
+
+def _check_onnx(archive: Path, path: Path) -> None:
+    """An ONNX model from outside holds its weights: one that names external data files (which
+    ONNX Runtime would read from wherever they point) is refused, as is one that does not parse."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - protobuf raises several types for a file that is not a model
+        raise _refuse(archive, f"its model.onnx is not an ONNX model ({str(exc)[:200]})") from None
+    tensors = [*model.graph.initializer, *(a.t for n in model.graph.node for a in n.attribute if a.HasField("t"))]
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in tensors):
+        raise _refuse(archive, "its model.onnx reads weights from external files")
+    if any(f.domain not in ("", "ai.onnx", "ai.onnx.ml", "com.microsoft") for f in model.opset_import):
+        raise _refuse(archive, "its model.onnx uses custom operators (code labkit would have to load)")
+
+
+# --- unpack: installing ----------------------------------------------------------------------
 
 def _plan(archive: Path, manifest: dict, home: Path) -> list[bool]:
     """For each part, whether to install it (False: the same dataset version is here already);
@@ -237,10 +344,10 @@ def _plan(archive: Path, manifest: dict, home: Path) -> list[bool]:
                               "unpack it on a machine with that engine (`labkit doctor` lists them); nothing was written")
         target = home / part["dir"]
         if part["kind"] == "dataset":
-            version = next(f.split("/")[1] for f in part["files"] if f.startswith("versions/"))
+            version = part["ref"].partition("@")[2]
             here = target / "versions" / version / "version.json"
             if here.exists():
-                if workspace.read_json(here)["checksum"] != part["checksum"]:
+                if schemas.read(here, schemas.Version)["checksum"] != part["checksum"]:
                     raise LabkitError(f"dataset version {part['ref']} exists here with other data",
                                       f"delete it first (labkit data delete {part['ref']}) or unpack into another "
                                       "workspace (LABKIT_HOME); nothing was written")
@@ -259,6 +366,71 @@ def _plan(archive: Path, manifest: dict, home: Path) -> list[bool]:
     return install
 
 
+def _place(archive: Path, i: int, source: Path, part: dict, parts: list[dict], old_home: str, home: Path) -> None:
+    """Make part ``i`` (still in staging) read as this workspace's: paths in its records point
+    here, its path fields are where labkit puts them, and what it did while running is dropped."""
+    for path in source.rglob("*.json"):
+        workspace.write_json(path, _rehomed(schemas.read(path), old_home, str(home)))
+    if part["kind"] == "dataset":  # the dataset's images: links to its version's, as publish made them
+        version = next(source.glob("versions/*"))
+        for item in schemas.read_lines(source / "items.jsonl", schemas.Item):
+            for key in ("file", "ground_truth"):
+                if item.get(key):
+                    dest = boundary.inside(source, item[key])
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    os.link(boundary.inside(version, item[key]), dest)
+        return
+    if part["kind"] == "model":
+        return
+    record = schemas.read(source / "run.json")
+    target = home / part["dir"]
+
+    def dataset_of(job_ref: str) -> str:
+        found = next((p for p in parts if p["kind"] == "job" and p["ref"] == job_ref), None)
+        return (schemas.read(staged_run(found), schemas.Job) if found else {}).get("dataset", "")
+
+    def staged_run(job_part: dict) -> Path:
+        return source.parent / str(parts.index(job_part)) / "run.json"
+
+    dataset = record["dataset"] if part["kind"] == "job" else dataset_of(record["job"])
+    name, _, version = dataset.partition("@")
+    places = {"data_url": home / "datasets" / name / "versions" / version}
+    if part["kind"] == "job":
+        places["train_url"] = target / "output"
+    else:
+        job, _, job_version = record["job"].partition("@")
+        places["job_run"] = home / "jobs" / job / job_version
+    for key, place in places.items():
+        if record.get(key) is not None and record[key] != str(place):
+            raise _refuse(archive, f"part {i}'s run.json: field {key!r} points to {printable(str(record[key]))!r}, "
+                                   "not where it belongs in the workspace")
+        record[key] = str(place)
+    for key in RUN_ONLY:
+        record.pop(key, None)
+    workspace.write_json(source / "run.json", record)
+
+
+def _commit(staged: Path, manifest: dict, install: list[bool], home: Path) -> None:
+    """Rename every part into place; if one cannot go, those already moved go back (all or nothing)."""
+    moved = []
+    try:
+        for i, (part, wanted) in enumerate(zip(manifest["parts"], install)):
+            if not wanted:
+                continue
+            source, target = staged / "parts" / str(i), home / part["dir"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with workspace.locked(target.parent):
+                if target.exists():
+                    raise LabkitError(f"{part['kind']} {part['ref']} appeared here while unpacking",
+                                      "unpack again; nothing was written")
+                os.rename(source, target)
+            moved.append((target, source))
+    except BaseException:
+        for target, source in reversed(moved):
+            os.rename(target, source)
+        raise
+
+
 def unpack(file: str | Path, log=print) -> dict:
     """Check archive ``file`` and install what it holds into this workspace; return its
     manifest with what was installed and what was already here."""
@@ -275,9 +447,9 @@ def unpack(file: str | Path, log=print) -> dict:
                 if first is None or first.name != "manifest.json" or not first.isreg() or first.size > MAX_MANIFEST_BYTES:
                     raise _refuse(archive, "it does not start with a labkit manifest")
                 try:
-                    manifest = json.loads(tar.extractfile(first).read())
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    raise _refuse(archive, f"its manifest is not JSON ({exc})") from None
+                    manifest = schemas.parse(tar.extractfile(first).read(), "its manifest")
+                except LabkitError as exc:
+                    raise _refuse(archive, exc.message) from None
                 expected = _check_manifest(archive, manifest)
                 needed = sum(s["size"] for s in expected.values())
                 free = shutil.disk_usage(home).free
@@ -285,54 +457,32 @@ def unpack(file: str | Path, log=print) -> dict:
                     raise LabkitError(f"{archive.name} needs {workspace.size_text(needed)}, the workspace's disk has "
                                       f"{workspace.size_text(free)} free", "free disk (labkit gc, labkit status); nothing was written")
                 _extract(archive, tar, first, expected, staged)
-        except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as exc:
             raise _refuse(archive, f"it is not a readable .tar.gz ({exc})") from None
-        _note_checksums(archive, manifest, staged)
+        parts = manifest["parts"]
+        for i, part in enumerate(parts):  # datasets first: the others are checked against them
+            if part["kind"] == "dataset":
+                _verify_dataset(archive, i, part, staged / "parts" / str(i))
+        for i, part in enumerate(parts):
+            if part["kind"] != "dataset":
+                _verify_run(archive, i, part, staged / "parts" / str(i), parts, home)
         install = _plan(archive, manifest, home)
-        for i, (part, wanted) in enumerate(zip(manifest["parts"], install)):
+        for i, (part, wanted) in enumerate(zip(parts, install)):
             if wanted:
-                _install(staged / "parts" / str(i), home / part["dir"], part, manifest["home"], home)
+                _place(archive, i, staged / "parts" / str(i), part, parts, manifest["home"], home)
+        _commit(staged, manifest, install, home)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
     installed = [p["ref"] for p, w in zip(manifest["parts"], install) if w]
     kept = [p["ref"] for p, w in zip(manifest["parts"], install) if not w]
-    log(f"unpacked {manifest['kind']} {manifest['ref']} from {archive.name}: installed {', '.join(installed)}"
+    log(f"unpacked {manifest['kind']} {manifest['ref']} from {archive.name}: installed {', '.join(installed) or 'nothing'}"
         + (f"; already here: {', '.join(kept)}" if kept else ""))
     here = package_versions()
     differs = {k: (v, here[k]) for k, v in manifest["versions"].items() if v and here.get(k) and v != here[k]}
     for pkg, (there, here) in differs.items():
-        log(f"note: packed with {pkg} {there}, this machine has {here}")
+        log(f"note: packed with {printable(pkg)} {printable(there)}, this machine has {here}")
     return {"kind": manifest["kind"], "ref": manifest["ref"], "installed": installed, "already_here": kept,
             "versions": manifest["versions"], "version_differences": differs}
-
-
-def _note_checksums(archive: Path, manifest: dict, staged: Path) -> None:
-    """Each dataset part's version checksum (its version.json's), to tell it from one here."""
-    for i, part in enumerate(manifest["parts"]):
-        if part["kind"] == "dataset":
-            found = list((staged / "parts" / str(i) / "versions").glob("*/version.json"))
-            if len(found) != 1:
-                raise _refuse(archive, f"its dataset part {part.get('ref')!r} holds {len(found)} versions, not one")
-            part["checksum"] = workspace.read_json(found[0])["checksum"]
-
-
-def _install(source: Path, target: Path, part: dict, old_home: str, home: Path) -> None:
-    """Move one checked part into place: paths in its records point into this workspace."""
-    for path in source.rglob("*.json"):
-        workspace.write_json(path, _rehomed(workspace.read_json(path), old_home, str(home)))
-    if part["kind"] == "dataset":  # the dataset's images: links to its version's, as publish made them
-        version = next(source.glob("versions/*"))
-        for line in (source / "items.jsonl").read_text(encoding="utf-8").splitlines():
-            item = json.loads(line)
-            for key in ("file", "ground_truth"):
-                if key in item:
-                    (source / item[key]).parent.mkdir(parents=True, exist_ok=True)
-                    os.link(version / item[key], source / item[key])
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with workspace.locked(target.parent):
-        if target.exists():
-            raise LabkitError(f"{part['kind']} {part['ref']} appeared here while unpacking", "unpack again")
-        os.rename(source, target)
 
 
 def _rehomed(value, old: str, new: str):

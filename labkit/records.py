@@ -21,8 +21,15 @@ TERMINAL = ("COMPLETED", "FAILED", "STOPPED")
 STOPPED_BY_USER = "stopped by the user"
 
 
-def read(run: Path) -> dict:
-    return workspace.read_json(run / "run.json")
+def read(run: Path, schema=None) -> dict:
+    """``run.json``, bounded, and a valid ``schema`` record when one is given."""
+    from labkit import schemas
+
+    try:
+        return schemas.read(run / "run.json", schema)
+    except FileNotFoundError:
+        raise LabkitError(f"{run} has no record (run.json)", "a killed command or another tool left the folder: "
+                          "remove it") from None
 
 
 def update(run: Path, **changes) -> dict:
@@ -80,11 +87,11 @@ def alive(pid: int, started: float | None) -> bool:
     return started is None or started_at(pid) == started
 
 
-def refresh(run: Path, reason: str) -> dict:
+def refresh(run: Path, reason: str, schema=None) -> dict:
     """The record, after marking it FAILED (with ``reason``) if its process died unnoticed, or
     STOPPED if it was being stopped;
     what that process had started (a training script, a server's workers) is ended with it."""
-    record = read(run)
+    record = read(run, schema)
     if record["state"] in TERMINAL or "pid" not in record:
         return record
     if not alive(record["pid"], record.get("pid_started")):
@@ -159,10 +166,12 @@ class Kind:
     """One kind of run kept in a workspace area: ``jobs/NAME/V00N/`` and
     ``conversions/NAME/V00N/`` are versioned (creating one again makes the next version),
     ``services/NAME/`` is not. ``what`` names it in messages, ``hint`` says how to make one,
-    ``died`` is the reason a record gets when its process died unnoticed."""
+    ``died`` is the reason a record gets when its process died unnoticed, ``schema`` what its
+    ``run.json`` must hold (``labkit.schemas``)."""
 
-    def __init__(self, area: str, what: str, hint: str, died: str, versioned: bool = True):
+    def __init__(self, area: str, what: str, hint: str, died: str, schema, versioned: bool = True):
         self.area, self.what, self.hint, self.died, self.versioned = area, what, hint, died, versioned
+        self.schema = schema
 
     def root(self) -> Path:
         return workspace.area(self.area)
@@ -179,7 +188,7 @@ class Kind:
 
     def refresh(self, run: Path) -> dict:
         """The record, after marking it FAILED if its process died unnoticed."""
-        return refresh(run, self.died)
+        return refresh(run, self.died, self.schema)
 
     def show(self, ref: str) -> dict:
         """The record, with its directory (and its versions, when versioned)."""
@@ -190,7 +199,8 @@ class Kind:
         return record
 
     def list(self) -> list[dict]:
-        """The latest version of each (every record, when not versioned), by name."""
+        """The latest version of each (every record, when not versioned), by name; a damaged
+        record is skipped with a warning."""
         runs = (workspace.latest_versions(self.root()) if self.versioned
                 else [p.parent for p in sorted(self.root().glob("*/run.json"))])
-        return [self.refresh(run) for run in runs]
+        return list(workspace.readable(runs, self.refresh))

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -101,14 +102,21 @@ def write_json(path: Path, record) -> None:
 
 
 def read_json(path: Path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise
-    except json.JSONDecodeError as exc:
-        raise LabkitError(f"the record {path} is damaged: {exc}",
-                          "restore it or remove the directory that holds it") from exc
+    """A JSON file, bounded in size and nesting (``schemas.parse``); FileNotFoundError if absent."""
+    from labkit import schemas
+
+    return schemas.read(path)
+
+
+def readable(paths, read):
+    """``read(path)`` for each of ``paths``; one whose record is damaged, foreign or gone is
+    skipped with a warning that names it, so that one bad record never hides the others."""
+    for path in paths:
+        try:
+            yield read(path)
+        except (LabkitError, FileNotFoundError, NotADirectoryError) as exc:
+            why = exc.message if isinstance(exc, LabkitError) else "its record is missing"
+            print(f"warning: skipped {path}: {why}", file=sys.stderr)
 
 
 @contextlib.contextmanager

@@ -175,3 +175,84 @@ def models(trained_home):
     finally:
         os.environ["LABKIT_HOME"] = old
     return trained_home
+
+
+# --- packs: an instructor's workspace, and archives taken apart and put together again ----------
+
+@pytest.fixture(scope="session")
+def instructor(tmp_path_factory):
+    """The instructor's workspace and its packs (``out``): ``job.tar.gz`` (a PyTorch MCNN job on
+    crowd scenes, with its dataset version), ``model.tar.gz`` (the model imported from it) and
+    ``flowers.tar.gz`` (a classification dataset version alone)."""
+    from labkit import data, packs, registry, train
+
+    home = tmp_path_factory.mktemp("instructor") / "workspace"
+    out = home.parent / "packs"
+    old = os.environ["LABKIT_HOME"]
+    os.environ["LABKIT_HOME"] = str(home)
+    try:
+        data.make("crowd", name="cr", count=8, size=64, seed=0)
+        data.publish("cr")
+        job = train.create("MCNN", "pytorch", "cr@V001", "mc", {"image_size": "64", "batch_size": "2", "epoch_size": "2"},
+                           wait=True, log=lambda *_: None)
+        assert job["state"] == "COMPLETED", job.get("reason")
+        registry.import_model("crowd", from_job="mc", log=lambda *_: None)
+        data.make("flowers", name="fl", count=10, size=32, seed=0)
+        data.publish("fl")
+        packs.pack("mc", out / "job.tar.gz", log=lambda *_: None)
+        packs.pack("crowd@0.0.1", out / "model.tar.gz", log=lambda *_: None)
+        packs.pack("fl@V001", out / "flowers.tar.gz", log=lambda *_: None)
+    finally:
+        os.environ["LABKIT_HOME"] = old
+    return home, out
+
+
+def members(path) -> dict:
+    """Every plain file of a .tar.gz, name -> bytes, in order."""
+    import tarfile
+
+    with tarfile.open(path, "r:gz") as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar if m.isreg()}
+
+
+def write_archive(path, files: dict, manifest: dict | None = None, links=()):
+    """A .tar.gz of ``files`` (name -> bytes) after ``manifest.json``, plus symlink members."""
+    import io
+    import json
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        first = [("manifest.json", json.dumps(manifest, ensure_ascii=False).encode())] if manifest else []
+        for name, payload in first + list(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+        for name, target in links:
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    return path
+
+
+def resign(manifest: dict, files: dict) -> dict:
+    """The manifest with every file's size and sha256 made to match ``files`` again, as an attacker
+    who rewrites a pack would: only what is inside the records can give a tampered pack away."""
+    import hashlib
+
+    for i, part in enumerate(manifest.get("parts", [])):
+        prefix = f"parts/{i}/"
+        part["files"] = {name[len(prefix):]: {"size": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}
+                         for name, payload in files.items() if name.startswith(prefix)}
+    return manifest
+
+
+def listing(root) -> dict:
+    """Every file under ``root`` (but locks) with its sha256: a workspace before and after."""
+    import hashlib
+    from pathlib import Path
+
+    root = Path(root)
+    if not root.exists():
+        return {}
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "link"
+            for p in sorted(root.rglob("*")) if (p.is_file() or p.is_symlink()) and p.name != ".lock"}

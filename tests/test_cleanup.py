@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from conftest import labkit_cli
-from labkit import cleanup, convert, data, registry, train, workspace
+from labkit import cleanup, convert, data, registry, train
 from labkit.errors import LabkitError
 from labkit.serve import services
 from labkit.status import disk_use

@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from labkit.algorithms import DEVICES, PROGRESS
+from labkit.boundary import inside
 from labkit.tasks import COUNTING
 from labkit.workspace import write_json  # atomic: a killed run never leaves half a file
 
@@ -65,8 +66,10 @@ def emit(event: str, **fields) -> None:
 # --- data --------------------------------------------------------------------------------
 
 def read_manifest(data_url: Path, split: str) -> list[dict]:
-    with open(Path(data_url) / f"{split}.jsonl", encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """The lines of one split, each checked (``schemas.SplitLine``): its paths stay in the version."""
+    from labkit import schemas
+
+    return schemas.read_lines(Path(data_url) / f"{split}.jsonl", schemas.SplitLine)
 
 
 def labels(data_url: Path) -> list[str]:
@@ -81,7 +84,7 @@ def load_classification(data_url: Path, split: str, size: int) -> tuple[np.ndarr
     x = np.empty((len(rows), size, size, 3), np.uint8)
     y = np.empty(len(rows), np.int64)
     for i, row in enumerate(rows):
-        with Image.open(Path(data_url) / row["source"]) as im:
+        with Image.open(inside(data_url, row["source"], "image")) as im:
             x[i] = np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR))
         y[i] = index[row["annotation"][0]["name"]]
     return x, y
@@ -96,9 +99,9 @@ def load_counting(data_url: Path, split: str, size: int) -> tuple[np.ndarray, np
     d = np.empty((len(rows), out, out), np.float32)
     for i, row in enumerate(rows):
         ann = row["annotation"][0]
-        with Image.open(Path(data_url) / row["source"]) as im:
+        with Image.open(inside(data_url, row["source"], "image")) as im:
             x[i] = np.asarray(im.convert("L").resize((size, size), Image.Resampling.BILINEAR))
-        density = np.load(Path(data_url) / ann["density_map"])
+        density = np.load(inside(data_url, ann["density_map"], "density map"), allow_pickle=False)
         if density.shape != (out, out):
             resized = np.asarray(Image.fromarray(density).resize((out, out), Image.Resampling.BILINEAR))
             density = resized * (density.sum() / resized.sum()) if resized.sum() > 0 else resized

@@ -13,6 +13,7 @@ import sys
 
 from labkit import __version__
 from labkit.cli import algo, convert, data, deploy, evaluate, labs, machine, model, packs, train
+from labkit.boundary import printable
 from labkit.errors import LabkitError
 
 GROUPS = (machine, data, algo, train, convert, model, deploy, evaluate, packs, labs)  # in the order --help lists them
@@ -33,9 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except LabkitError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        print(f"error: {printable(exc.message, 4000, keep=chr(10))}", file=sys.stderr)  # names from outside, escaped
         if exc.hint:
-            print(f"  fix: {exc.hint}", file=sys.stderr)
+            print(f"  fix: {printable(exc.hint, 4000, keep=chr(10))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -43,3 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `labkit ... | head` closed the pipe: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:  # a defect of labkit's, not the user's: one line, and how to see more
+        if os.environ.get("LABKIT_DEBUG"):
+            raise
+        print(f"error: labkit failed unexpectedly ({type(exc).__name__}: {printable(str(exc))})", file=sys.stderr)
+        print("  fix: this is a bug in labkit: run the command again with LABKIT_DEBUG=1 for the traceback, "
+              "and report it", file=sys.stderr)
+        return 2

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from labkit import cpu, profiles, records, workspace
+from labkit import cpu, profiles, records, schemas, workspace
 from labkit.convert import parity
 from labkit.errors import LabkitError
 
@@ -33,7 +33,7 @@ EFFORT = {"quick": (16, 0.5), "workshop": (100, 2.0), "full": (300, 5.0)}
 
 TASKS = records.Kind("conversions", "conversion task", "create one with `labkit convert create`",
                      "the conversion's process died (killed or crashed) before it finished; "
-                     "nothing was kept: run `labkit convert create` again")
+                     "nothing was kept: run `labkit convert create` again", schemas.Conversion)
 _run_dir = TASKS.dir
 refresh, show, list_tasks = TASKS.refresh, TASKS.show, TASKS.list
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labkit import profiles, workspace
+from labkit import profiles, schemas, workspace
 from labkit.data import datasets
 from labkit.data.generate import GENERATORS
 from labkit.data.importers import FORMATS
@@ -111,17 +111,14 @@ def show(ref: str) -> dict:
             rec["report"] = workspace.read_json(report)
         return rec
     vdir = version_dir(ref)
-    return dict(workspace.read_json(vdir / "version.json"), version=vdir.name, path=str(vdir))
+    return dict(schemas.read(vdir / "version.json", schemas.Version), version=vdir.name, path=str(vdir))
 
 
 def manifest(ref: str, split: str) -> list[dict]:
     """The manifest lines of one split (``train`` or ``val``) of a version."""
-    import json
-
     if split not in ("train", "val"):
         raise LabkitError(f"unknown split {split!r}", "use 'train' or 'val'")
-    with open(version_dir(ref) / f"{split}.jsonl", encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return schemas.read_lines(version_dir(ref) / f"{split}.jsonl", schemas.SplitLine)
 
 
 def default_name(kind: str, profile: str | None = None) -> str:

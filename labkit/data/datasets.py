@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from labkit import workspace
+from labkit import schemas, workspace
 from labkit.errors import LabkitError
 from labkit.tasks import COUNTING
 
@@ -28,7 +28,7 @@ def path(name: str) -> Path:
 def record(name: str) -> dict:
     """The record of dataset ``name``; a clear error naming the datasets there are if absent."""
     try:
-        return workspace.read_json(path(name) / "dataset.json")
+        return schemas.read(path(name) / "dataset.json", schemas.Dataset)
     except FileNotFoundError:
         known = ", ".join(d["name"] for d in list_all()) or "none yet"
         raise LabkitError(f"no dataset named {name!r} (datasets: {known})",
@@ -36,18 +36,16 @@ def record(name: str) -> dict:
 
 
 def items(name: str) -> list[dict]:
-    with open(path(name) / "items.jsonl", encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """The dataset's items, each checked (``schemas.Item``: its file a safe relative path)."""
+    return schemas.read_lines(path(name) / "items.jsonl", schemas.Item)
 
 
 def list_all() -> list[dict]:
-    found = []
-    for d in sorted(root().iterdir()):
-        if d.is_dir() and not d.name.startswith(".") and (d / "dataset.json").exists():
-            rec = workspace.read_json(d / "dataset.json")
-            rec["versions"] = workspace.versions(d / "versions")
-            found.append(rec)
-    return found
+    """Every dataset's record with its versions; a damaged one is skipped with a warning."""
+    folders = [d for d in sorted(root().iterdir())
+               if d.is_dir() and not d.name.startswith(".") and (d / "dataset.json").exists()]
+    return list(workspace.readable(folders, lambda d: {**schemas.read(d / "dataset.json", schemas.Dataset),
+                                                       "versions": workspace.versions(d / "versions")}))
 
 
 def install(staged: Path, name: str, task: str, entries: list[dict], source: dict, report: dict | None = None) -> dict:

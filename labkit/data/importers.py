@@ -8,14 +8,13 @@ manifest paths that leave the imported tree are refused.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import stat
-import unicodedata
 import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from labkit import boundary, schemas
 from labkit.data.images import IMAGE_EXTENSIONS, image_problem
 from labkit.errors import LabkitError
 from labkit.tasks import CLASSIFICATION, COUNTING
@@ -69,11 +68,8 @@ def import_path(src: Path, staged: Path, fmt: str) -> tuple[str, list[dict], dic
 def _label(name: str) -> str | None:
     """A class name taken from a folder or a manifest, or None if unusable. ``/`` may separate a
     category from a name, as in seed 004's ``美食/凉皮``, but no part may be empty, ``.`` or ``..``."""
-    name = name.strip()
-    if (not name or len(name) > 64 or name.startswith(".") or "\\" in name
-            or any(unicodedata.category(c) == "Cc" for c in name) or {"", ".", ".."} & set(name.split("/"))):
-        return None
-    return name
+    name = name.strip() if isinstance(name, str) else ""
+    return name if schemas.is_label(name) else None
 
 
 def class_folder(label: str) -> str:
@@ -129,13 +125,11 @@ def _extract_zip(archive: Path, dest: Path, report: dict) -> Path:
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
             name = info.filename
-            parts = PurePosixPath(name.replace("\\", "/")).parts
             mode = info.external_attr >> 16
+            why = boundary.problem(name.rstrip("/") if info.is_dir() else name)
             reason = None
-            if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-                reason = "absolute path: would land outside the dataset"
-            elif ".." in parts:
-                reason = "'..' in the path: would land outside the dataset"
+            if why:
+                reason = f"{why}: would not land safely inside the dataset"
             elif stat.S_ISLNK(mode):
                 reason = "symbolic link: could point outside the dataset"
             elif info.file_size > MAX_ENTRY_BYTES:
@@ -145,8 +139,15 @@ def _extract_zip(archive: Path, dest: Path, report: dict) -> Path:
                 continue
             if info.is_dir():
                 continue
-            target = dest.joinpath(*parts)
+            try:
+                target = boundary.inside(dest, name, "zip entry")
+            except boundary.UnsafePath as exc:  # a folder of that name was a file, or the file came twice
+                report["refused"].append({"entry": name, "reason": exc.message})
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                report["refused"].append({"entry": name, "reason": "the archive holds this name twice"})
+                continue
             with zf.open(info) as src, open(target, "wb") as out:
                 shutil.copyfileobj(src, out)
     return dest
@@ -161,10 +162,12 @@ def _manifest(manifest: Path, staged: Path, report: dict) -> list[dict]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = schemas.parse(line, f"line {n}")
             source = obj["source"]
             label = _label(next(a["name"] for a in obj["annotation"] if "name" in a))
-        except (json.JSONDecodeError, KeyError, TypeError, StopIteration):
+            if not isinstance(source, str) or not isinstance(label, (str, type(None))):
+                raise TypeError
+        except (LabkitError, KeyError, TypeError, StopIteration):
             report["skipped"].append({"file": f"line {n}", "reason": "not a manifest line with a source and a label"})
             continue
         if not label:
@@ -174,9 +177,17 @@ def _manifest(manifest: Path, staged: Path, report: dict) -> list[dict]:
             report["skipped"].append({"file": source, "reason": "remote source: labkit works offline; copy the file "
                                                                  "next to the manifest and give a relative path"})
             continue
-        file = (base / source).resolve()
-        if not file.is_relative_to(base):
-            report["refused"].append({"entry": source, "reason": "path leaves the manifest's folder"})
+        while isinstance(source, str) and source.startswith("./"):  # "./a.jpg" names a.jpg
+            source = source[2:]
+        if not isinstance(source, str) or boundary.problem(source):
+            report["refused"].append({"entry": boundary.printable(repr(source)),
+                                      "reason": f"path leaves the manifest's folder or is not a plain name: "
+                                                f"{boundary.problem(source)}"})
+            continue
+        try:
+            file = boundary.inside(base, source, "manifest source")
+        except boundary.UnsafePath as exc:
+            report["refused"].append({"entry": source, "reason": exc.message})
             continue
         if not file.is_file():
             report["skipped"].append({"file": source, "reason": "file not found"})
@@ -218,6 +229,9 @@ def _shanghaitech(root: Path, staged: Path, report: dict) -> list[dict]:
                     report["skipped"].append({"file": rel, "reason": "not an image file"})
                     continue
                 gt = gt_dir / f"GT_{img.stem}.mat" if gt_dir else None
+                if img.is_symlink() or (gt is not None and gt.is_symlink()):
+                    report["refused"].append({"entry": rel, "reason": "symbolic link (not followed)"})
+                    continue
                 if gt is None or not gt.is_file():
                     report["skipped"].append({"file": rel, "reason": f"no ground truth GT_{img.stem}.mat"})
                     continue

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from labkit import workspace
+from labkit.boundary import inside
 from labkit.data import datasets
 from labkit.errors import LabkitError
 from labkit.tasks import COUNTING
@@ -101,9 +102,9 @@ def publish(name: str, train_ratio: float = 0.8, seed: int = 0, sigma: str = "fi
         manifests = {"train": [], "val": []}
         for entry, side in zip(entries, sides):
             for key in ("file", "ground_truth"):
-                if key in entry:
-                    _link(src / entry[key], staged / entry[key])
-            line = {"source": entry["file"], "sha256": file_sha256(src / entry["file"])}
+                if entry.get(key):
+                    _link(inside(src, entry[key], "item"), inside(staged, entry[key], "item"))
+            line = {"source": entry["file"], "sha256": file_sha256(inside(src, entry["file"], "item"))}
             if counting:
                 density = f"density/{Path(entry['file']).stem}.npy"
                 _write_density(src, entry, staged / density, sigma)
@@ -159,8 +160,8 @@ def _write_density(src: Path, entry: dict, dest: Path, sigma: str) -> None:
 
     from labkit.data.crowd import density_map, read_ground_truth
 
-    with Image.open(src / entry["file"]) as im:
+    with Image.open(inside(src, entry["file"], "item")) as im:
         width, height = im.size
-    heads = read_ground_truth(src / entry["ground_truth"])
+    heads = read_ground_truth(inside(src, entry["ground_truth"], "ground truth"))
     dest.parent.mkdir(parents=True, exist_ok=True)
     np.save(dest, density_map(heads, height, width, "adaptive" if sigma == "adaptive" else FIXED_SIGMA))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from labkit import records, workspace
+from labkit import records, schemas, workspace
 from labkit.algorithms.common import normalization
 from labkit.errors import LabkitError
 from labkit.tasks import CLASSIFICATION, COUNTING
@@ -264,10 +264,10 @@ def modelarts_config(src: dict, serving: dict | None) -> dict:
 
 def show(ref: str) -> dict:
     folder = model_dir(ref)
-    record = {**records.read(folder), "version": folder.name, "dir": str(folder)}
+    record = {**records.read(folder, schemas.Model), "version": folder.name, "dir": str(folder)}
     record["versions"] = _versions(folder.parent.name)
     if (folder / "serving.json").exists():
-        record["serving"] = workspace.read_json(folder / "serving.json")
+        record["serving"] = schemas.read(folder / "serving.json", schemas.Serving)
     return record
 
 
@@ -276,11 +276,10 @@ def config(ref: str) -> dict:
 
 
 def list_models() -> list[dict]:
-    found = []
-    for folder in sorted(p for p in _root().iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for version in _versions(folder.name):
-            found.append(show(f"{folder.name}@{version}"))
-    return found
+    refs = [f"{folder.name}@{version}" for folder in sorted(p for p in _root().iterdir()
+                                                           if p.is_dir() and not p.name.startswith("."))
+            for version in _versions(folder.name)]
+    return list(workspace.readable(refs, show))
 
 
 def ensure_model(log=print) -> str:

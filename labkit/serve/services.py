@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from labkit import cpu, records, registry, workspace
+from labkit import cpu, records, registry, schemas, workspace
 from labkit.errors import LabkitError
 
 LIVE = ("DEPLOYING", "RUNNING")
@@ -37,7 +37,8 @@ class _Services(records.Kind):
 
 
 SERVICES = _Services("services", "service", "deploy one with `labkit service deploy`",
-                     "the service's process died (killed or crashed); deploy it again", versioned=False)
+                     "the service's process died (killed or crashed); deploy it again", schemas.Service,
+                     versioned=False)
 _root, _dir = SERVICES.root, SERVICES.dir
 refresh, show, list_services = SERVICES.refresh, SERVICES.show, SERVICES.list
 

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from labkit import catalog, profiles, records, workspace
+from labkit import catalog, profiles, records, schemas, workspace
 from labkit.algorithms import DEVICES, PROGRESS, checkpoint
 from labkit.errors import LabkitError
 from labkit.tasks import SAMPLE_DATA
@@ -29,7 +29,7 @@ _DECODER = json.JSONDecoder()  # raw_decode: one event at the start of a piece o
 
 JOBS = records.Kind("jobs", "training job", "create one with `labkit train create`",
                     "the job's process died (killed, crashed or the machine restarted); "
-                    "`labkit train resume` continues from the last checkpoint")
+                    "`labkit train resume` continues from the last checkpoint", schemas.Job)
 
 _run_dir = JOBS.dir  # ``JOB`` (its latest version) or ``JOB@V002`` -> the run directory
 refresh, show, list_jobs = JOBS.refresh, JOBS.show, JOBS.list
@@ -174,23 +174,38 @@ def create(algorithm: str, engine: str, dataset: str, name: str, hyper: dict | N
         "job": name, "algorithm": card.name, "engine": engine, "dataset": f"{version['dataset']}@{data_url.name}",
         "data_url": str(data_url), "hyper": hp, "profile": profile, "device": device, "device_num": device_num,
         "world": {"size": device_num * (nodes["nnodes"] if nodes else 1), "nnodes": 1, "node_rank": 0, **(nodes or {})},
-        "state": "CREATING", "timestamps": {"CREATING": workspace.now()}, "cwd": str(Path.cwd()),
-        "env": {"LABKIT_HOME": str(workspace.home())},
+        "state": "CREATING", "timestamps": {"CREATING": workspace.now()},
     }
     workspace.write_json(staged / "run.json", record)
     run = job_dir / workspace.publish_version(staged, job_dir)
-    args = [f"--data_url={data_url}", f"--train_url={run / 'output'}",
-            *(f"--{k}={v}" for k, v in {**card.fixed_args(device), **hp}.items())]
-    record = records.update(run, version=run.name, train_url=str(run / "output"),
-                         command=launcher_command(card.boot(engine), engine, device_num, run / "output", args, name, nodes))
+    record = records.update(run, version=run.name, train_url=str(run / "output"))
+    records.update(run, command=command(run, record))  # what the supervisor will run, for the record
     _start(run)
     log(f"job {name}@{run.name} started: {card.name} on {engine}/{device}, dataset {record['dataset']}")
     return wait_for(run) if wait else records.read(run)
 
 
+def command(run: Path, record: dict, resume: Path | None = None) -> list[str]:
+    """The command line of job ``run``, composed here from the catalog card, the engine, the
+    dataset version in this workspace and the hyper-parameters checked against the card again.
+    A record is data (it may have come in a pack): the command it stores is never what runs."""
+    from labkit import data
+
+    card = catalog.card(record["algorithm"])
+    engine = catalog.check_engine(card, record["engine"])
+    check_device(record["device"], engine)
+    hp = card.resolve(record["hyper"], "full")
+    world = record["world"]
+    nodes = machines(engine, world["nnodes"], world["node_rank"], world.get("master_addr"), world.get("master_port"))
+    args = [f"--data_url={data.version_dir(record['dataset'])}", f"--train_url={run / 'output'}",
+            *(f"--{k}={v}" for k, v in {**card.fixed_args(record["device"]), **hp}.items()),
+            *([f"--resume={resume}"] if resume else [])]
+    return launcher_command(card.boot(engine), engine, record["device_num"], run / "output", args, run.parent.name, nodes)
+
+
 def _start(run: Path) -> None:
     records.spawn(run, [sys.executable, "-m", "labkit.train.supervisor", str(run)], "supervisor.log",
-                  supervisor.child_env(records.read(run)))
+                  supervisor.child_env())
 
 
 # --- look --------------------------------------------------------------------------------
@@ -314,12 +329,12 @@ def resume(ref: str, wait: bool = False, log=print) -> dict:
     if ckpt is None:
         raise LabkitError(f"job {record['job']}@{record['version']} has no checkpoint to resume from",
                           "it ended before its first epoch: create it again")
-    command = [a for a in record["command"] if not a.startswith("--resume=")] + [f"--resume={ckpt}"]
+    argv = command(run, record, resume=ckpt)  # checked before the record changes
     with workspace.locked(run):
         record = records.read(run)
         for key in ("stop_reason", "reason", "exit_code"):
             record.pop(key, None)
-        record.update(state="CREATING", command=command, resumed_from=str(ckpt))
+        record.update(state="CREATING", command=argv, resumed_from=str(ckpt))
         record["timestamps"]["CREATING"] = workspace.now()
         workspace.write_json(run / "run.json", record)
     _start(run)

@@ -11,18 +11,20 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
-from labkit import records
+from labkit import records, workspace
 from labkit.algorithms import PROGRESS
+from labkit.errors import LabkitError
 
 
-def child_env(record: dict) -> dict:
-    """The algorithm's environment: ours, with the job's device and thread settings."""
+def child_env() -> dict:
+    """The algorithm's environment: ours, with this workspace's path (never a record's)."""
     env = dict(os.environ)
-    env.update(record.get("env", {}))
+    env["LABKIT_HOME"] = str(workspace.home())
     # msrun and torchrun start `python` from PATH: make it this interpreter, venv or not
     env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
     env["PYTHONUNBUFFERED"] = "1"
@@ -41,14 +43,20 @@ def failure_reason(run: Path, code: int) -> str:
 
 
 def main(run_dir: str) -> int:
+    from labkit.train import jobs
+
     run = Path(run_dir)
     record = records.read(run)
     with open(run / "train.log", "a", encoding="utf-8") as log:
-        log.write(f"$ {' '.join(record['command'])}\n")
+        try:
+            argv = jobs.command(run, record, resume=jobs.last_checkpoint(run) if record.get("resumed_from") else None)
+        except LabkitError as exc:
+            records.finish(run, "FAILED", reason=f"could not start the algorithm: {exc.message}")
+            return 1
+        log.write(f"$ {shlex.join(argv)}\n")
         log.flush()
         try:
-            child = subprocess.Popen(record["command"], stdout=log, stderr=subprocess.STDOUT, cwd=record["cwd"],
-                                     env=child_env(record))
+            child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=run, env=child_env())
         except OSError as exc:
             records.finish(run, "FAILED", reason=f"could not start the algorithm: {exc}")
             return 1

@@ -126,7 +126,7 @@ def _calibrate(shape: list) -> tuple[Speed, float]:
         cmd = ([sys.executable, "-m", "labkit.train.timing", *argv] if device_num == 1 else
                launcher_command(Path(__file__), engine, device_num, Path(logs), argv, "timing", None))
         busy, ours, start = _busy_seconds(), _children_seconds(), time.monotonic()
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CALIBRATION_TIMEOUT_S, env=child_env({}))
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CALIBRATION_TIMEOUT_S, env=child_env())
         capacity = (time.monotonic() - start) * (psutil.cpu_count() or 1)
         others = max(0.0, (_busy_seconds() - busy) - (_children_seconds() - ours)) / capacity
     found = [line[len(SPEED):] for line in proc.stdout.splitlines() if line.startswith(SPEED)]
