@@ -135,6 +135,11 @@ def _listed(found: list[dict]) -> str:
     return shown + (f" and {len(found) - 5} more" if len(found) > 5 else "")
 
 
+def _plain(path: Path) -> bool:
+    """A regular file, not a link (a link's target is not the job's to delete)."""
+    return path.is_file() and not path.is_symlink()
+
+
 def gc(dry_run: bool = False, log=print) -> dict:
     """Free the disk of epoch checkpoints: each job version that is not running keeps its
     best checkpoint (a hard link to its best epoch's) and its last epoch's (``resume`` starts
@@ -146,8 +151,8 @@ def gc(dry_run: bool = False, log=print) -> dict:
         if _running(train.jobs.JOBS, record["_ref"]):
             continue
         run = workspace.area("jobs") / record["_ref"].replace("@", os.sep)
-        epochs = sorted((run / "output" / "checkpoints").glob("epoch_*"))
-        best = {(p.stat().st_dev, p.stat().st_ino) for p in (run / "output" / "checkpoints").glob("best.*")}
+        epochs = sorted(p for p in (run / "output" / "checkpoints").glob("epoch_*") if _plain(p))
+        best = {(p.stat().st_dev, p.stat().st_ino) for p in (run / "output" / "checkpoints").glob("best.*") if _plain(p)}
         for path in epochs[:-1]:
             st = path.stat()
             if (st.st_dev, st.st_ino) in best:

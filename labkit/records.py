@@ -72,8 +72,12 @@ def started_at(pid: int) -> float | None:
 
 
 def alive(pid: int, started: float | None) -> bool:
-    """Is the owner still running? A reused pid (another start time) is not it; a zombie
-    (our own child, when the work was started from this process) is dead and reaped."""
+    """Is the owner still running? A reused pid (another start time) is not it, nor is a pid
+    whose start was never recorded (a record is data: it must not make labkit signal a process
+    it did not start); a zombie (our own child, when the work was started from this process) is
+    dead and reaped."""
+    if started is None:
+        return False
     import psutil
 
     try:
@@ -84,7 +88,7 @@ def alive(pid: int, started: float | None) -> bool:
             return False
     except psutil.Error:
         return False
-    return started is None or started_at(pid) == started
+    return started_at(pid) == started
 
 
 def refresh(run: Path, reason: str, schema=None) -> dict:
@@ -98,7 +102,8 @@ def refresh(run: Path, reason: str, schema=None) -> dict:
         # A stop under way ended it on purpose (`stop_reason` comes first): STOPPED, whoever looks first.
         record = finish(run, "STOPPED" if record.get("stop_reason") else "FAILED",
                         reason=record.get("stop_reason") or reason)
-        _end_orphans(record["pid"])
+        if record.get("pid_started") is not None:  # the group was ours once: end what is left of it
+            _end_orphans(record["pid"])
     return record
 
 

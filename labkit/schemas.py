@@ -140,7 +140,8 @@ class Job(Record):
     state: Literal["CREATING", "RUNNING", "COMPLETED", "FAILED", "STOPPED"]
     timestamps: Timestamps
     metrics: Metrics = {}
-    pid: int | None = None
+    pid: Annotated[int, Field(ge=1, le=2**22)] | None = None
+    pid_started: Number | None = None
     data_url: Text | None = None
     train_url: Text | None = None
 
@@ -161,7 +162,8 @@ class Conversion(Record):
     options: dict
     state: Literal["CREATING", "RUNNING", "COMPLETED", "FAILED", "STOPPED"]
     timestamps: Timestamps
-    pid: int | None = None
+    pid: Annotated[int, Field(ge=1, le=2**22)] | None = None
+    pid_started: Number | None = None
     job_run: Text | None = None
     data_url: Text | None = None
 
@@ -193,11 +195,40 @@ class Serving(Record):
 
 
 class Service(Record):
+    """A service's record: ``service start`` deploys again from these options, checked again."""
     service: Name
     model: ModelRef
     state: Literal["DEPLOYING", "RUNNING", "STOPPED", "FAILED"]
     timestamps: Timestamps
     instances: Annotated[int, Field(ge=1, le=16)]
+    host: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.:_-]{1,253}$")]
+    port: Annotated[int, Field(ge=0, le=65535)]
+    auto_stop: Annotated[Number, Field(gt=0)] | None = None
+    max_batch: Annotated[int, Field(ge=1, le=4096)]
+    max_wait: Annotated[Number, Field(ge=0, le=60)]
+    max_body: Annotated[int, Field(ge=1, le=2**34)]
+    deadline: Annotated[Number, Field(gt=0, le=86400)]
+    url: Text | None = None
+    pid: Annotated[int, Field(ge=1, le=2**22)] | None = None
+    pid_started: Number | None = None
+
+
+# --- the catalog ---------------------------------------------------------------------------
+
+class HyperSpec(Record):
+    name: Name
+    type: Literal["int", "float", "str", "bool"]
+    default: Scalar = None
+
+
+class Algorithm(Record):
+    """A custom algorithm's ``algorithm.json`` (``labkit algo create``)."""
+    name: Name
+    engine: Engine
+    task: Task
+    boot_file: RelPath
+    source: Text
+    hyper: Annotated[list[HyperSpec], Field(max_length=256)]
 
 
 # --- packs --------------------------------------------------------------------------------

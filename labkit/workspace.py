@@ -115,8 +115,8 @@ def readable(paths, read):
         try:
             yield read(path)
         except (LabkitError, FileNotFoundError, NotADirectoryError) as exc:
-            why = exc.message if isinstance(exc, LabkitError) else "its record is missing"
-            print(f"warning: skipped {path}: {why}", file=sys.stderr)
+            why = exc.message if isinstance(exc, LabkitError) else f"{path}: its record is missing"
+            print(f"warning: skipped {why if str(path) in why else f'{path}: {why}'}", file=sys.stderr)
 
 
 @contextlib.contextmanager

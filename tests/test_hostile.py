@@ -170,10 +170,6 @@ def test_a_hostile_pack_is_refused_and_changes_nothing(instructor, ws, tmp_path,
     assert listing(tmp_path) == before
 
 
-def test_the_corpus_holds_forty_cases():
-    assert len(PACKS) + len(IMPORTS) + len(RECORDS) >= 40
-
-
 def test_a_refused_pack_answers_on_the_command_line_with_no_traceback(instructor, ws, tmp_path):
     archive = hostile(instructor, tmp_path, "job", PACKS["item climbing out"][1])
     proc = labkit_cli("unpack", archive, check=False, env={"LABKIT_HOME": str(ws)})
@@ -273,6 +269,25 @@ def test_a_hostile_zip_imports_only_what_is_safe(ws, tmp_path, case):
     rec = data.import_dataset(archive, "photos")
     assert rec["count"] == 2 and [r for r in rec["report"]["refused"] if reason in r["reason"]], rec["report"]
     assert not any((tmp_path / "outside").iterdir()) and not (tmp_path.parent / "evil.jpg").exists()
+
+
+def test_a_zip_with_a_damaged_entry_imports_the_rest(ws, tmp_path):
+    archive = tmp_path / "photos.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, payload in GOOD + [("flowers/tulips/big.jpg", jpeg(3) * 20)]:
+            zf.writestr(name, payload)
+    raw = bytearray(archive.read_bytes())
+    start = raw.find(b"flowers/tulips/big.jpg") + len("flowers/tulips/big.jpg") + 10
+    raw[start:start + 40] = bytes(b ^ 0x55 for b in raw[start:start + 40])  # its compressed bytes, broken
+    archive.write_bytes(bytes(raw))
+    rec = data.import_dataset(archive, "photos")
+    assert rec["count"] == 2 and "damaged or unsupported entry" in rec["report"]["skipped"][0]["reason"]
+
+
+def test_names_from_outside_are_printed_with_control_characters_escaped(ws, tmp_path):
+    archive = zip_of(tmp_path / "photos.zip", GOOD + IMPORTS["zip entry with a control character"][0])
+    proc = labkit_cli("data", "import", archive, "--name", "photos", env={"LABKIT_HOME": str(ws)})
+    assert "refused flowers/roses/\\x1b[31m.jpg" in proc.stdout and "\x1b" not in proc.stdout + proc.stderr
 
 
 def test_a_manifest_naming_files_elsewhere_imports_only_its_own(ws, tmp_path):
@@ -382,3 +397,58 @@ def test_the_checksum_of_an_unchanged_pack_still_matches(instructor):
     assert again["parts"] == manifest["parts"]
     assert all(hashlib.sha256(files[f"parts/1/{k}"]).hexdigest() == v["sha256"]
                for k, v in manifest["parts"][1]["files"].items())
+
+
+# --- every verb that reads a file --------------------------------------------------------------
+
+FILES = {
+    # (the verb, with {file} and {dir} to fill in; what the file holds)
+    "pipeline not JSON": (("pipeline", "run", "{file}", "--input", "{dir}", "--model", "m"), b'{"s": ['),
+    "pipeline nested deeply": (("pipeline", "run", "{file}", "--input", "{dir}", "--model", "m"), DEEP.encode()),
+    "pipeline of the wrong shape": (("pipeline", "run", "{file}", "--input", "{dir}", "--model", "m"), b'{"s": 5}'),
+    "pipeline element of the wrong type": (("pipeline", "run", "{file}", "--input", "{dir}"),
+                                           b'{"s": {"a": {"factory": "appsrc", "next": 7}}}'),
+    "pipeline model climbing out": (("pipeline", "run", "{file}", "--input", "{dir}"), json.dumps({"s": {
+        "a": {"factory": "appsrc", "next": "b"}, "b": {"factory": "mxpi_tensorinfer", "next": "c",
+                                                       "props": {"modelPath": "../../../etc"}},
+        "c": {"factory": "appsink"}}}).encode()),
+    "label file not UTF-8": (("eval", "classification", "{dir}", "{file}", "--out", "{dir}/r.json"), b"\xff\xfe a 1\n"),
+    "label file of one word": (("eval", "counting", "{dir}", "{file}", "--out", "{dir}/r.json"), b"lonely\n"),
+    "manifest nested deeply": (("data", "import", "{file}", "--name", "x", "--format", "manifest"), DEEP.encode()),
+    "pack that is JSON": (("unpack", "{file}"), DEEP.encode()),
+    "pack that is empty": (("unpack", "{file}"), b""),
+}
+
+
+@pytest.mark.parametrize("case", list(FILES))
+def test_every_verb_given_a_malformed_file_answers_with_one_error(ws, tmp_path, case):
+    argv, content = FILES[case]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a_1.txt").write_text("1\n")
+    (tmp_path / "given.json").write_bytes(content)
+    args = [a.format(file=tmp_path / "given.json", dir=tmp_path / "in") for a in argv]
+    proc = labkit_cli(*args, check=False, env={"LABKIT_HOME": str(ws)})
+    lines = proc.stderr.splitlines()
+    assert proc.returncode == 1 and lines[0].startswith("error: ") and lines[-1].startswith("  fix: "), proc.stderr
+    assert "Traceback" not in proc.stderr and "unexpectedly" not in proc.stderr
+
+
+@pytest.mark.parametrize("started", [None, 12345.0])
+def test_a_record_naming_a_process_labkit_did_not_start_never_signals_it(ws, started):
+    """A record's pid is data: without the start time labkit recorded for it, the process it
+    names is not the job's, and neither `show` nor `stop` sends it a signal."""
+    import subprocess
+
+    sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        record = {"job": "x", "algorithm": "MCNN", "engine": "pytorch", "dataset": "cr@V001", "hyper": {},
+                  "device": "cpu", "device_num": 1, "world": {"size": 1, "nnodes": 1, "node_rank": 0},
+                  "state": "RUNNING", "timestamps": {}, "pid": sleeper.pid, "pid_started": started}
+        (ws / "jobs/x/V001").mkdir(parents=True)
+        (ws / "jobs/x/V001/run.json").write_text(json.dumps(record))
+        assert train.show("x")["state"] == "FAILED"
+        assert train.stop("x")["state"] == "FAILED"
+        assert sleeper.poll() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()

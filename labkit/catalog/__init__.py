@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from labkit import workspace
+from labkit import boundary, schemas, workspace
 from labkit.catalog.cards import BUILTIN, Card, HyperParameter
 from labkit.tasks import CLASSIFICATION, TASKS
 from labkit.errors import LabkitError
@@ -25,7 +25,8 @@ def _root() -> Path:
 
 def cards() -> list[Card]:
     """Every algorithm: the built-in cards, then the custom ones of this workspace."""
-    custom = [_custom_card(workspace.read_json(p)) for p in sorted((_root() / "custom").glob("*/algorithm.json"))]
+    found = sorted((_root() / "custom").glob("*/algorithm.json"))
+    custom = list(workspace.readable(found, lambda p: _custom_card(schemas.read(p, schemas.Algorithm))))
     return [*BUILTIN, *custom]
 
 
@@ -78,7 +79,7 @@ def create_custom(name: str, code_dir: str | Path, boot_file: str, engine: str, 
     if any(c.name.lower() == name.lower() for c in cards()):
         raise LabkitError(f"an algorithm named {name!r} already exists", "choose another --name")
     src = Path(code_dir).expanduser().resolve()
-    if not (src / boot_file).is_file():
+    if not boundary.inside(src, boot_file, "--boot-file").is_file():  # a plain file inside the folder
         raise LabkitError(f"boot file {boot_file!r} not found in {src}",
                           "--boot-file is the training script's path relative to --code-dir")
     if workspace.home().is_relative_to(src):

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from labkit.boundary import printable
 from labkit.workspace import size_text
 
 
@@ -20,8 +21,10 @@ def table(rows: list[dict], columns: list[str]) -> str:
 
 
 def emit(args: argparse.Namespace, record, human: str) -> None:
-    """Print the record as JSON with ``--json``, else the human text."""
-    print(json.dumps(record, indent=2, ensure_ascii=False, default=str) if args.json else human)
+    """Print the record as JSON with ``--json``, else the human text, whose names may come from
+    outside (an archive's entries, a manifest's labels): control characters are escaped."""
+    print(json.dumps(record, indent=2, ensure_ascii=False, default=str) if args.json
+          else printable(human, limit=10**9, keep="\n\t"))
 
 
 def progress(message: str) -> None:

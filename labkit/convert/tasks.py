@@ -64,7 +64,7 @@ def _job(job: str) -> tuple[Path, dict, dict]:
     from labkit import train
 
     rec = train.show(job)
-    run = Path(rec["train_url"]).parent
+    run = Path(rec["dir"])  # where the job is, not where its record says it is
     if rec["state"] != "COMPLETED":
         raise LabkitError(f"job {job} is {rec['state']}, only a completed job can be converted",
                           "wait for it (labkit train show) or train one")
@@ -93,6 +93,8 @@ def create(job: str, template: str, name: str, input_shape: str | None = None, i
         raise LabkitError(f"unknown input format {layout!r}", f"use one of {', '.join(FORMATS)}")
     if output_type not in OUTPUT_TYPES:
         raise LabkitError(f"unknown output type {output_type!r}", f"use one of {', '.join(OUTPUT_TYPES)}")
+    from labkit import data
+
     workspace.check_name(name, "conversion task name")
     job_run, job_rec, info = _job(job)
     batch, size = None, info["image_size"]
@@ -121,7 +123,7 @@ def create(job: str, template: str, name: str, input_shape: str | None = None, i
     workspace.remove_stale_staging(task_dir)
     staged = workspace.staging_dir(task_dir)
     record = {"task": name, "job": f"{job_rec['job']}@{job_rec['version']}", "engine": job_rec["engine"],
-              "job_run": str(job_run), "data_url": job_rec["data_url"], "model_info": info, "options": opts,
+              "job_run": str(job_run), "data_url": str(data.version_dir(job_rec["dataset"])), "model_info": info, "options": opts,
               "threads": threads or cpu.cores(), "profile": profile, "state": "CREATING",
               "timestamps": {"CREATING": workspace.now()}}
     workspace.write_json(staged / "run.json", record)

@@ -12,6 +12,7 @@ import os
 import shutil
 import stat
 import zipfile
+import zlib
 from pathlib import Path
 
 from labkit import boundary, schemas
@@ -148,9 +149,26 @@ def _extract_zip(archive: Path, dest: Path, report: dict) -> Path:
             if target.exists():
                 report["refused"].append({"entry": name, "reason": "the archive holds this name twice"})
                 continue
-            with zf.open(info) as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
+            problem = _copy_entry(zf, info, target)
+            if problem:
+                target.unlink(missing_ok=True)
+                report["skipped"].append({"file": name, "reason": problem})
     return dest
+
+
+def _copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> str | None:
+    """Copy one entry, at most ``MAX_ENTRY_BYTES`` whatever size it declares; why not, or None."""
+    left = MAX_ENTRY_BYTES
+    try:
+        with zf.open(info) as src, open(target, "wb") as out:
+            while chunk := src.read(min(1 << 20, left + 1)):
+                left -= len(chunk)
+                if left < 0:
+                    return f"more than {MAX_ENTRY_BYTES:,} bytes once decompressed"
+                out.write(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+        return f"damaged or unsupported entry ({exc})"  # RuntimeError: an encrypted entry
+    return None
 
 
 def _manifest(manifest: Path, staged: Path, report: dict) -> list[dict]:

@@ -130,6 +130,10 @@ def publish(name: str, train_ratio: float = 0.8, seed: int = 0, sigma: str = "fi
         workspace.write_json(staged / "version.json", version)
         # The number is known only once the rename claims it: readers take it from the folder name.
         version["version"] = workspace.publish_version(staged, vroot)
+    except FileNotFoundError as exc:  # an image or ground truth removed from the dataset by hand
+        shutil.rmtree(staged, ignore_errors=True)
+        raise LabkitError(f"dataset {name} lacks a file its items.jsonl lists: {exc.filename}",
+                          "put the file back, or import the dataset again") from None
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise

@@ -24,9 +24,9 @@ from labkit.tasks import COUNTING
 def read_labels(label_file: Path) -> dict[str, str]:
     try:
         lines = Path(label_file).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise LabkitError(f"cannot read the label file {label_file}: {exc.strerror}",
-                          "give a file of '<image name> <label>' lines (labkit eval labels writes one)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LabkitError(f"cannot read the label file {label_file}: {getattr(exc, 'strerror', None) or exc}",
+                          "give a UTF-8 text file of '<image name> <label>' lines, one per image") from None
     found = {}
     for n, line in enumerate(lines, 1):
         if not line.strip():
@@ -47,8 +47,13 @@ def _matched(result_dir: Path, label_file: Path) -> tuple[list[tuple[str, str, s
     pairs, missing = [], []
     for stem, label in labels.items():
         path = Path(result_dir) / f"{stem}_1.txt"
-        if path.exists():
-            pairs.append((stem, path.read_text(encoding="utf-8").split("\n")[0].strip(), label))
+        if path.is_file():
+            try:
+                first = path.read_text(encoding="utf-8").split("\n")[0].strip()
+            except UnicodeDecodeError:
+                raise LabkitError(f"the result file {path} is not UTF-8 text",
+                                  "result files hold class indices or a count, one per line") from None
+            pairs.append((stem, first, label))
         else:
             missing.append(stem)
     if not pairs:

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from labkit import workspace
+from labkit import boundary, schemas, workspace
+from labkit.boundary import printable
 from labkit.data.images import ImageError, decode, list_images
 from labkit.errors import LabkitError
 from labkit.serve.runtime import Model, ranked
@@ -44,12 +45,18 @@ def bundled(task: str) -> Path:
 def load(path: Path) -> tuple[str, list[tuple[str, dict]]]:
     """The stream's name and its elements in order, from appsrc along ``next``."""
     try:
-        spec = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise LabkitError(f"cannot read the pipeline {path}: {exc}", "give a pipeline JSON like data/pipelines/*.json") from None
+        spec = schemas.read(Path(path))
+    except (OSError, LabkitError) as exc:
+        why = exc.message if isinstance(exc, LabkitError) else exc.strerror
+        raise LabkitError(f"cannot read the pipeline {path}: {why}", "give a pipeline JSON like data/pipelines/*.json") from None
     if not isinstance(spec, dict) or len(spec) != 1:
         raise LabkitError(f"{path} must hold exactly one stream", "{\"stream name\": {\"appsrc0\": {...}, ...}}")
     (stream, elements), = spec.items()
+    if not isinstance(elements, dict) or not all(
+            isinstance(e, dict) and isinstance(e.get("props", {}), dict) and isinstance(e.get("next", ""), str)
+            for e in elements.values()):
+        raise LabkitError(f"stream {printable(stream)}: each element must be an object with a 'factory', and 'props' "
+                          "(an object) and 'next' (a name) where it has them", "compare with data/pipelines/*.json")
     source = [name for name, e in elements.items() if isinstance(e, dict) and e.get("factory") == "appsrc"]
     if len(source) != 1:
         raise LabkitError(f"stream {stream} needs one appsrc element", "start the stream with an appsrc")
@@ -76,9 +83,18 @@ def _int_prop(props: dict, key: str, default: int) -> int:
         raise LabkitError(f"property {key}={value!r} is not a number", f"e.g. \"{key}\": \"224\"") from None
 
 
+def _text(path: Path) -> str:
+    """A text file the pipeline names; a clear error if it cannot be read as UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LabkitError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}",
+                          "the pipeline's files are UTF-8 text beside the pipeline JSON") from None
+
+
 def _read_cfg(path: Path) -> dict:
     conf = {}
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    for line in _text(path).splitlines():
         line = line.split("#", 1)[0].strip()
         if "=" in line:
             key, value = (p.strip() for p in line.split("=", 1))
@@ -87,6 +103,12 @@ def _read_cfg(path: Path) -> dict:
 
 
 class Pipeline:
+    def _beside(self, rel, what: str, kind: str = "file") -> Path:
+        """A file the pipeline names, inside the pipeline's folder (``boundary``)."""
+        if not isinstance(rel, str):
+            raise LabkitError(f"{what} must be a path, got {printable(repr(rel))}", "a path beside the pipeline JSON")
+        return boundary.inside(self.path.parent, rel, what, kind)
+
     def __init__(self, path: Path, model: str | None = None):
         from labkit import registry
 
@@ -98,19 +120,21 @@ class Pipeline:
         ref = model or infer[0].get("modelPath")
         if not ref:
             raise LabkitError("mxpi_tensorinfer has no modelPath", "name a registry model, or pass --model NAME")
-        folder = self.path.parent / ref
-        self.model = Model(folder if (folder / "serving.json").exists() else registry.deployable(ref)[0], threads=None)
+        folder = self._beside(ref, "modelPath", kind="dir") if not boundary.problem(ref) else None
+        self.model = Model(folder if folder and (folder / "serving.json").is_file() else registry.deployable(ref)[0],
+                           threads=None)
         self.size = self.model.input["size"]
         self.grey = self.model.input["channels"] == 1
         self.post = {}
         for _, element in self.chain:
             if element["factory"] == "mxpi_classpostprocessor":
                 props = element.get("props", {})
-                conf = _read_cfg(self.path.parent / props["postProcessConfigPath"]) if props.get("postProcessConfigPath") else {}
+                conf = (_read_cfg(self._beside(props["postProcessConfigPath"], "postProcessConfigPath"))
+                        if props.get("postProcessConfigPath") else {})
                 labels = self.model.labels
                 if props.get("labelPath"):
-                    labels = [ln.strip() for ln in (self.path.parent / props["labelPath"]).read_text(
-                        encoding="utf-8").splitlines() if ln.strip()]
+                    labels = [ln.strip() for ln in _text(self._beside(props["labelPath"], "labelPath")).splitlines()
+                              if ln.strip()]
                 classes = int(conf.get("CLASS_NUM", len(labels)))
                 if classes != len(self.model.labels):
                     raise LabkitError(f"CLASS_NUM={classes} but the model has {len(self.model.labels)} classes",

@@ -283,7 +283,8 @@ def ensure_job(algorithm: str = "ResNet_v1_50", engine: str = "pytorch", log=pri
     """``JOB@VERSION`` of the most recently completed built-in job; when there is none, train
     ``algorithm`` in the quick profile on the default dataset of its task and say so. This is
     what lets the stage notebooks after training run on their own."""
-    done = [r for r in list_jobs() if r["state"] == "COMPLETED" and (Path(r["train_url"]) / "model.json").exists()]
+    done = [r for r in list_jobs() if r["state"] == "COMPLETED" and r.get("version")
+            and (output_dir(f"{r['job']}@{r['version']}") / "model.json").exists()]
     if done:
         latest = max(done, key=lambda r: r["timestamps"]["COMPLETED"])
         return f"{latest['job']}@{latest['version']}"
@@ -314,7 +315,7 @@ def stop(ref: str) -> dict:
 
 
 def last_checkpoint(run: Path) -> Path | None:
-    found = sorted((run / "output" / "checkpoints").glob("epoch_*"))
+    found = sorted(p for p in (run / "output" / "checkpoints").glob("epoch_*") if p.is_file() and not p.is_symlink())
     return found[-1] if found else None
 
 

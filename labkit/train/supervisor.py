@@ -65,7 +65,7 @@ def main(run_dir: str) -> int:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     stats = {"exit_code": code, "peak_memory_mb": round(usage.ru_maxrss / 1024, 1),
              "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1)}
-    output = Path(record["train_url"])
+    output = run / "output"
     digests = [json.loads(p.read_text()) for p in sorted(output.glob("rank*.json"))]
     if digests:
         # the ranks of this machine (a job over several machines has the others' on theirs)
