@@ -248,6 +248,10 @@ def _verify_dataset(archive: Path, i: int, part: dict, folder: Path) -> None:
     version = _record(folder, f"versions/{version_name}/version.json", schemas.Version, archive, i)
     if rec["name"] != name or version["dataset"] != name or version["task"] != rec["task"]:
         raise _refuse(archive, f"its dataset part {name}: dataset.json and version.json name another dataset or task")
+    try:
+        schemas.check_items(items, rec["task"], f"part {i}/items.jsonl")
+    except LabkitError as exc:
+        raise _refuse(archive, exc.message) from None
     if part["ref"] != f"{name}@{version_name}":
         raise _refuse(archive, f"its dataset part says {printable(part['ref'])!r} but holds {name}@{version_name}")
     files = set()
@@ -383,23 +387,13 @@ def _place(archive: Path, i: int, source: Path, part: dict, parts: list[dict], o
     if part["kind"] == "model":
         return
     record = schemas.read(source / "run.json")
-    target = home / part["dir"]
-
-    def dataset_of(job_ref: str) -> str:
-        found = next((p for p in parts if p["kind"] == "job" and p["ref"] == job_ref), None)
-        return (schemas.read(staged_run(found), schemas.Job) if found else {}).get("dataset", "")
-
-    def staged_run(job_part: dict) -> Path:
-        return source.parent / str(parts.index(job_part)) / "run.json"
-
-    dataset = record["dataset"] if part["kind"] == "job" else dataset_of(record["job"])
-    name, _, version = dataset.partition("@")
-    places = {"data_url": home / "datasets" / name / "versions" / version}
     if part["kind"] == "job":
-        places["train_url"] = target / "output"
-    else:
-        job, _, job_version = record["job"].partition("@")
-        places["job_run"] = home / "jobs" / job / job_version
+        dataset, places = record["dataset"], {"train_url": home / part["dir"] / "output"}
+    else:  # a conversion: its job travels with it (``_verify_run``), and names the dataset
+        job_part = next(n for n, p in enumerate(parts) if p["kind"] == "job" and p["ref"] == record["job"])
+        dataset = schemas.read(source.parent / str(job_part) / "run.json")["dataset"]
+        places = {"job_run": home / "jobs" / record["job"].replace("@", "/")}
+    places["data_url"] = home / "datasets" / dataset.partition("@")[0] / "versions" / dataset.partition("@")[2]
     for key, place in places.items():
         if record.get(key) is not None and record[key] != str(place):
             raise _refuse(archive, f"part {i}'s run.json: field {key!r} points to {printable(str(record[key]))!r}, "

@@ -96,6 +96,19 @@ class Item(Record):
     usage: Literal["train", "val"] | None = None
 
 
+ITEM_FIELDS = {CLASSIFICATION: ("label",), COUNTING: ("count", "ground_truth")}
+
+
+def check_items(items: list[dict], task: str, where: str) -> list[dict]:
+    """``items`` if each has what an item of ``task`` needs (a label; a count and a ground truth)."""
+    for n, item in enumerate(items, 1):
+        missing = [k for k in ITEM_FIELDS[task] if item.get(k) is None]
+        if missing:
+            raise LabkitError(f"{where}, item {n} is refused: an item of a {task} dataset needs "
+                              f"{' and '.join(missing)}", "restore the file, or import the dataset again")
+    return items
+
+
 class Version(Record):
     dataset: Name
     task: Task

@@ -182,9 +182,10 @@ def models(trained_home):
 @pytest.fixture(scope="session")
 def instructor(tmp_path_factory):
     """The instructor's workspace and its packs (``out``): ``job.tar.gz`` (a PyTorch MCNN job on
-    crowd scenes, with its dataset version), ``model.tar.gz`` (the model imported from it) and
+    crowd scenes, with its dataset version), ``conversion.tar.gz`` (its FP32 conversion, with the
+    job and the dataset version), ``model.tar.gz`` (the model imported from the job) and
     ``flowers.tar.gz`` (a classification dataset version alone)."""
-    from labkit import data, packs, registry, train
+    from labkit import convert, data, packs, registry, train
 
     home = tmp_path_factory.mktemp("instructor") / "workspace"
     out = home.parent / "packs"
@@ -197,10 +198,13 @@ def instructor(tmp_path_factory):
                            wait=True, log=lambda *_: None)
         assert job["state"] == "COMPLETED", job.get("reason")
         registry.import_model("crowd", from_job="mc", log=lambda *_: None)
+        conversion = convert.create("mc", "onnx-ort-fp32", "mc-fp32", log=lambda *_: None)
+        assert conversion["state"] == "COMPLETED", conversion.get("reason")
         data.make("flowers", name="fl", count=10, size=32, seed=0)
         data.publish("fl")
         packs.pack("mc", out / "job.tar.gz", log=lambda *_: None)
         packs.pack("crowd@0.0.1", out / "model.tar.gz", log=lambda *_: None)
+        packs.pack("mc-fp32", out / "conversion.tar.gz", log=lambda *_: None)
         packs.pack("fl@V001", out / "flowers.tar.gz", log=lambda *_: None)
     finally:
         os.environ["LABKIT_HOME"] = old

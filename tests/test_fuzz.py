@@ -106,7 +106,7 @@ def still_answers(root: Path) -> None:
 @pytest.fixture(scope="module")
 def pack_files(instructor):
     _, out = instructor
-    return {name: members(out / f"{name}.tar.gz") for name in ("job", "model", "flowers")}
+    return {name: members(out / f"{name}.tar.gz") for name in ("job", "conversion", "model", "flowers")}
 
 
 @FUZZ

@@ -32,10 +32,12 @@ def edit(files, name, change):
 
 
 def edit_lines(files, name, change):
-    """Rewrite the JSON-lines member ``name`` through ``change(list of records)``."""
+    """Rewrite the JSON-lines member ``name`` through ``change(list of records)``, which changes
+    the records in place or returns a new list of them."""
     rows = [json.loads(line) for line in files[name].decode().splitlines() if line.strip()]
     new = change(rows)
-    files[name] = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in (rows if new is None else new)).encode()
+    files[name] = "".join(json.dumps(r, ensure_ascii=False) + "\n"
+                          for r in (new if isinstance(new, list) else rows)).encode()
 
 
 def first_item(key, value):
@@ -44,7 +46,7 @@ def first_item(key, value):
     return change
 
 
-JOB, DATA, MODEL = "parts/1/run.json", "parts/0/", "parts/0/"
+JOB, MODEL, CONVERSION = "parts/1/run.json", "parts/0/", "parts/2/run.json"
 ITEMS, SPLIT = "parts/0/items.jsonl", "parts/0/versions/V001/train.jsonl"
 
 # (pack, change(manifest, files), words the refusal must say); every pack is re-signed afterwards
@@ -87,6 +89,8 @@ PACKS = {
     "items line not JSON": ("job", lambda m, f: f.update({ITEMS: f[ITEMS] + b"{oops\n"}), "not JSON"),
     "items line nested deeply": ("job", lambda m, f: f.update({ITEMS: f[ITEMS] + DEEP.encode() + b"\n"}), "nested"),
     "item count negative": ("job", lambda m, f: edit_lines(f, ITEMS, first_item("count", -5)), "field 'count'"),
+    "crowd item without its count": ("job", lambda m, f: edit_lines(f, ITEMS, lambda rows: rows[0].pop("count")),
+                                     "needs count"),
     "dataset record of another name": ("job", lambda m, f: edit(f, "parts/0/dataset.json", lambda r: r.update(name="x")),
                                        "name another dataset"),
     "dataset record without task": ("job", lambda m, f: edit(f, "parts/0/dataset.json", lambda r: r.pop("task")),
@@ -117,6 +121,13 @@ PACKS = {
     "manifest nested deeply": ("model", lambda m, f: m.update(versions={"x": json.loads("[" * 900 + "]" * 900)}),
                                "nested"),
     "manifest with a huge version string": ("model", lambda m, f: m["versions"].update(torch="9" * 10_000), "malformed"),
+    # a conversion whose records point elsewhere, or that did not finish
+    "conversion job_run elsewhere": ("conversion", lambda m, f: edit(f, CONVERSION, lambda r: r.update(job_run="/")),
+                                     "'job_run' points"),
+    "conversion STOPPED": ("conversion", lambda m, f: edit(f, CONVERSION, lambda r: r.update(state="STOPPED")),
+                           "only a COMPLETED conversion"),
+    "conversion of a job the pack lacks": ("conversion", lambda m, f: edit(f, CONVERSION, lambda r: r.update(
+        job="other@V001")), "does not hold"),
     # a model that would read files elsewhere or load code
     "model FAILED": ("model", lambda m, f: edit(f, MODEL + "run.json", lambda r: r.update(state="FAILED")),
                      "only a NORMAL model"),

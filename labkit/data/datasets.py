@@ -36,8 +36,10 @@ def record(name: str) -> dict:
 
 
 def items(name: str) -> list[dict]:
-    """The dataset's items, each checked (``schemas.Item``: its file a safe relative path)."""
-    return schemas.read_lines(path(name) / "items.jsonl", schemas.Item)
+    """The dataset's items, each checked (``schemas.Item``: its file a safe relative path; what
+    an item of the dataset's task needs)."""
+    where = path(name) / "items.jsonl"
+    return schemas.check_items(schemas.read_lines(where, schemas.Item), record(name)["task"], str(where))
 
 
 def list_all() -> list[dict]:
