@@ -195,10 +195,15 @@ class Kind:
         """The record, after marking it FAILED if its process died unnoticed."""
         return refresh(run, self.died, self.schema)
 
+    def refresh_version(self, run: Path) -> dict:
+        """``refresh``, with the version the folder's name says (a record's own may lag or lie)."""
+        record = self.refresh(run)
+        return {**record, "version": run.name} if self.versioned else record
+
     def show(self, ref: str) -> dict:
         """The record, with its directory (and its versions, when versioned)."""
         run = self.dir(ref)
-        record = {**self.refresh(run), "dir": str(run)}
+        record = {**self.refresh_version(run), "dir": str(run)}
         if self.versioned:
             record["versions"] = workspace.versions(run.parent)
         return record
@@ -208,4 +213,4 @@ class Kind:
         record is skipped with a warning."""
         runs = (workspace.latest_versions(self.root()) if self.versioned
                 else [p.parent for p in sorted(self.root().glob("*/run.json"))])
-        return list(workspace.readable(runs, self.refresh))
+        return list(workspace.readable(runs, self.refresh_version))

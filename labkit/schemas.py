@@ -13,7 +13,7 @@ import unicodedata
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from labkit import boundary, workspace
 from labkit.errors import LabkitError
@@ -27,6 +27,9 @@ MAX_CLASSES = 10_000
 
 Task = Literal[CLASSIFICATION, COUNTING]
 Engine = Literal["pytorch", "mindspore"]
+Split = Literal["stratified", "source"]  # a version's split: seeded by class, or the source's own
+Layout = Literal["NCHW", "NHWC"]
+OutputType = Literal["fp32", "fp16"]
 Name = Annotated[str, StringConstraints(pattern=workspace.NAME_RE.pattern)]
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -80,11 +83,23 @@ class Record(BaseModel):
 
 # --- datasets ------------------------------------------------------------------------------
 
+ClassCounts = Annotated[dict[Label, Count], Field(max_length=MAX_CLASSES)]
+
+
+class Heads(Record):
+    total: Count
+    min: Count
+    max: Count
+
+
 class Dataset(Record):
     name: Name
     task: Task
     classes: Annotated[list[Label], Field(max_length=MAX_CLASSES)]
     count: Count
+    source: dict
+    class_counts: ClassCounts = {}
+    heads: Heads | None = None
 
 
 class Item(Record):
@@ -109,11 +124,29 @@ def check_items(items: list[dict], task: str, where: str) -> list[dict]:
     return items
 
 
+class SplitCounts(Record):
+    images: Count
+    per_class: ClassCounts | None = None
+    heads: Count | None = None
+
+
 class Version(Record):
     dataset: Name
     task: Task
     classes: Annotated[list[Label], Field(max_length=MAX_CLASSES)]
     checksum: Sha256
+    split: Split
+    train_ratio: Annotated[float, Field(gt=0, lt=1)] | None = None
+    seed: Annotated[int, Field(ge=0, le=2**63)] | None = None
+    counts: dict[Literal["train", "val"], SplitCounts]
+
+    @model_validator(mode="after")
+    def stratified_has_its_ratio_and_seed(self):
+        if self.split == "stratified" and (self.train_ratio is None or self.seed is None):
+            raise ValueError("a stratified split records its train_ratio and seed")
+        if set(self.counts) != {"train", "val"}:
+            raise ValueError("counts has the train and the val side")
+        return self
 
 
 class Annotation(Record):
@@ -167,12 +200,23 @@ class ModelInfo(Record):
     labels: Annotated[list[Label], Field(max_length=MAX_CLASSES)] = []
 
 
+class ConversionOptions(Record):
+    template: Name
+    precision: Name
+    size: Annotated[int, Field(ge=8, le=4096)]
+    batch: Annotated[int, Field(ge=1, le=4096)] | None = None
+    input_format: Layout
+    output_nodes: Annotated[list[Text], Field(max_length=64)] = []
+    output_type: OutputType = "fp32"
+    preprocess: Text | None = None
+
+
 class Conversion(Record):
     task: Name
     job: Ref
     engine: Engine
     model_info: ModelInfo
-    options: dict
+    options: ConversionOptions
     state: Literal["CREATING", "RUNNING", "COMPLETED", "FAILED", "STOPPED"]
     timestamps: Timestamps
     pid: Annotated[int, Field(ge=1, le=2**22)] | None = None
@@ -197,7 +241,7 @@ class Model(Record):
 class ServingInput(Record):
     name: Text
     datatype: Literal["UINT8", "FP32", "FP16"]
-    layout: Literal["NCHW", "NHWC"]
+    layout: Layout
     channels: Literal[1, 3]
     size: Annotated[int, Field(ge=1, le=4096)]
 
@@ -306,7 +350,8 @@ def problem(schema: type[Record], value) -> str | None:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(map(str, first["loc"])) or "the record"
-        return f"field {boundary.printable(field)!r}: {boundary.printable(first['msg'])}"
+        why = first["msg"].removeprefix("Value error, ")  # pydantic's words for a validator's ValueError
+        return f"field {boundary.printable(field)!r}: {boundary.printable(why)}"
     return None
 
 

@@ -463,3 +463,37 @@ def test_a_record_naming_a_process_labkit_did_not_start_never_signals_it(ws, sta
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_an_unpack_killed_at_any_moment_leaves_whole_parts_or_nothing(instructor, ws):
+    """SIGKILL `labkit unpack` at moments spread over its run: whatever it left, the lists and
+    status answer, each part is there whole or not at all, and unpacking again completes it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _, out = instructor
+    env = {**os.environ, "LABKIT_HOME": str(ws)}
+    argv = [sys.executable, "-m", "labkit.cli", "unpack", str(out / "conversion.tar.gz")]
+    begin = time.monotonic()
+    subprocess.run(argv, env={**env, "LABKIT_HOME": str(ws.parent / "timing")}, check=True, capture_output=True)
+    whole = time.monotonic() - begin
+    for k in range(1, 9):
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(whole * k / 9)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        for args in (("data", "list"), ("train", "list"), ("convert", "list"), ("status",)):
+            shown = labkit_cli(*args, env={"LABKIT_HOME": str(ws)})
+            assert "warning" not in shown.stderr, (k, args, shown.stderr)
+        if (ws / "datasets" / "cr").exists():
+            assert data.show("cr@V001")["checksum"]  # whole: its record, items and version
+        if (ws / "jobs" / "mc").exists():
+            assert train.show("mc")["state"] == "COMPLETED"
+        again = labkit_cli("unpack", out / "conversion.tar.gz", check=False, env={"LABKIT_HOME": str(ws)})
+        assert again.returncode == 0 or "exists here already" in again.stderr, again.stderr
+        assert not list(ws.glob(".staging-*"))
+        labkit_cli("convert", "delete", "mc-fp32", env={"LABKIT_HOME": str(ws)})
+        labkit_cli("train", "delete", "mc", env={"LABKIT_HOME": str(ws)})
+        labkit_cli("data", "delete", "cr", env={"LABKIT_HOME": str(ws)})

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import get_args
 
 from labkit import cpu, profiles, records, schemas, workspace
 from labkit.convert import parity
@@ -24,8 +25,8 @@ TEMPLATES = {
                               "on the dataset version's train split"),
 }
 PRECISIONS = tuple(dict.fromkeys(p for p, _ in TEMPLATES.values()))
-OUTPUT_TYPES = ("fp32", "fp16")
-FORMATS = ("NCHW", "NHWC")
+OUTPUT_TYPES = get_args(schemas.OutputType)
+FORMATS = get_args(schemas.Layout)
 STOP_GRACE_SECONDS = 10
 # Calibration images and the seconds spent timing each model, per profile.
 EFFORT = {"quick": (16, 0.5), "workshop": (100, 2.0), "full": (300, 5.0)}

@@ -12,10 +12,11 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 
-from labkit import workspace
+from labkit import schemas, workspace
 from labkit.boundary import inside
 from labkit.data import datasets
 from labkit.errors import LabkitError
@@ -25,7 +26,7 @@ SIGMAS = ("fixed", "adaptive")
 # stratified: a seeded split by class (crowd data: by count quantile); source: the source's own
 # train/test split (ShanghaiTech's train_data/test_data, a manifest's usage), so that results
 # compare with the papers' tables.
-SPLITS = ("stratified", "source")
+SPLITS = get_args(schemas.Split)
 FIXED_SIGMA = 4.0  # the MCNN reference code's Gaussian
 COUNT_BINS = 5  # crowd data is stratified by count quantile
 
