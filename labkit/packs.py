@@ -307,8 +307,12 @@ def _verify_run(archive: Path, i: int, part: dict, folder: Path, parts: list[dic
     if needs and not any(p["kind"] == needs[0] and p["ref"] == needs[1] for p in parts):
         raise _refuse(archive, f"its {kind} {name}@{version} was made from {needs[0]} {needs[1]}, which the "
                                "archive does not hold")
-    if kind == "job" and (folder / "output" / "model.json").exists():
-        _record(folder, "output/model.json", schemas.ModelInfo, archive, i)
+    if kind == "job":
+        for rel, record_schema in (("output/model.json", schemas.ModelInfo), ("output/eval.json", schemas.Evaluation)):
+            if (folder / rel).exists():
+                _record(folder, rel, record_schema, archive, i)
+    if kind == "conversion":
+        _record(folder, "report.json", schemas.Report, archive, i)
     if kind == "model":
         _record(folder, "serving.json", schemas.Serving, archive, i)
         if not (folder / "model.onnx").is_file():
@@ -469,7 +473,7 @@ def unpack(file: str | Path, log=print) -> dict:
         shutil.rmtree(staged, ignore_errors=True)
     installed = [p["ref"] for p, w in zip(manifest["parts"], install) if w]
     kept = [p["ref"] for p, w in zip(manifest["parts"], install) if not w]
-    log(f"unpacked {manifest['kind']} {manifest['ref']} from {archive.name}: installed {', '.join(installed) or 'nothing'}"
+    log(f"unpacked {manifest['kind']} {printable(manifest['ref'])} from {printable(archive.name)}: installed {', '.join(installed) or 'nothing'}"
         + (f"; already here: {', '.join(kept)}" if kept else ""))
     here = package_versions()
     differs = {k: (v, here[k]) for k, v in manifest["versions"].items() if v and here.get(k) and v != here[k]}

@@ -74,7 +74,7 @@ ModelRef = Annotated[str, AfterValidator(_ref(workspace.SEMVER))]
 RelPath = Annotated[str, AfterValidator(_relative)]
 Label = Annotated[str, AfterValidator(_label)]
 Timestamps = Annotated[dict[Annotated[str, StringConstraints(max_length=32)], Text], Field(max_length=16)]
-Metrics = Annotated[dict[Text, Number | None], Field(max_length=256)]
+Metrics = Annotated[dict[Text, Number], Field(max_length=256)]
 
 
 class Record(BaseModel):
@@ -173,6 +173,12 @@ class World(Record):
     master_addr: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.:_-]{1,253}$")] | None = None
     master_port: Annotated[int, Field(ge=1, le=65535)] | None = None
 
+    @model_validator(mode="after")
+    def several_machines_have_a_master(self):
+        if self.nnodes > 1 and (self.master_addr is None or self.master_port is None):
+            raise ValueError("a job over several machines records its master's address and port")
+        return self
+
 
 class Job(Record):
     job: Name
@@ -190,6 +196,20 @@ class Job(Record):
     pid_started: Number | None = None
     data_url: Text | None = None
     train_url: Text | None = None
+    peak_memory_mb: Number = None  # absent until the job ends, then a number
+    cpu_seconds: Number = None
+    exit_code: int = None
+
+
+class Evaluation(Record):
+    """A job's ``eval.json``: its final metrics, and a classifier's square confusion matrix."""
+    confusion: Annotated[list[Annotated[list[Count], Field(max_length=MAX_CLASSES)]], Field(max_length=MAX_CLASSES)] = []
+
+    @model_validator(mode="after")
+    def square(self):
+        if any(len(row) != len(self.confusion) for row in self.confusion):
+            raise ValueError("the confusion matrix is square")
+        return self
 
 
 class ModelInfo(Record):
@@ -223,6 +243,28 @@ class Conversion(Record):
     pid_started: Number | None = None
     job_run: Text | None = None
     data_url: Text | None = None
+
+
+class ParityRow(Record):
+    """One model's line of a conversion's parity report; a measure is absent or a number."""
+    model: Text
+    size_mb: Number
+    throughput: Number
+    accuracy: Number = None
+    mae: Number = None
+    max_abs_diff: Number = None
+    latency_ms: Number = None
+
+
+class Report(Record):
+    """A conversion's ``report.json``."""
+    models: Annotated[list[ParityRow], Field(min_length=1, max_length=16)]
+
+
+class ImportedConfig(Record):
+    """A ModelArts ``config.json`` beside a model imported from a directory: what labkit keeps of it."""
+    model_algorithm: Task | None = None
+    metrics: Metrics = {}
 
 
 class ModelSource(Record):

@@ -165,13 +165,14 @@ def test_a_mutated_manifest_imports_what_is_safe_or_is_refused(export, data):
 
 @pytest.fixture(scope="module")
 def installed(instructor, tmp_path_factory):
-    """A workspace holding the instructor's job (with its dataset) and model, unpacked; and its records."""
+    """A workspace holding the instructor's conversion (with its job and dataset) and model,
+    unpacked; and its records."""
     _, out = instructor
     home = tmp_path_factory.mktemp("installed") / "workspace"
     old = os.environ["LABKIT_HOME"]
     os.environ["LABKIT_HOME"] = str(home)
     try:
-        for name in ("job", "model"):
+        for name in ("conversion", "model"):
             packs.unpack(out / f"{name}.tar.gz", log=lambda *_: None)
     finally:
         os.environ["LABKIT_HOME"] = old
@@ -195,6 +196,7 @@ def test_a_record_damaged_in_the_workspace_is_skipped_or_refused_by_name(install
         else:
             (home / target).write_text(json.dumps(mutated(data.draw, json.loads(records[target]))), encoding="utf-8")
         still_answers(root)
-        for argv in (("train", "show", "mc"), ("model", "show", "crowd"), ("data", "show", "cr@V001"),
+        for argv in (("train", "show", "mc"), ("convert", "show", "mc-fp32"), ("model", "show", "crowd"),
+                     ("data", "show", "cr"), ("data", "show", "cr@V001"),
                      ("train", "resume", "mc"), ("gc", "--dry-run"), ("data", "publish", "cr")):
             assert answers(*argv) in (0, 1), argv

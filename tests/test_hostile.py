@@ -128,6 +128,10 @@ PACKS = {
                            "only a COMPLETED conversion"),
     "conversion of a job the pack lacks": ("conversion", lambda m, f: edit(f, CONVERSION, lambda r: r.update(
         job="other@V001")), "does not hold"),
+    "conversion report without models": ("conversion", lambda m, f: edit(f, "parts/2/report.json", lambda r: r.update(
+        models=[])), "field 'models'"),
+    "job confusion matrix not square": ("job", lambda m, f: edit(f, "parts/1/output/eval.json", lambda r: r.update(
+        confusion=[[1, 2]])), "square"),
     # a model that would read files elsewhere or load code
     "model FAILED": ("model", lambda m, f: edit(f, MODEL + "run.json", lambda r: r.update(state="FAILED")),
                      "only a NORMAL model"),
@@ -429,6 +433,24 @@ FILES = {
     "pack that is JSON": (("unpack", "{file}"), DEEP.encode()),
     "pack that is empty": (("unpack", "{file}"), b""),
 }
+
+
+@pytest.mark.parametrize("labels, config, words", [
+    (b"\xff\xfe roses\n", b"{}", "not UTF-8"),
+    ("roses\n\x1b[2Jtulips\n".encode(), b"{}", "not a class name"),
+    (b"roses\n", DEEP.encode(), "nested"),
+    (b"roses\n", b'{"model_algorithm": "object_detection"}', "field 'model_algorithm'"),
+    (b"roses\n", b'{"metrics": {"accuracy": "high"}}', "field 'metrics.accuracy"),
+])
+def test_a_model_folder_from_outside_with_bad_labels_or_config_is_refused(ws, tmp_path, labels, config, words):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "model.onnx").write_bytes(onnx_model())
+    (tmp_path / "mine" / "labels.txt").write_bytes(labels)
+    (tmp_path / "mine" / "config.json").write_bytes(config)
+    proc = labkit_cli("model", "import", "--name", "mine", "--from-dir", tmp_path / "mine", check=False,
+                      env={"LABKIT_HOME": str(ws)})
+    assert proc.returncode == 1 and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (ws / "models" / "mine").exists()
 
 
 @pytest.mark.parametrize("case", list(FILES))

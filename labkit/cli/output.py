@@ -28,7 +28,7 @@ def emit(args: argparse.Namespace, record, human: str) -> None:
 
 
 def progress(message: str) -> None:
-    print(message, file=sys.stderr)
+    print(printable(message, limit=10**9, keep="\n\t"), file=sys.stderr)
 
 
 def on_terminal() -> bool:

@@ -74,7 +74,7 @@ def show(args) -> int:
         lines.append(f"machines  this is machine {world['node_rank']} of {world['nnodes']} ({world['size']} processes "
                      f"in all), master {world['master_addr']}:{world['master_port']}")
     if "peak_memory_mb" in r:
-        lines.append(f"resources peak memory {r['peak_memory_mb']} MB, CPU time {r['cpu_seconds']} s")
+        lines.append(f"resources peak memory {r['peak_memory_mb']} MB, CPU time {r.get('cpu_seconds', '?')} s")
     for row in train.metrics(args.job)[-5:]:
         lines.append(f"  epoch {int(row['epoch']):>3}: " + "  ".join(f"{k}={v:.4g}" for k, v in row.items()
                                                                    if k != "epoch" and v is not None))

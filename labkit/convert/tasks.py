@@ -213,7 +213,7 @@ def report(ref: str) -> dict:
         state = refresh(run)
         raise LabkitError(f"conversion {ref} has no report ({state['state']}: {state.get('reason', 'still running')})",
                           "see `labkit convert show`; fix the cause and create the task again")
-    return workspace.read_json(run / "report.json")
+    return schemas.read(run / "report.json", schemas.Report)
 
 
 # The report's columns a learner compares, in the order a table shows them.

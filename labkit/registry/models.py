@@ -11,7 +11,6 @@ expected shape; otherwise the version is kept as FAILED, with the reason, and ca
 """
 from __future__ import annotations
 
-import json
 import shutil
 from importlib import metadata
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 
 from labkit import records, schemas, workspace
 from labkit.algorithms.common import normalization
+from labkit.boundary import printable
 from labkit.errors import LabkitError
 from labkit.tasks import CLASSIFICATION, COUNTING
 
@@ -45,7 +45,7 @@ def _from_job(job: str) -> dict:
     from labkit import convert
 
     job_run, exported = convert.export(job)
-    info = json.loads((job_run / "output" / "model.json").read_text(encoding="utf-8"))
+    info = schemas.read(job_run / "output" / "model.json", schemas.ModelInfo)
     run = records.read(job_run)
     return {"onnx": job_run / exported["onnx"], "info": info, "preprocess": None, "layout": "NCHW",
             "metrics": run.get("metrics", {}), "eval": job_run / "output" / "eval.json",
@@ -77,15 +77,19 @@ def _from_dir(path: str) -> dict:
     models = sorted(folder.glob("*.onnx"))
     if len(models) != 1:
         raise LabkitError(f"{path} holds {len(models)} .onnx files", "put exactly one ONNX model in the directory")
-    config = {}
-    if (folder / "config.json").exists():
-        try:
-            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise LabkitError(f"{folder / 'config.json'} is not valid JSON: {exc}", "fix or remove it") from None
+    if models[0].is_symlink():
+        raise LabkitError(f"{models[0]} is a link", "put the model file itself in the directory")
+    config = schemas.read(folder / "config.json", schemas.ImportedConfig) if (folder / "config.json").exists() else {}
     label_file = folder / "labels.txt"
-    text = label_file.read_text(encoding="utf-8") if label_file.exists() else ""
+    try:
+        text = label_file.read_text(encoding="utf-8") if label_file.exists() else ""
+    except UnicodeDecodeError:
+        raise LabkitError(f"{label_file} is not UTF-8 text", "one class name per line, in UTF-8") from None
     labels = [line.strip() for line in text.splitlines() if line.strip()]
+    wrong = next((label for label in labels if not schemas.is_label(label)), None)
+    if wrong is not None:
+        raise LabkitError(f"{label_file} holds {printable(wrong)!r}, which is not a class name",
+                          "1-64 printable characters per line, no '\\', no empty, '.' or '..' part")
     task = config.get("model_algorithm") or (CLASSIFICATION if labels else COUNTING)
     if task == CLASSIFICATION and not labels:
         raise LabkitError(f"{path} has no labels.txt", "add labels.txt with one class name per line")
@@ -221,7 +225,7 @@ def _classification_metrics(eval_path: Path | None, metrics: dict) -> dict:
     out = {"f1": 0.0, "accuracy": float(metrics.get("accuracy", 0.0)), "precision": 0.0, "recall": 0.0}
     if eval_path is None or not eval_path.exists():
         return out
-    matrix = np.array(json.loads(eval_path.read_text(encoding="utf-8")).get("confusion", []), float)
+    matrix = np.array(schemas.read(eval_path, schemas.Evaluation).get("confusion", []), float)
     if matrix.size:
         tp = np.diag(matrix)
         precision = np.divide(tp, matrix.sum(0), out=np.zeros_like(tp), where=matrix.sum(0) > 0)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from labkit import catalog, profiles, records, schemas, workspace
 from labkit.algorithms import DEVICES, PROGRESS, checkpoint
+from labkit.boundary import printable
 from labkit.errors import LabkitError
 from labkit.tasks import SAMPLE_DATA
 from labkit.train import supervisor
@@ -215,9 +216,13 @@ def metrics(ref: str) -> list[dict]:
     path = output_dir(ref) / "metrics.csv"
     if not path.exists():
         return []
-    with open(path, newline="") as f:
-        rows = [{k: float(v) if v not in ("", None) else None for k, v in row.items()} for row in csv.DictReader(f)]
-    return [{**row, "epoch": int(row["epoch"])} for row in rows]
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = [{k: float(v) if v not in ("", None) else None for k, v in row.items()} for row in csv.DictReader(f)]
+        return [{**row, "epoch": int(row["epoch"])} for row in rows]
+    except (ValueError, KeyError, TypeError, csv.Error, UnicodeDecodeError) as exc:
+        raise LabkitError(f"{path} is damaged: {printable(str(exc))}", "one row of numbers per epoch, as the job "
+                          "wrote it; restore the file, or remove it to show the job without it") from None
 
 
 def evaluation(ref: str) -> dict:
