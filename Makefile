@@ -19,7 +19,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # numbers depend on the kernels: conversion and serving. CI runs it after `make test`.
 AVX2_ONLY := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
 
-.PHONY: install lab test test-avx2 fuzz jupyter twins bench wheelhouse clean
+.PHONY: install lab test test-avx2 fuzz lint jupyter twins bench wheelhouse clean
 
 install: $(VENV)/.installed
 
@@ -37,6 +37,10 @@ test: install
 
 test-avx2: install
 	$(AVX2_ONLY) $(BIN)/python -m pytest tests/test_convert.py tests/test_serve.py tests/test_reliability.py
+
+# pyflakes' and pycodestyle's checks (ruff; the rules in pyproject.toml). CI runs it.
+lint: install
+	$(BIN)/ruff check labkit tests bench
 
 # The fuzzer of files from outside (packs, manifests, records) with more cases than CI's 60 a test
 fuzz: install

@@ -32,7 +32,8 @@ import numpy as np
 CLIENT = r"""
 import json, socket, sys, threading, time
 import numpy as np
-url, name, clients, total, shape, dtype = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), json.loads(sys.argv[5]), sys.argv[6]
+url, name, clients, total = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+shape, dtype = json.loads(sys.argv[5]), sys.argv[6]
 host, port = url.split("//")[1].rstrip("/").split(":")
 x = np.random.default_rng(0).integers(0, 256, shape).astype(dtype)
 head = json.dumps({"inputs": [{"name": "images", "shape": shape, "datatype": "UINT8" if dtype == "uint8" else "FP32",

@@ -100,8 +100,8 @@ def overhead(engine: str, data_url: str, epochs: int, tmp: Path) -> None:
     for i in range(2):
         times["bare"].append(timed(bare, data_url, epochs))
         times["labkit"].append(timed(labkit_loop, engine, data_url, str(tmp / f"{engine}-{i}")))
-    b, l = min(times["bare"]), min(times["labkit"])
-    print(f"{engine:<10} bare loop {b:6.1f} s   labkit {l:6.1f} s   overhead {100 * (l / b - 1):+5.1f}%  "
+    bare_s, labkit_s = min(times["bare"]), min(times["labkit"])
+    print(f"{engine:<10} bare loop {bare_s:6.1f} s   labkit {labkit_s:6.1f} s   overhead {100 * (labkit_s / bare_s - 1):+5.1f}%  "
           f"(runs: bare {', '.join(f'{t:.1f}' for t in times['bare'])}; labkit {', '.join(f'{t:.1f}' for t in times['labkit'])})")
 
 

@@ -47,7 +47,8 @@ def run(algorithm: str, engine: str, dataset: str, seed: int, device_num: int = 
         return ratio, wall / 60
     ok = m["accuracy"] >= 0.8 and wall <= LIMIT_S
     print(f"{name:<26} val accuracy {m['accuracy']:.1%} = {m['accuracy'] / 0.2:.1f}x chance, best epoch "
-          f"{m['best_epoch']} of {epochs}, {wall / 60:4.1f} min (estimated {guess / 60:4.1f})  -> {'meets' if ok else 'misses'} the bar "
+          f"{m['best_epoch']} of {epochs}, {wall / 60:4.1f} min (estimated {guess / 60:4.1f})  "
+          f"-> {'meets' if ok else 'misses'} the bar "
           f"(>= 80%, <= 10 min)", flush=True)
     return m["accuracy"], wall / 60
 

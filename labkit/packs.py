@@ -453,7 +453,8 @@ def unpack(file: str | Path, log=print) -> dict:
                 free = shutil.disk_usage(home).free
                 if needed > free:
                     raise LabkitError(f"{archive.name} needs {workspace.size_text(needed)}, the workspace's disk has "
-                                      f"{workspace.size_text(free)} free", "free disk (labkit gc, labkit status); nothing was written")
+                                      f"{workspace.size_text(free)} free",
+                                      "free disk (labkit gc, labkit status); nothing was written")
                 _extract(archive, tar, first, expected, staged)
         except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as exc:
             raise _refuse(archive, f"it is not a readable .tar.gz ({exc})") from None
@@ -473,7 +474,8 @@ def unpack(file: str | Path, log=print) -> dict:
         shutil.rmtree(staged, ignore_errors=True)
     installed = [p["ref"] for p, w in zip(manifest["parts"], install) if w]
     kept = [p["ref"] for p, w in zip(manifest["parts"], install) if not w]
-    log(f"unpacked {manifest['kind']} {printable(manifest['ref'])} from {printable(archive.name)}: installed {', '.join(installed) or 'nothing'}"
+    log(f"unpacked {manifest['kind']} {printable(manifest['ref'])} from {printable(archive.name)}: "
+        f"installed {', '.join(installed) or 'nothing'}"
         + (f"; already here: {', '.join(kept)}" if kept else ""))
     here = package_versions()
     differs = {k: (v, here[k]) for k, v in manifest["versions"].items() if v and here.get(k) and v != here[k]}

@@ -127,7 +127,8 @@ def colour_manifest(folder, per_class=40, size=32, seed=0):
 @pytest.fixture(scope="session")
 def trained_home(tmp_path_factory):
     """A workspace with a PyTorch ResNet-50 job ("rn", 5 colour classes with Chinese names at 32 px,
-    imported from a manifest, 100 validation images: enough for the parity gate to pass a model) and a MindSpore MCNN job ("mc", 64 px),
+    imported from a manifest, 100 validation images: enough for the parity gate to pass a model) and a
+    MindSpore MCNN job ("mc", 64 px),
     trained briefly on tiny data; the conversion, registry and service tests share it (use the
     ``jobs`` fixture)."""
     from labkit import data, train
@@ -167,7 +168,8 @@ def models(trained_home):
     old = os.environ["LABKIT_HOME"]
     os.environ["LABKIT_HOME"] = str(trained_home)
     try:
-        rec = convert.create("rn", "onnx-ort-int8", "rn-serve-int8", preprocess="auto", calibration_images=16, log=lambda *_: None)
+        rec = convert.create("rn", "onnx-ort-int8", "rn-serve-int8", preprocess="auto", calibration_images=16,
+                             log=lambda *_: None)
         assert rec["state"] == "COMPLETED", rec.get("reason")
         registry.import_model("flowers", from_job="rn", log=lambda *_: None)
         registry.import_model("flowers", from_conversion="rn-serve-int8", log=lambda *_: None)

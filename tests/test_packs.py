@@ -34,7 +34,8 @@ def test_a_learner_continues_from_the_instructors_job_and_model(instructor, ws):
     assert job["data_url"] == str(ws / "datasets" / "cr" / "versions" / "V001") and job["train_url"].startswith(str(ws))
     best = ws / "jobs/mc/V001/output/checkpoints/best.pth"
     assert best.read_bytes() == (home / "jobs/mc/V001/output/checkpoints/best.pth").read_bytes()
-    assert data.show("cr@V001")["checksum"] == json.loads((home / "datasets/cr/versions/V001/version.json").read_text())["checksum"]
+    packed = json.loads((home / "datasets/cr/versions/V001/version.json").read_text())
+    assert data.show("cr@V001")["checksum"] == packed["checksum"]
     assert data.publish("cr")["version"] == "V002"  # the dataset is whole: its images are there to split again
 
     # stage 3 goes on from the unpacked job: a real conversion on its (unpacked) validation split

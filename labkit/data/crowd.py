@@ -24,7 +24,8 @@ def draw_crowd(size: int, rng: np.random.Generator, max_heads: int = 400) -> tup
     """One ``size`` x ``size`` scene and its head centres (N x 2 array of x, y in pixels)."""
     n = size * SUPERSAMPLE
     horizon = rng.uniform(-0.1, 0.35) * n
-    sky, ground = jitter(rng, (150, 180, 215), 0.1), jitter(rng, [(120, 115, 105), (90, 120, 70), (170, 160, 140)][rng.integers(3)], 0.1)
+    sky = jitter(rng, (150, 180, 215), 0.1)
+    ground = jitter(rng, [(120, 115, 105), (90, 120, 70), (170, 160, 140)][rng.integers(3)], 0.1)
     img = Image.new("RGB", (n, n), ground)
     draw = ImageDraw.Draw(img)
     if horizon > 0:

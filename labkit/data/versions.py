@@ -123,7 +123,8 @@ def publish(name: str, train_ratio: float = 0.8, seed: int = 0, sigma: str = "fi
             (staged / "labels.txt").write_text("".join(c + "\n" for c in rec["classes"]), encoding="utf-8")
         version = {
             "dataset": name, "task": rec["task"], "classes": rec["classes"], "split": split_by,
-            **({"train_ratio": train_ratio, "seed": seed} if split_by == "stratified" else {}), "checksum": checksum, "created": workspace.now(),
+            **({"train_ratio": train_ratio, "seed": seed} if split_by == "stratified" else {}),
+            "checksum": checksum, "created": workspace.now(),
             "counts": {s: _counts(ms, counting) for s, ms in manifests.items()},
         }
         if counting:

@@ -59,7 +59,8 @@ def model_config(name: str, serving: dict) -> dict:
                 "dims": t["shape"] if fixed_batch else t["shape"][1:]}
 
     return {"name": name, "platform": "onnxruntime_onnx",
-            "max_batch_size": 0 if fixed_batch else MAX_BATCH_PER_REQUEST, "input": [entry(t) for t in inputs], "output": [entry(t) for t in outputs]}
+            "max_batch_size": 0 if fixed_batch else MAX_BATCH_PER_REQUEST, "input": [entry(t) for t in inputs],
+            "output": [entry(t) for t in outputs]}
 
 
 def split_body(body: bytes, header_length: str | None) -> tuple[dict, bytes]:

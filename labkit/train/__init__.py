@@ -6,10 +6,11 @@ checkpoints and output versions, like a ModelArts training job.
     train.show("flowers-resnet")["state"]       # COMPLETED
 """
 from labkit.records import TERMINAL
-from labkit.train.jobs import (DEVICES, create, parse_events, ensure_job, evaluation, list_jobs, logs, metrics, output_dir, progress, resume,
-                               show, stop, wait)
+from labkit.train.jobs import (DEVICES, create, parse_events, ensure_job, evaluation, list_jobs, logs, metrics,
+                               output_dir, progress, resume, show, stop, wait)
 from labkit.train.timing import expected_time, for_dataset as estimate
 from labkit.train.transfer import pretrain, versus_scratch
 
-__all__ = ["TERMINAL", "DEVICES", "create", "ensure_job", "evaluation", "list_jobs", "logs", "metrics", "output_dir", "parse_events", "progress", "resume",
-           "show", "stop", "wait", "pretrain", "versus_scratch", "estimate", "expected_time"]
+__all__ = ["TERMINAL", "DEVICES", "create", "ensure_job", "evaluation", "list_jobs", "logs", "metrics", "output_dir",
+           "parse_events", "progress", "resume", "show", "stop", "wait", "pretrain", "versus_scratch", "estimate",
+           "expected_time"]
