@@ -15,16 +15,25 @@ BIN    := $(VENV)/bin
 # The venv first on PATH: kernels, msrun and torchrun start `python` from PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-# A laptop without AVX-512 (PyTorch and oneDNN kernels limited to AVX2), for the tests whose
-# numbers depend on the kernels: conversion and serving. CI runs it after `make test`.
+# A laptop without AVX-512 for PyTorch and oneDNN (their kernels limited to AVX2), for the tests
+# whose numbers depend on the kernels: conversion and serving. ONNX Runtime reads the CPU itself
+# and ignores these variables. CI runs it after `make test`.
 AVX2_ONLY := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
 
 .PHONY: install lab test test-avx2 fuzz lint jupyter twins bench wheelhouse clean
 
 install: $(VENV)/.installed
 
+# The pinned engines (MindSpore 2.7.2 with PyTorch 2.13.0) are installed together on Python 3.11
+# only. Before anything downloads: that Python, with its venv module, or how to get them.
+GET_PYTHON := get Python 3.11 with its venv module -- Debian 12: sudo apt install python3.11-venv; Ubuntu 22.04/24.04 and WSL2: sudo add-apt-repository ppa:deadsnakes/ppa and sudo apt install python3.11-venv; macOS: brew install python@3.11; or conda env create -f environment.yml -- then make PYTHON=/path/to/python3.11
+
 $(VENV)/.installed: pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "labkit needs Python 3.11: set PYTHON=/path/to/python3.11"'
+	@command -v $(PYTHON) >/dev/null || { echo "labkit needs Python 3.11, and $(PYTHON) is not on PATH: $(GET_PYTHON)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+		{ echo "labkit needs Python 3.11, and $(PYTHON) is $$($(PYTHON) -V 2>&1): $(GET_PYTHON)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || \
+		{ echo "$(PYTHON) has no venv module (or no ensurepip): $(GET_PYTHON)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(PIP_FROM) -e '.[dev]'
 	touch $@
