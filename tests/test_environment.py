@@ -19,13 +19,18 @@ def pins(specs) -> dict[str, str]:
     return out
 
 
+# conda-forge's names where they differ from PyPI's
+CONDA_NAMES = {"prometheus_client": "prometheus-client"}
+
+
 def test_environment_yml_names_the_same_packages_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = pins(project["dependencies"] + project["optional-dependencies"]["dev"])
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda = [d for d in env["dependencies"] if isinstance(d, str) and d not in ("pip",)]
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    listed = pins([d for d in conda if not d.startswith("python=")] + pip)
+    listed = {CONDA_NAMES.get(name, name): version
+              for name, version in pins([d for d in conda if not d.startswith("python=")]).items()} | pins(pip)
     assert listed == wanted
     assert "python=3.11" in conda
 
