@@ -180,7 +180,14 @@ class World(Record):
         return self
 
 
-class Job(Record):
+class Run(Record):
+    """What every run's record holds: when it reached each state, and the process that owns it."""
+    timestamps: Timestamps
+    pid: Annotated[int, Field(ge=1, le=2**22)] | None = None
+    pid_started: Number | None = None  # the kernel's start tick: without it, the pid is not labkit's
+
+
+class Job(Run):
     job: Name
     algorithm: Name
     engine: Engine
@@ -190,10 +197,7 @@ class Job(Record):
     device_num: Annotated[int, Field(ge=1, le=64)]
     world: World
     state: Literal["CREATING", "RUNNING", "COMPLETED", "FAILED", "STOPPED"]
-    timestamps: Timestamps
     metrics: Metrics = {}
-    pid: Annotated[int, Field(ge=1, le=2**22)] | None = None
-    pid_started: Number | None = None
     data_url: Text | None = None
     train_url: Text | None = None
     peak_memory_mb: Number = None  # absent until the job ends, then a number
@@ -231,16 +235,13 @@ class ConversionOptions(Record):
     preprocess: Text | None = None
 
 
-class Conversion(Record):
+class Conversion(Run):
     task: Name
     job: Ref
     engine: Engine
     model_info: ModelInfo
     options: ConversionOptions
     state: Literal["CREATING", "RUNNING", "COMPLETED", "FAILED", "STOPPED"]
-    timestamps: Timestamps
-    pid: Annotated[int, Field(ge=1, le=2**22)] | None = None
-    pid_started: Number | None = None
     job_run: Text | None = None
     data_url: Text | None = None
 
@@ -293,12 +294,11 @@ class Serving(Record):
     input: ServingInput
 
 
-class Service(Record):
+class Service(Run):
     """A service's record: ``service start`` deploys again from these options, checked again."""
     service: Name
     model: ModelRef
     state: Literal["DEPLOYING", "RUNNING", "STOPPED", "FAILED"]
-    timestamps: Timestamps
     instances: Annotated[int, Field(ge=1, le=16)]
     host: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.:_-]{1,253}$")]
     port: Annotated[int, Field(ge=0, le=65535)]
@@ -308,8 +308,6 @@ class Service(Record):
     max_body: Annotated[int, Field(ge=1, le=2**34)]
     deadline: Annotated[Number, Field(gt=0, le=86400)]
     url: Text | None = None
-    pid: Annotated[int, Field(ge=1, le=2**22)] | None = None
-    pid_started: Number | None = None
 
 
 # --- the catalog ---------------------------------------------------------------------------
