@@ -174,7 +174,7 @@ RESNET_PROFILES = {
 }
 GHOSTNET_PROFILES = {
     "quick": {"epochs": 2, "lr": 0.05, "warmup_epochs": 0, "batch_size": 16, "image_size": 64},
-    # 10 epochs: the transfer lab trains three GhostNet jobs in its 10-minute slot (issue 15)
+    # 10 epochs: the transfer lab trains three GhostNet jobs in its 10-minute slot
     "workshop": {"epochs": 10, "lr": 0.1, "warmup_epochs": 2, "batch_size": 32, "image_size": 64},
     "full": {"image_size": 240},
 }

@@ -38,8 +38,8 @@ BUSY_SHARE = 0.10  # a calibration during which other work took more of the CPU 
 CLASSES = 10  # the head's size hardly matters to the time: one calibration serves every class count
 # A lab's stages other than training (data, conversion, import, service: kernel start-up, figures,
 # conversions, calls), seconds per stage by profile, measured over the five labs (docs/BENCHMARKS.md):
-# quick 6-11 s (Intel Xeon, session 9), workshop 14-25 s (Intel Xeon, session 2), full 27-109 s
-# (Intel Xeon, session 11: converting ResNet-50 at 224 px to FP32 and INT8 takes 5 minutes).
+# quick 6-11 s (Intel Xeon, 2026-12-02), workshop 14-25 s (Intel Xeon, 2026-11-22), full 27-109 s
+# (Intel Xeon, 2026-12-02: converting ResNet-50 at 224 px to FP32 and INT8 takes 5 minutes).
 OTHER_STAGE_SECONDS = {"quick": 9, "workshop": 20, "full": 50}
 
 
