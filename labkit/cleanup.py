@@ -14,10 +14,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from labkit import records, schemas, workspace
+from labkit import records, workspace
+from labkit.artifacts import BY_KIND, CONVERSION, DATASET, JOB, MODEL, VERSIONED, Artifact
 from labkit.errors import LabkitError
 
-KINDS = ("dataset", "job", "conversion", "model")
+KINDS = VERSIONED  # what ``delete`` deletes
 
 
 def _targets(kind: str, ref: str) -> tuple[Path, list[str]]:
@@ -28,27 +29,22 @@ def _targets(kind: str, ref: str) -> tuple[Path, list[str]]:
     name, _, version = ref.partition("@")
     if kind == "dataset":
         data.show(ref)  # a clear error if there is no such dataset or version
-        parent, numbering = data.datasets.path(name) / "versions", workspace.SEQUENCE
+        parent, numbering = data.datasets.path(name) / "versions", DATASET.numbering
         found = data.version_dir(ref) if version else data.datasets.path(name)
     else:
-        locate = {"job": train.jobs.JOBS.dir, "conversion": convert.tasks.TASKS.dir, "model": registry.model_dir}
+        locate = {"job": train.jobs.JOBS.dir, "conversion": convert.conversions.CONVERSIONS.dir, "model": registry.model_dir}
         located = locate[kind](ref)
-        parent, numbering = located.parent, _numbering(kind)
+        parent, numbering = located.parent, BY_KIND[kind].numbering
         found = located if version else parent
     held = [version] if version else workspace.versions(parent, numbering)
     return found, [f"{name}@{v}" for v in held]
 
 
-def _numbering(kind: str) -> workspace.Numbering:
-    return workspace.SEMVER if kind == "model" else workspace.SEQUENCE
-
-
-def _records(area: str, numbering=workspace.SEQUENCE) -> list[dict]:
-    """Every version's record of a versioned area (jobs, conversions, models)."""
-    root = workspace.area(area)
-    schema = {"jobs": schemas.Job, "conversions": schemas.Conversion, "models": schemas.Model}[area]
+def _records(artifact: Artifact) -> list[dict]:
+    """Every version's record of a versioned area that keeps ``run.json`` (jobs, conversions, models)."""
+    root, schema = artifact.root(), artifact.schema
     runs = [folder / version for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-            for version in workspace.versions(folder, numbering)]
+            for version in workspace.versions(folder, artifact.numbering)]
     return list(workspace.readable(runs, lambda run: {**records.read(run, schema),
                                                       "_ref": f"{run.parent.name}@{run.name}"}))
 
@@ -62,20 +58,20 @@ def users(kind: str, refs: list[str]) -> list[dict]:
     names = {r.split("@")[0] for r in refs}
     found = []
     if kind == "dataset":
-        for r in _records("jobs"):
+        for r in _records(JOB):
             if r["dataset"] in refs:
                 found.append({"what": "job", "ref": r["_ref"], "running": _running(train.jobs.JOBS, r["_ref"])})
     if kind == "job":
-        for r in _records("jobs"):
+        for r in _records(JOB):
             if r["hyper"].get("pretrained_weight") in names | set(refs):
                 found.append({"what": "job", "ref": r["_ref"], "running": _running(train.jobs.JOBS, r["_ref"]),
                               "why": "fine-tuned from it"})
-        for r in _records("conversions"):
+        for r in _records(CONVERSION):
             if r["job"] in refs:
                 found.append({"what": "conversion", "ref": r["_ref"],
-                              "running": _running(convert.tasks.TASKS, r["_ref"])})
+                              "running": _running(convert.conversions.CONVERSIONS, r["_ref"])})
     if kind in ("job", "conversion"):
-        for r in _records("models", workspace.SEMVER):
+        for r in _records(MODEL):
             if r["source"]["kind"] == kind and r["source"]["ref"] in refs:
                 found.append({"what": "model", "ref": r["_ref"], "running": False})
     if kind == "model":
@@ -91,8 +87,7 @@ def _running(kind: records.Kind, ref: str) -> bool:
 
 
 def _stop_hint(user: dict) -> str:
-    verb = {"job": "labkit train stop", "conversion": "labkit convert stop", "service": "labkit service stop"}
-    return f"{verb[user['what']]} {user['ref']}"
+    return BY_KIND[user["what"]].stop_command(user["ref"])
 
 
 def delete(kind: str, ref: str, force: bool = False, log=print) -> dict:
@@ -116,7 +111,7 @@ def delete(kind: str, ref: str, force: bool = False, log=print) -> dict:
                           "delete those first, or add --force to delete it anyway (their records then name "
                           "something that is gone)")
     freed = workspace.remove(folder)
-    if kind != "dataset" and "@" in ref and not workspace.versions(folder.parent, _numbering(kind)):
+    if kind != "dataset" and "@" in ref and not workspace.versions(folder.parent, BY_KIND[kind].numbering):
         workspace.remove(folder.parent)  # its last version: the name goes too
     log(f"deleted {kind} {ref} ({', '.join(refs) or 'no versions'}): {workspace.size_text(freed)} freed")
     return {"kind": kind, "ref": ref, "deleted": refs, "freed_bytes": freed, "users": found}
@@ -126,7 +121,7 @@ def _own_running(kind: str, refs: list[str]) -> str | None:
     """The first of ``refs`` still running, for the kinds that run (jobs and conversions)."""
     from labkit import convert, train
 
-    runs = {"job": train.jobs.JOBS, "conversion": convert.tasks.TASKS}.get(kind)
+    runs = {"job": train.jobs.JOBS, "conversion": convert.conversions.CONVERSIONS}.get(kind)
     return next((r for r in refs if _running(runs, r)), None) if runs else None
 
 
@@ -147,10 +142,10 @@ def gc(dry_run: bool = False, log=print) -> dict:
     from labkit import train
 
     removed, freed = [], 0
-    for record in _records("jobs"):
+    for record in _records(JOB):
         if _running(train.jobs.JOBS, record["_ref"]):
             continue
-        run = workspace.area("jobs") / record["_ref"].replace("@", os.sep)
+        run = JOB.root() / record["_ref"].replace("@", os.sep)
         epochs = sorted(p for p in (run / "output" / "checkpoints").glob("epoch_*") if _plain(p))
         best = {(p.stat().st_dev, p.stat().st_ino) for p in (run / "output" / "checkpoints").glob("best.*") if _plain(p)}
         for path in epochs[:-1]:

@@ -29,13 +29,13 @@ import zlib
 from pathlib import Path
 
 from labkit import boundary, schemas, workspace
+from labkit.artifacts import BY_KIND, DATASET, JOB, VERSIONED
 from labkit.boundary import printable
 from labkit.errors import LabkitError
 from labkit.doctor import package_versions
 
 FORMAT = "labkit-pack/1"
-KINDS = ("dataset", "job", "conversion", "model")
-AREAS = {"dataset": "datasets", "job": "jobs", "conversion": "conversions", "model": "models"}
+KINDS = VERSIONED  # what an archive carries
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MAX_FILES = 100_000
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -48,7 +48,7 @@ def kind_of(ref: str) -> str:
     """Which kind of artifact ``ref`` names in this workspace; an error if none or several."""
     name = workspace.check_name(ref.partition("@")[0])
     home = workspace.home()
-    found = [k for k in KINDS if (home / AREAS[k] / name).is_dir()]
+    found = [k for k in KINDS if (home / BY_KIND[k].area / name).is_dir()]
     if len(found) == 1:
         return found[0]
     if not found:
@@ -64,14 +64,14 @@ def _part(kind: str, ref: str) -> tuple[dict, Path]:
     if kind == "dataset":
         folder = data.version_dir(ref)
         name, version = folder.parents[1].name, folder.name
-        return {"kind": kind, "ref": f"{name}@{version}", "dir": f"datasets/{name}",
+        return {"kind": kind, "ref": f"{name}@{version}", "dir": f"{DATASET.area}/{name}",
                 "only": ["dataset.json", "items.jsonl", f"versions/{version}"]}, folder.parents[1]
     record = {"job": train.show, "conversion": convert.show, "model": registry.show}[kind](ref)
     folder = Path(record["dir"])
-    if record["state"] not in ("COMPLETED", "NORMAL"):
+    if record["state"] != BY_KIND[kind].finished:
         raise LabkitError(f"{kind} {folder.parent.name}@{folder.name} is {record['state']}: only a finished one is packed",
                           "wait for it to complete, or pack another version")
-    return ({"kind": kind, "ref": f"{folder.parent.name}@{folder.name}", "dir": f"{AREAS[kind]}/{folder.parent.name}/"
+    return ({"kind": kind, "ref": f"{folder.parent.name}@{folder.name}", "dir": f"{BY_KIND[kind].area}/{folder.parent.name}/"
              f"{folder.name}", "engine": record.get("engine")}, folder)
 
 
@@ -184,13 +184,13 @@ def _check_manifest(archive: Path, manifest) -> dict[str, dict]:
 def _part_dir_ok(part: dict) -> bool:
     """A part goes where its kind lives (``datasets/NAME`` or ``AREA/NAME/VERSION``), as its ref says."""
     pieces = part["dir"].split("/")
-    numbering = workspace.SEMVER if part["kind"] == "model" else workspace.SEQUENCE
+    artifact = BY_KIND[part["kind"]]
     if part["kind"] == "dataset":
         shape = len(pieces) == 2 and part["ref"].partition("@")[0] == pieces[1]
     else:
-        shape = (len(pieces) == 3 and bool(numbering.pattern.match(pieces[2]))
+        shape = (len(pieces) == 3 and bool(artifact.numbering.pattern.match(pieces[2]))
                  and part["ref"] == f"{pieces[1]}@{pieces[2]}")
-    return shape and pieces[0] == AREAS[part["kind"]] and bool(workspace.NAME_RE.match(pieces[1]))
+    return shape and pieces[0] == artifact.area and bool(workspace.NAME_RE.match(pieces[1]))
 
 
 def _extract(archive: Path, tar: tarfile.TarFile, manifest: tarfile.TarInfo, expected: dict, staged: Path) -> None:
@@ -242,7 +242,7 @@ def _verify_dataset(archive: Path, i: int, part: dict, folder: Path) -> None:
     rec = _record(folder, "dataset.json", schemas.Dataset, archive, i)
     items = _record(folder, "items.jsonl", schemas.Item, archive, i)
     found = [p for p in (folder / "versions").iterdir()] if (folder / "versions").is_dir() else []
-    if len(found) != 1 or not found[0].is_dir() or not workspace.SEQUENCE.pattern.match(found[0].name):
+    if len(found) != 1 or not found[0].is_dir() or not DATASET.numbering.pattern.match(found[0].name):
         raise _refuse(archive, f"its dataset part {name} holds {len(found)} entries under versions/, not one version")
     vdir, version_name = found[0], found[0].name
     version = _record(folder, f"versions/{version_name}/version.json", schemas.Version, archive, i)
@@ -292,9 +292,9 @@ def _verify_run(archive: Path, i: int, part: dict, folder: Path, parts: list[dic
     """A job, conversion or model: its record names it, it finished, and what it was made from
     travels with it or is here already."""
     kind, (_, name, version) = part["kind"], part["dir"].split("/")
-    schema, key, done = {"job": (schemas.Job, "job", "COMPLETED"), "conversion": (schemas.Conversion, "task", "COMPLETED"),
-                         "model": (schemas.Model, "model", "NORMAL")}[kind]
-    rec = _record(folder, "run.json", schema, archive, i)
+    artifact = BY_KIND[kind]
+    key, done = artifact.key, artifact.finished
+    rec = _record(folder, "run.json", artifact.schema, archive, i)
     if rec[key] != name or rec.get("version", version) != version:
         raise _refuse(archive, f"its {kind} part {name}@{version} holds the record of "
                                f"{printable(str(rec[key]))}@{printable(str(rec.get('version')))}")
@@ -366,9 +366,8 @@ def _plan(archive: Path, manifest: dict, home: Path) -> list[bool]:
                                   f"delete it first (labkit data delete {target.name}) or unpack into another "
                                   "workspace (LABKIT_HOME); nothing was written")
         elif target.exists():
-            verb = {"job": "train", "conversion": "convert", "model": "model"}[part["kind"]]
             raise LabkitError(f"{part['kind']} {part['ref']} exists here already",
-                              f"delete it first (labkit {verb} delete {part['ref']}) or unpack into another "
+                              f"delete it first (labkit {BY_KIND[part['kind']].cli} delete {part['ref']}) or unpack into another "
                               "workspace (LABKIT_HOME); nothing was written")
         install.append(True)
     return install
@@ -396,8 +395,8 @@ def _place(archive: Path, i: int, source: Path, part: dict, parts: list[dict], o
     else:  # a conversion: its job travels with it (``_verify_run``), and names the dataset
         job_part = next(n for n, p in enumerate(parts) if p["kind"] == "job" and p["ref"] == record["job"])
         dataset = schemas.read(source.parent / str(job_part) / "run.json")["dataset"]
-        places = {"job_run": home / "jobs" / record["job"].replace("@", "/")}
-    places["data_url"] = home / "datasets" / dataset.partition("@")[0] / "versions" / dataset.partition("@")[2]
+        places = {"job_run": home / JOB.area / record["job"].replace("@", "/")}
+    places["data_url"] = home / DATASET.area / dataset.partition("@")[0] / "versions" / dataset.partition("@")[2]
     for key, place in places.items():
         if record.get(key) is not None and record[key] != str(place):
             raise _refuse(archive, f"part {i}'s run.json: field {key!r} points to {printable(str(record[key]))!r}, "

@@ -15,10 +15,12 @@ import subprocess
 from pathlib import Path
 
 from labkit import workspace
+from labkit.artifacts import Artifact
 from labkit.errors import LabkitError
 
 TERMINAL = ("COMPLETED", "FAILED", "STOPPED")
 STOPPED_BY_USER = "stopped by the user"
+STOP_GRACE_SECONDS = 10  # how long a stopped run's processes have to exit after SIGTERM, before SIGKILL
 
 
 def read(run: Path, schema=None) -> dict:
@@ -135,7 +137,7 @@ def spawn(run: Path, argv: list[str], log_name: str, env: dict) -> subprocess.Po
     return proc
 
 
-def end(record: dict, grace: float) -> None:
+def end_process_tree(record: dict, grace: float) -> None:
     """End the process that owns ``record`` and everything it started: SIGTERM to its process
     group and to each process of its tree (a launcher's workers may have a session of their
     own), then SIGKILL to whatever is still alive after ``grace`` seconds."""
@@ -168,23 +170,29 @@ def end(record: dict, grace: float) -> None:
 
 
 class Kind:
-    """One kind of run kept in a workspace area: ``jobs/NAME/V00N/`` and
-    ``conversions/NAME/V00N/`` are versioned (creating one again makes the next version),
-    ``services/NAME/`` is not. ``what`` names it in messages, ``hint`` says how to make one,
-    ``died`` is the reason a record gets when its process died unnoticed, ``schema`` what its
-    ``run.json`` must hold (``labkit.schemas``)."""
+    """One kind of run (``artifacts.JOB``, ``CONVERSION``, ``SERVICE``), its records kept in its
+    workspace area: ``jobs/NAME/V00N/`` and ``conversions/NAME/V00N/`` are versioned (creating
+    one again makes the next version), ``services/NAME/`` is not. ``what`` names it in messages,
+    ``hint`` says how to make one, ``died`` is the reason a record gets when its process died
+    unnoticed; what its ``run.json`` must hold is the artifact's schema (``labkit.schemas``).
 
-    def __init__(self, area: str, what: str, hint: str, died: str, schema, versioned: bool = True):
-        self.area, self.what, self.hint, self.died, self.versioned = area, what, hint, died, versioned
-        self.schema = schema
+    ``stopped_first`` says how ``stop`` orders its two steps. By default the record says STOPPED
+    only once the process tree has ended: the owner, seeing ``stop_reason``, may record how it
+    ended (a service drains first). With ``stopped_first`` the record says STOPPED before the
+    processes are signalled, so that an owner finishing meanwhile cannot overwrite it (its
+    ``finish`` comes second, and the first word stands)."""
+
+    def __init__(self, artifact: Artifact, what: str, hint: str, died: str, stopped_first: bool = False):
+        self.artifact, self.what, self.hint, self.died = artifact, what, hint, died
+        self.versioned, self.stopped_first = artifact.versioned, stopped_first
 
     def root(self) -> Path:
-        return workspace.area(self.area)
+        return self.artifact.root()
 
     def dir(self, ref: str) -> Path:
         """``NAME`` (the latest version) or ``NAME@V002`` -> the run's directory."""
         if self.versioned:
-            return workspace.versioned(self.root(), ref, self.what, self.hint)
+            return workspace.versioned(self.root(), ref, self.what, self.hint, self.artifact.numbering)
         folder = self.root() / workspace.check_name(ref, f"{self.what} name")
         if not (folder / "run.json").exists():
             known = ", ".join(p.parent.name for p in sorted(self.root().glob("*/run.json"))) or "none"
@@ -193,7 +201,7 @@ class Kind:
 
     def refresh(self, run: Path) -> dict:
         """The record, after marking it FAILED if its process died unnoticed."""
-        return refresh(run, self.died, self.schema)
+        return refresh(run, self.died, self.artifact.schema)
 
     def refresh_version(self, run: Path) -> dict:
         """``refresh``, with the version the folder's name says (a record's own may lag or lie)."""
@@ -205,12 +213,40 @@ class Kind:
         run = self.dir(ref)
         record = {**self.refresh_version(run), "dir": str(run)}
         if self.versioned:
-            record["versions"] = workspace.versions(run.parent)
+            record["versions"] = workspace.versions(run.parent, self.artifact.numbering)
         return record
 
     def list(self) -> list[dict]:
         """The latest version of each (every record, when not versioned), by name; a damaged
         record is skipped with a warning."""
-        runs = (workspace.latest_versions(self.root()) if self.versioned
+        runs = (workspace.latest_versions(self.root(), self.artifact.numbering) if self.versioned
                 else [p.parent for p in sorted(self.root().glob("*/run.json"))])
         return list(workspace.readable(runs, self.refresh_version))
+
+
+    def latest_completed(self, keep=lambda record: True) -> dict | None:
+        """The record of the most recently completed run (the latest version of each name) that
+        ``keep`` accepts, if any."""
+        finished = self.artifact.finished
+        done = [r for r in self.list() if r["state"] == finished and keep(r)]
+        return max(done, key=lambda r: r["timestamps"][finished]) if done else None
+
+    def stop_grace(self, record: dict) -> float:
+        """Seconds the run's processes have after SIGTERM before they are killed."""
+        return STOP_GRACE_SECONDS
+
+    def stop(self, run: Path, grace: float | None = None) -> dict:
+        """Stop a run: end its whole process tree (SIGTERM, then SIGKILL after ``grace`` seconds,
+        by default ``stop_grace``) and mark it STOPPED, by the user. A run that has ended already
+        is left as it is (its record is returned)."""
+        record = self.refresh(run)
+        if record["state"] in TERMINAL:
+            return record
+        grace = self.stop_grace(record) if grace is None else grace
+        if self.stopped_first:
+            record = finish(run, "STOPPED", reason=STOPPED_BY_USER)
+            end_process_tree(record, grace)
+            return record
+        update(run, stop_reason=STOPPED_BY_USER)  # first: whoever sees the tree end calls it STOPPED
+        end_process_tree(record, grace)
+        return finish(run, "STOPPED", reason=STOPPED_BY_USER)

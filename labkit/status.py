@@ -5,6 +5,7 @@ reported as such, never as running."""
 from __future__ import annotations
 
 from labkit import convert, train, workspace
+from labkit.artifacts import AREAS, CONVERSION, JOB, SERVICE
 from labkit.serve import services
 
 
@@ -13,11 +14,11 @@ def running() -> list[dict]:
     for r in train.list_jobs():
         if r["state"] not in train.TERMINAL:
             found.append({"kind": "job", "name": f"{r['job']}@{r['version']}", "state": r["state"],
-                          "detail": f"{r['algorithm']} on {r['engine']}", "stop": f"labkit train stop {r['job']}"})
+                          "detail": f"{r['algorithm']} on {r['engine']}", "stop": JOB.stop_command(r["job"])})
     for r in convert.list_tasks():
         if r["state"] not in train.TERMINAL:
             found.append({"kind": "conversion", "name": f"{r['task']}@{r['version']}", "state": r["state"],
-                          "detail": r["options"]["template"], "stop": f"labkit convert stop {r['task']}"})
+                          "detail": r["options"]["template"], "stop": CONVERSION.stop_command(r["task"])})
     for r in services.list_services():
         if r["state"] in services.LIVE:
             alive = r.get("instances_alive", r["instances"])
@@ -25,11 +26,8 @@ def running() -> list[dict]:
             if alive < r["instances"]:
                 detail += f"; only {alive} of {r['instances']} instances alive"
             found.append({"kind": "service", "name": r["service"], "state": r["state"], "detail": detail,
-                          "stop": f"labkit service stop {r['service']}"})
+                          "stop": SERVICE.stop_command(r["service"])})
     return found
-
-
-AREAS = ("datasets", "jobs", "conversions", "models", "services")
 
 
 def disk_use() -> dict:

@@ -18,7 +18,7 @@ from conftest import labkit_cli
 from labkit import registry
 from labkit.errors import LabkitError
 from labkit.registry.export import export
-from labkit.serve import codec
+from labkit.registry.serving import model_config
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +61,7 @@ def test_a_triton_repository_that_tritons_schema_reads(models, jobs, tmp_path, m
         assert config.output[0].label_filename == "labels.txt"
         assert (folder / "labels.txt").read_text(encoding="utf-8").splitlines() == serving["labels"]   # 颜色/红 ...
     # the same tensors as labkit's own service reports (its model configuration extension)
-    reported = codec.model_config(name, serving)
+    reported = model_config(name, serving)
     assert [(t.name, pb2.DataType.Name(t.data_type), list(t.dims)) for t in config.input] == \
         [(t["name"], t["data_type"], t["dims"]) for t in reported["input"]]
     assert config.max_batch_size == reported["max_batch_size"]

@@ -35,6 +35,7 @@ def quiet(*_):
     pass
 
 
+@pytest.mark.slow
 def test_pytorch_job_runs_to_completion_and_leaves_everything(flowers):
     rec = train.create("ResNet50", "pytorch", flowers, "job", {**TINY, "learning_rate_strategy": "1:0.01,2:0.001"},
                        wait=True, log=quiet)
@@ -56,6 +57,7 @@ def test_pytorch_job_runs_to_completion_and_leaves_everything(flowers):
     assert again["version"] == "V002" and train.show("job@V001")["versions"] == ["V001", "V002"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["mindspore", "pytorch"])
 def test_mcnn_counting_job_reports_mae_against_the_mean(crowd, engine):
     rec = train.create("MCNN", engine, crowd, f"mcnn-{engine}",
@@ -66,6 +68,7 @@ def test_mcnn_counting_job_reports_mae_against_the_mean(crowd, engine):
     assert {"val_mae", "val_rmse"} <= set(train.metrics(f"mcnn-{engine}")[0])
 
 
+@pytest.mark.slow
 def test_mindspore_classification_job(flowers):
     rec = train.create("ResNet50", "mindspore", flowers, "ms", {**TINY, "learning_rate_strategy": "1:0.01"},
                        wait=True, log=quiet)
@@ -73,6 +76,7 @@ def test_mindspore_classification_job(flowers):
     assert (train.output_dir("ms") / "checkpoints" / "best.ckpt").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["pytorch", "mindspore"])
 def test_the_same_job_twice_gives_the_same_data_and_the_same_numbers(ws, engine):
     """Determinism on one machine: seeded data, split, shuffling, augmentation and fixed threads."""
@@ -105,6 +109,7 @@ def test_bad_hyper_parameters_fail_before_anything_starts(flowers, ws, hp, messa
     assert not (ws / "jobs" / "bad").exists() or not list((ws / "jobs" / "bad").glob("V*"))
 
 
+@pytest.mark.slow
 def test_max_epochs_ends_a_job_early_with_the_rates_of_the_whole_schedule(flowers, monkeypatch):
     monkeypatch.setenv("LABKIT_MAX_EPOCHS", "1")  # as `labkit run LAB --max-epochs 1` sets it for the kernels
     rec = train.create("ResNet50", "pytorch", flowers, "cut", {**TINY, "learning_rate_strategy": "1:0.01,3:0.001"},
@@ -118,7 +123,7 @@ def test_max_epochs_ends_a_job_early_with_the_rates_of_the_whole_schedule(flower
     for ax in plots.learning_curves(train.metrics("cut")).axes:  # whole epochs: no 0.96 / 1.04 ticks
         lo, hi = ax.get_xlim()
         assert [t for t in ax.get_xticks() if lo <= t <= hi] == [1]
-    from labkit.algorithms.common import Schedule
+    from labkit.algorithms.schedules import Schedule
 
     whole = Schedule({"epoch_size": 8, "lr": 1e-3})
     cut = Schedule({"epoch_size": 8, "lr": 1e-3, "max_epochs": 2})
@@ -157,6 +162,7 @@ def tree(pid):
         return []
 
 
+@pytest.mark.slow
 def test_stop_ends_the_process_tree(flowers):
     train.create("ResNet50", "pytorch", flowers, "long", {**TINY, "learning_rate_strategy": "200:0.01"}, log=quiet)
     wait_for_epoch("long")
@@ -168,6 +174,7 @@ def test_stop_ends_the_process_tree(flowers):
     assert train.show("long")["state"] == "STOPPED"
 
 
+@pytest.mark.slow
 def test_a_job_being_stopped_is_stopped_whoever_sees_it_end_first(flowers):
     """`train stop` in one terminal, `train create --wait` in another: the waiter may look after
     the tree died but before stop wrote STOPPED. It must not call the job FAILED."""
@@ -182,6 +189,7 @@ def test_a_job_being_stopped_is_stopped_whoever_sees_it_end_first(flowers):
     assert train.stop("race")["state"] == "STOPPED"
 
 
+@pytest.mark.slow
 def test_a_killed_job_is_failed_at_the_next_look_and_resumes(flowers):
     train.create("ResNet50", "pytorch", flowers, "victim", {**TINY, "learning_rate_strategy": "3:0.01"}, log=quiet)
     wait_for_epoch("victim")
@@ -200,6 +208,7 @@ def test_a_killed_job_is_failed_at_the_next_look_and_resumes(flowers):
         train.resume("victim", log=quiet)
 
 
+@pytest.mark.slow
 def test_a_job_whose_supervisor_was_killed_leaves_nothing_running(flowers):
     train.create("ResNet50", "pytorch", flowers, "orphan", {**TINY, "learning_rate_strategy": "200:0.01"}, log=quiet)
     wait_for_epoch("orphan")
@@ -212,6 +221,7 @@ def test_a_job_whose_supervisor_was_killed_leaves_nothing_running(flowers):
     assert not [p for p in script if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
+@pytest.mark.slow
 def test_transfer_learning_loads_the_backbone_and_reinitialises_the_head(ws, flowers):
     first = train.create("GhostNet", "pytorch", flowers, "base", {**TINY, "epochs": "1", "warmup_epochs": "0"},
                          wait=True, log=quiet)
@@ -253,6 +263,7 @@ def test_failing_algorithm_is_failed_with_the_reason(ws, flowers, tmp_path):
     assert "labkit train logs boom" in e.value.hint
 
 
+@pytest.mark.slow
 def test_train_cli(ws, flowers):
     env = {"LABKIT_HOME": str(ws)}
     out = labkit_cli("train", "create", "--algorithm", "ResNet50", "--engine", "pytorch", "--dataset", flowers,
@@ -276,12 +287,13 @@ def test_train_cli(ws, flowers):
 
 
 def test_ranks_get_disjoint_equal_shards():
-    from labkit.algorithms.common import shard
+    from labkit.algorithms.inputs import shard
 
     a, b = shard(11, 0, 2), shard(11, 1, 2)
     assert len(a) == len(b) == 5 and not set(a) & set(b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["pytorch", "mindspore"])
 def test_data_parallel_job_ends_with_identical_weights_on_every_rank(flowers, engine, monkeypatch):
     monkeypatch.setenv("PATH", str(Path(os.sys.executable).parent) + os.pathsep + os.environ["PATH"])  # msrun
@@ -316,6 +328,7 @@ def on_two_machines(tmp_path, monkeypatch, engine, start, master_addr, port) -> 
     assert done[0]["metrics"] == done[1]["metrics"]                         # each machine has its own report
 
 
+@pytest.mark.slow
 def test_two_pytorch_machines_of_one_process_each_end_with_the_same_weights(tmp_path, monkeypatch):
     """torchrun's rendezvous works between two processes of one host: both "machines" on 127.0.0.1."""
     from labkit.train.jobs import _free_port
@@ -362,6 +375,7 @@ def two_hosts():
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
+@pytest.mark.slow
 def test_two_mindspore_machines_of_one_process_each_end_with_the_same_weights(tmp_path, two_hosts, monkeypatch):
     path = str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]  # msrun
 

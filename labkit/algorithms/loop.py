@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from labkit.algorithms import checkpoint, common
+from labkit.algorithms import arguments, checkpoint, inputs, reports, schedules
+from labkit.tasks import COUNTING
 
 EVAL_BATCH = 64
 
@@ -87,40 +88,47 @@ class Engine:
         """Leave the data-parallel group."""
 
 
-class _Data:
-    """A run's splits, with the task's batch preparation."""
+class Data:
+    """A run's splits (train and validation images and targets, and the class names), with the
+    task's batch preparation: ``inputs`` normalises images, ``train_batch`` also augments them
+    for classification. ``load`` reads a dataset version (``--data_url``)."""
 
     def __init__(self, task: str, x_train, t_train, x_val, t_val, names: list[str]):
-        self.counting = task == common.COUNTING
+        self.counting = task == COUNTING
         self.x_train, self.t_train, self.x_val, self.t_val, self.names = x_train, t_train, x_val, t_val, names
 
     @classmethod
-    def load(cls, data_url: str, task: str, size: int) -> "_Data":
-        return cls(task, *common.load_splits(data_url, task, size))
+    def load(cls, data_url: str, task: str, size: int) -> "Data":
+        return cls(task, *inputs.load_splits(data_url, task, size))
 
     def inputs(self, x: np.ndarray) -> np.ndarray:
-        return common.normalize_gray(x) if self.counting else common.normalize(x)
+        return inputs.normalize_gray(x) if self.counting else inputs.normalize(x)
 
     def train_batch(self, idx: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Counting: images and density maps as they are; classification: augmented images."""
         if self.counting:
             return self.inputs(self.x_train[idx]), self.t_train[idx][:, None]
-        return self.inputs(common.augment(self.x_train[idx], rng)), self.t_train[idx]
+        return self.inputs(inputs.augment(self.x_train[idx], rng)), self.t_train[idx]
 
 
-def _evaluate(engine: Engine, data: _Data, num_classes: int) -> np.ndarray:
+def evaluate(engine: Engine, data: Data, num_classes: int) -> np.ndarray:
+    """The network's outputs for the whole validation split, in batches of ``EVAL_BATCH``, in
+    evaluation mode (no dropout, BatchNorm's running statistics)."""
     engine.set_train(False)
-    outs = [engine.predict(data.inputs(data.x_val[idx])) for idx in common.batches(len(data.x_val), EVAL_BATCH, None)]
+    outs = [engine.predict(data.inputs(data.x_val[idx])) for idx in inputs.batches(len(data.x_val), EVAL_BATCH, None)]
     return np.concatenate(outs) if outs else np.zeros((0, num_classes))
 
 
-def _fit_epoch(engine: Engine, data: _Data, mine: np.ndarray, epoch: int, first: bool, hp: dict,
-               schedule: common.Schedule, rng: np.random.Generator) -> tuple[float, float, int, int]:
-    """One pass over this rank's shard: (last learning rate, summed loss, correct, seen)."""
+def fit_epoch(engine: Engine, data: Data, mine: np.ndarray, epoch: int, first: bool, hp: dict,
+              schedule: schedules.Schedule, rng: np.random.Generator) -> tuple[float, float, int, int]:
+    """One pass over this rank's shard (``mine``: indices into the training split) in training
+    mode, the learning rate following ``schedule`` step by step; ``first`` marks the run's first
+    epoch (its first step is reported for the start-up cost). Returns (last learning rate,
+    summed loss, correct, seen)."""
     engine.set_train(True)
     steps = max(1, -(-len(mine) // hp["batch_size"]))
     total, correct, seen, lr = 0.0, 0, 0, schedule(epoch)
-    for i, idx in enumerate(common.batches(len(mine), hp["batch_size"], rng, drop_last=engine.drop_last)):
+    for i, idx in enumerate(inputs.batches(len(mine), hp["batch_size"], rng, drop_last=engine.drop_last)):
         idx = mine[idx]
         lr = schedule(epoch + i / steps)
         engine.set_lr(lr)
@@ -129,7 +137,7 @@ def _fit_epoch(engine: Engine, data: _Data, mine: np.ndarray, epoch: int, first:
         if not data.counting:
             correct += int((out.argmax(1) == target).sum())
         if first and i == 0:
-            common.emit("first_step", t=time.time())  # bench/: start-up cost of a job
+            reports.emit("first_step", t=time.time())  # bench/: start-up cost of a job
         total += loss * len(idx)
         seen += len(idx)
     return lr, total, correct, seen
@@ -139,8 +147,8 @@ def main(engine: Engine, argv=None) -> int:
     """Train one algorithm on one dataset version, in the ``--data_url/--train_url`` convention."""
     from labkit.catalog import card
 
-    args, raw = common.parse_args(argv)
-    hp = common.hyper_parameters(args.algorithm, raw)
+    args, raw = arguments.parse_args(argv)
+    hp = arguments.hyper_parameters(args.algorithm, raw)
     spec = card(args.algorithm)
     rank, world, local_rank = engine.setup(args.device, hp["seed"])
     # The first process of each machine writes checkpoints, metrics and the report into that
@@ -150,46 +158,46 @@ def main(engine: Engine, argv=None) -> int:
     out = Path(args.train_url)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
 
-    data = _Data.load(args.data_url, spec.task, hp["image_size"])
-    mine = common.shard(len(data.x_train), rank, world)
+    data = Data.load(args.data_url, spec.task, hp["image_size"])
+    mine = inputs.shard(len(data.x_train), rank, world)
     num_classes = hp.get("num_classes") or len(data.names)
     engine.build(spec.arch, num_classes, hp)
     if hp.get("pretrained_weight"):
-        common.report_pretrained(hp["pretrained_weight"], *engine.load_pretrained(hp["pretrained_weight"]))
+        reports.report_pretrained(hp["pretrained_weight"], *engine.load_pretrained(hp["pretrained_weight"]))
     engine.configure(hp, data.counting)
-    schedule = common.Schedule(hp)
+    schedule = schedules.Schedule(hp)
     start, best = 0, None
     if args.resume:
         start, best = engine.resume(args.resume)
         print(f"resumed from {args.resume} after epoch {start}", flush=True)
 
-    log = common.RunLog(out, common.metric_fields(spec.task))
-    common.emit("start", epochs=schedule.stop, start_epoch=start, rank=rank, world=world,
+    log = reports.RunLog(out, reports.metric_fields(spec.task))
+    reports.emit("start", epochs=schedule.stop, start_epoch=start, rank=rank, world=world,
                 train=len(data.x_train), val=len(data.x_val))
     best_outputs, best_epoch = None, None  # the best epoch's validation outputs, for the final report
     for epoch in range(start, schedule.stop):
-        lr, total, correct, seen = _fit_epoch(engine, data, mine, epoch, epoch == start, hp, schedule, rng)
+        lr, total, correct, seen = fit_epoch(engine, data, mine, epoch, epoch == start, hp, schedule, rng)
         if world > 1:
             engine.sync_statistics()
-        outputs = _evaluate(engine, data, num_classes)
-        metric, metrics = common.epoch_metrics(spec.task, outputs, data.t_val, total, correct, seen)
-        is_best = common.better(spec.task, metric, best)
+        outputs = evaluate(engine, data, num_classes)
+        metric, metrics = reports.epoch_metrics(spec.task, outputs, data.t_val, total, correct, seen)
+        is_best = reports.better(spec.task, metric, best)
         if is_best:
             best, best_outputs, best_epoch = metric, outputs, epoch + 1
         if writes:
             saved = checkpoint(out, engine.name, f"epoch_{epoch + 1:03d}")
             engine.save(saved, epoch + 1, best)
             if is_best:
-                common.mark_best(saved)
+                reports.mark_best(saved)
             log.epoch(epoch + 1, schedule.stop, lr, **metrics)
 
     if world > 1:  # the final weights of every rank, before the writers reload the best epoch
-        common.write_rank_digest(out, rank, world, engine.weights())
+        reports.write_rank_digest(out, rank, world, engine.weights())
     engine.close()
     if writes:
         if best_outputs is None:  # resumed after its best epoch: evaluate that epoch's checkpoint again
             best_epoch = engine.load_best(checkpoint(out, engine.name))
-            best_outputs = _evaluate(engine, data, num_classes)
-        report = common.final_report(spec.task, best_outputs, data.t_val, data.t_train, data.names, best_epoch)
-        common.finish(out, report, common.model_info(hp, spec.task, spec.arch, engine.name, data.names))
+            best_outputs = evaluate(engine, data, num_classes)
+        report = reports.final_report(spec.task, best_outputs, data.t_val, data.t_train, data.names, best_epoch)
+        reports.finish(out, report, reports.model_info(hp, spec.task, spec.arch, engine.name, data.names))
     return 0

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from labkit.cli.output import delete_verb, emit, progress, table, verb, verbs
-from labkit.convert.tasks import FORMATS, OUTPUT_TYPES, PRECISIONS, TEMPLATES
+from labkit.convert.conversions import FORMATS, OUTPUT_TYPES, PRECISIONS, TEMPLATES
 from labkit.errors import LabkitError
 
 

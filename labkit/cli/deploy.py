@@ -6,7 +6,7 @@ import json
 
 from labkit.cli.output import emit, on_terminal, progress, table, verb, verbs
 from labkit.errors import LabkitError
-from labkit.serve.batch import FORMATS
+from labkit.serve.batch_prediction import FORMATS
 
 
 def _service_line(r: dict) -> str:
@@ -60,9 +60,9 @@ def stop(args) -> int:
 
 
 def batch(args) -> int:
-    from labkit.serve import batch
+    from labkit.serve import batch_prediction
 
-    summary = batch.create(args.model, args.input, args.output, args.format, progress=on_terminal())
+    summary = batch_prediction.create(args.model, args.input, args.output, args.format, progress=on_terminal())
     emit(args, summary, f"{summary['predicted']} of {summary['images']} images predicted with {summary['model']} -> "
                         f"{summary['output']}" + (f"; {summary['errors']} bad file(s) listed in errors.jsonl"
                                                   if summary["errors"] else ""))

@@ -9,8 +9,8 @@ job's version directory, applies a template (ONNX Runtime FP32 / FP16 / INT8) an
 options the seeds name (input shape, NCHW/NHWC, output nodes, output type, pre-processing
 inside the model), and keeps the result unless its parity gate fails it.
 """
-from labkit.convert.tasks import (COMPARED, TEMPLATES, comparison, create, export, exports, first_completed,
-                                  latest_completed, list_tasks, model_path, parse_shape, report, show, signature, stop)
+from labkit.convert.conversions import (COMPARED, TEMPLATES, comparison, create, export, exports, first_completed,
+                                        latest_completed, list_tasks, model_path, parse_shape, report, show, signature, stop)
 
 __all__ = ["COMPARED", "TEMPLATES", "comparison", "create", "export", "exports", "first_completed", "latest_completed",
            "list_tasks", "model_path", "parse_shape", "report", "show", "signature", "stop"]

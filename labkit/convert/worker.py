@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from labkit import cpu, records, workspace
-from labkit.algorithms import checkpoint, common
+from labkit.algorithms import checkpoint, inputs
 from labkit.convert import graph, parity
 from labkit.cpu import onnx_session
 from labkit.errors import LabkitError
@@ -119,7 +119,7 @@ def feeder(info: dict, opts: dict):
         if opts.get("preprocess"):
             x = images[..., None] if counting else images  # NHWC uint8
             return x if opts["input_format"] == "NHWC" else np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-        x = common.normalize_gray(images) if counting else common.normalize(images)
+        x = inputs.normalize_gray(images) if counting else inputs.normalize(images)
         return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if opts["input_format"] == "NHWC" else x
     return feed
 
@@ -134,7 +134,7 @@ def convert(run: Path, rec: dict, log) -> dict:
     engine.setup(threads)
     size = opts["size"]
     data_url = Path(rec["data_url"])
-    load = common.load_counting if counting else common.load_classification
+    load = inputs.load_counting if counting else inputs.load_classification
     images, targets = load(data_url, "val", size)
     log(f"validation split: {len(images)} images at {size} px; {threads} threads for every model")
 
@@ -149,7 +149,7 @@ def convert(run: Path, rec: dict, log) -> dict:
 
     def calibration():
         x_train, _ = load(data_url, "train", size)
-        norm = common.normalize_gray if counting else common.normalize
+        norm = inputs.normalize_gray if counting else inputs.normalize
         return calibration_batches(x_train, opts["calibration_images"], norm)
 
     candidate = build_candidate(plain, opts, info, calibration, work, log)
@@ -189,7 +189,7 @@ def measure(models: dict, info: dict, opts: dict, images: np.ndarray, truth: np.
     task = info["task"]
     engine, net, source_file = models["source"]
     plain, candidate = models["plain"], models["candidate"]
-    x_float = (common.normalize_gray if task == COUNTING else common.normalize)(images)
+    x_float = (inputs.normalize_gray if task == COUNTING else inputs.normalize)(images)
     feed = feeder(info, opts)
     plain_session, conv_session = onnx_session(plain, threads), onnx_session(candidate, threads)
     natural = not opts.get("output_nodes")

@@ -12,13 +12,14 @@ import shutil
 from pathlib import Path
 
 from labkit import schemas, workspace
+from labkit.artifacts import DATASET
 from labkit.errors import LabkitError
 from labkit.tasks import COUNTING
 
 
 
 def root() -> Path:
-    return workspace.area("datasets")
+    return DATASET.root()
 
 
 def path(name: str) -> Path:

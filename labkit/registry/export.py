@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 
 from labkit.errors import LabkitError
+from labkit.registry.serving import model_config
 
 FORMATS = ("triton", "kserve")
 STORAGE_URI = "s3://YOUR-BUCKET/labkit-models"   # the placeholder the README explains
@@ -64,10 +65,8 @@ def export(ref: str, fmt: str, out: str | Path) -> dict:
 
 
 def triton_config(name: str, serving: dict) -> str:
-    """``config.pbtxt``: the model configuration labkit's service reports (``codec.model_config``),
+    """``config.pbtxt``: the model configuration labkit's service reports (``serving.model_config``),
     with the input's layout, the class names, dynamic batching and CPU instances."""
-    from labkit.serve.codec import model_config
-
     config = model_config(name, serving)
     config["input"][0]["format"] = f"FORMAT_{serving['input']['layout']}"
     if serving.get("labels"):

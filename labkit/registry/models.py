@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from labkit import records, schemas, workspace
-from labkit.algorithms.common import normalization
+from labkit.artifacts import MODEL
+from labkit.algorithms.inputs import normalization
 from labkit.boundary import printable
 from labkit.errors import LabkitError
 from labkit.tasks import CLASSIFICATION, COUNTING
@@ -27,16 +28,16 @@ MODEL_TYPES = {"pytorch": "PyTorch", "mindspore": "MindSpore"}
 
 
 def _root() -> Path:
-    return workspace.area("models")
+    return MODEL.root()
 
 
 def _versions(name: str) -> list[str]:
-    return workspace.versions(_root() / name, workspace.SEMVER)
+    return workspace.versions(_root() / name, MODEL.numbering)
 
 
 def model_dir(ref: str) -> Path:
     """``NAME`` (its latest version) or ``NAME@0.0.2`` -> the version's directory."""
-    return workspace.versioned(_root(), ref, "model", "import one with `labkit model import`", workspace.SEMVER)
+    return workspace.versioned(_root(), ref, "model", "import one with `labkit model import`", MODEL.numbering)
 
 
 # --- sources: what each kind of import brings ----------------------------------------------
@@ -140,8 +141,8 @@ def import_model(name: str, version: str | None = None, from_job: str | None = N
     sources = [s for s in (from_job, from_conversion, from_dir) if s]
     if len(sources) != 1:
         raise LabkitError("import needs exactly one source", "give one of --from-job, --from-conversion, --from-dir")
-    if version is not None and not workspace.SEMVER.pattern.match(version):
-        raise LabkitError(f"version {version!r} is not {workspace.SEMVER.spelling}", "e.g. --version 0.0.1")
+    if version is not None and not MODEL.numbering.pattern.match(version):
+        raise LabkitError(f"version {version!r} is not {MODEL.numbering.spelling}", "e.g. --version 0.0.1")
     src = _from_job(from_job) if from_job else _from_conversion(from_conversion) if from_conversion else _from_dir(from_dir)
     folder = _root() / name
     workspace.remove_stale_staging(folder)
@@ -164,7 +165,7 @@ def import_model(name: str, version: str | None = None, from_job: str | None = N
         if reason:
             record["reason"] = reason
         workspace.write_json(staged / "run.json", record)  # its version is its folder's name
-        version = workspace.publish_version(staged, folder, workspace.SEMVER, version)
+        version = workspace.publish_version(staged, folder, MODEL.numbering, version)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
     log(f"model {name}@{version}: {state}" + (f" ({reason})" if reason else "") + f", from {src['source']['kind']} "

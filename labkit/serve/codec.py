@@ -1,6 +1,7 @@
 """The Open Inference Protocol (V2) codec: a request body to the model's input array, the
 model's outputs to a response body. No HTTP here: the endpoints hand bytes in and take a
-header and binary data out (docs/reference/protocols.md).
+header and binary data out (docs/reference/protocols.md). How a model's tensors and
+configuration are described is the registry's (``labkit.registry.serving``).
 
 A body is JSON, optionally followed by binary tensor data (the binary tensor extension):
 ``Inference-Header-Content-Length`` says where the JSON ends, and each binary input declares
@@ -13,13 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from labkit.registry.serving import MAX_BATCH_PER_REQUEST
 from labkit.serve.errors import BadRequest
 
 DATATYPES = {"FP32": np.float32, "FP16": np.float16, "UINT8": np.uint8, "INT64": np.int64, "INT32": np.int32,
              "FP64": np.float64, "INT8": np.int8, "BOOL": np.bool_}
 _BY_DTYPE = {np.dtype(v): k for k, v in DATATYPES.items()}
-_BY_ONNX_TYPE = {"tensor(float)": "FP32", "tensor(float16)": "FP16", "tensor(uint8)": "UINT8", "tensor(int64)": "INT64"}
-MAX_BATCH_PER_REQUEST = 64
 
 
 @dataclass(frozen=True)
@@ -29,38 +29,6 @@ class InputSpec:
     name: str
     datatype: str
     sample_shape: tuple[int, ...]
-
-
-def tensor_metadata(name: str, datatype: str, shape: list) -> dict:
-    """A tensor as V2 metadata describes it: a symbolic dimension (the batch) is -1."""
-    return {"name": name, "datatype": datatype, "shape": [d if isinstance(d, int) else -1 for d in shape]}
-
-
-def datatype_of(onnx_type: str) -> str:
-    """The V2 datatype of an ONNX tensor type such as ``tensor(float)``."""
-    return _BY_ONNX_TYPE.get(onnx_type, "FP32")
-
-
-def tensors(serving: dict) -> tuple[list[dict], list[dict]]:
-    """A registry model's input and outputs (its ``serving.json``) as V2 metadata describes them."""
-    spec = serving["input"]
-    return ([tensor_metadata(spec["name"], spec["datatype"], spec["shape"])],
-            [tensor_metadata(o["name"], datatype_of(o["type"]), o["shape"]) for o in serving["outputs"]])
-
-
-def model_config(name: str, serving: dict) -> dict:
-    """Triton's model configuration of a registry model (its model configuration extension, and
-    what ``labkit model export`` writes as config.pbtxt): dims leave out the batch when it varies."""
-    fixed_batch = serving["input"]["batch"]
-    inputs, outputs = tensors(serving)
-
-    def entry(t: dict) -> dict:
-        return {"name": t["name"], "data_type": f"TYPE_{t['datatype']}",
-                "dims": t["shape"] if fixed_batch else t["shape"][1:]}
-
-    return {"name": name, "platform": "onnxruntime_onnx",
-            "max_batch_size": 0 if fixed_batch else MAX_BATCH_PER_REQUEST, "input": [entry(t) for t in inputs],
-            "output": [entry(t) for t in outputs]}
 
 
 def split_body(body: bytes, header_length: str | None) -> tuple[dict, bytes]:

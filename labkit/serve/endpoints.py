@@ -19,8 +19,9 @@ from fastapi.responses import JSONResponse, Response
 
 from labkit import __version__
 from labkit.data.images import ImageError
+from labkit.registry import serving
 from labkit.serve import codec, metrics
-from labkit.serve.batcher import MicroBatcher, Overloaded
+from labkit.serve.micro_batcher import MicroBatcher, Overloaded
 from labkit.serve.errors import BadRequest, DeadlineExceeded, NotFound, ServiceError, Unavailable, UnsupportedMediaType
 from labkit.serve.runtime import Model
 
@@ -46,7 +47,7 @@ class Endpoints:
                                     observe=metrics.observe_batch)
         self.started = False   # warmed up and taking requests
         self.draining = False  # SIGTERM came: finish what is in flight, take nothing new
-        self.inputs, self.outputs = codec.tensors(self.model.serving)
+        self.inputs, self.outputs = serving.tensors(self.model.serving)
 
     @property
     def ready(self) -> bool:
@@ -150,7 +151,7 @@ class Endpoints:
     async def model_version_config(self, name: str, version: str) -> dict:
         """Triton's model configuration extension."""
         self._check_model(name, version)
-        return codec.model_config(self.settings.model_name, self.model.serving)
+        return serving.model_config(self.settings.model_name, self.model.serving)
 
     async def model_infer(self, name: str, request: Request) -> Response:
         return await self.model_version_infer(name, self.settings.model_version, request)

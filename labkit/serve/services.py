@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from labkit import cpu, records, registry, schemas, workspace
+from labkit import artifacts, cpu, records, registry, workspace
 from labkit.errors import LabkitError
 
 LIVE = ("DEPLOYING", "RUNNING")
@@ -35,10 +35,13 @@ class _Services(records.Kind):
             record["instances_alive"] = len(alive)
         return record
 
+    def stop_grace(self, record: dict) -> float:
+        """Its deadline, for the requests in flight to finish, and 10 s more to exit."""
+        return record["deadline"] + 10
 
-SERVICES = _Services("services", "service", "deploy one with `labkit service deploy`",
-                     "the service's process died (killed or crashed); deploy it again", schemas.Service,
-                     versioned=False)
+
+SERVICES = _Services(artifacts.SERVICE, "service", "deploy one with `labkit service deploy`",
+                     "the service's process died (killed or crashed); deploy it again")
 _root, _dir = SERVICES.root, SERVICES.dir
 refresh, show, list_services = SERVICES.refresh, SERVICES.show, SERVICES.list
 
@@ -63,7 +66,7 @@ def deploy(model: str, name: str | None = None, instances: int = 1, auto_stop: f
     with workspace.locked(_root()):
         if (folder / "run.json").exists() and refresh(folder)["state"] in LIVE:
             raise LabkitError(f"service {name} is already running ({records.read(folder).get('url')})",
-                              f"stop it first (labkit service stop {name}) or choose another --name")
+                              f"stop it first ({artifacts.SERVICE.stop_command(name)}) or choose another --name")
         folder.mkdir(parents=True, exist_ok=True)
         cores = cpu.cores()
         record = {"service": name, "model": model_ref, "model_dir": str(model_dir), "task": serving["task"],
@@ -117,13 +120,7 @@ def _log_tail(folder: Path) -> str:
 def stop(name: str, grace: float | None = None) -> dict:
     """SIGTERM: the service drains (requests in flight finish) and exits; after ``grace``
     seconds (default: its deadline + 10) the whole process group is killed."""
-    folder = _dir(name)
-    record = refresh(folder)
-    if record["state"] not in LIVE:
-        return record
-    records.update(folder, stop_reason=records.STOPPED_BY_USER)
-    records.end(record, grace if grace is not None else record["deadline"] + 10)
-    return records.finish(folder, "STOPPED", reason=records.STOPPED_BY_USER)
+    return SERVICES.stop(_dir(name), grace)
 
 
 def start(name: str, log=print) -> dict:
@@ -132,7 +129,7 @@ def start(name: str, log=print) -> dict:
     record = refresh(_dir(name))
     if record["state"] in LIVE:
         raise LabkitError(f"service {name} is already running ({record.get('url')})",
-                          f"stop it first (labkit service stop {name}) to start it again")
+                          f"stop it first ({artifacts.SERVICE.stop_command(name)}) to start it again")
     port = urlsplit(record["url"]).port if record.get("url") else record["port"]
     if port and not _port_free(record["host"], port):
         log(f"port {port} is taken now: service {name} starts on a free one")

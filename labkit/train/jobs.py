@@ -17,20 +17,19 @@ import sys
 import time
 from pathlib import Path
 
-from labkit import catalog, profiles, records, schemas, workspace
+from labkit import artifacts, catalog, profiles, records, workspace
 from labkit.algorithms import DEVICES, PROGRESS, checkpoint
 from labkit.boundary import printable
 from labkit.errors import LabkitError
 from labkit.tasks import SAMPLE_DATA
 from labkit.train import supervisor
 
-STOP_GRACE_SECONDS = 10
 _DECODER = json.JSONDecoder()  # raw_decode: one event at the start of a piece of the log
 
 
-JOBS = records.Kind("jobs", "training job", "create one with `labkit train create`",
+JOBS = records.Kind(artifacts.JOB, "training job", "create one with `labkit train create`",
                     "the job's process died (killed, crashed or the machine restarted); "
-                    "`labkit train resume` continues from the last checkpoint", schemas.Job)
+                    "`labkit train resume` continues from the last checkpoint")
 
 _run_dir = JOBS.dir  # ``JOB`` (its latest version) or ``JOB@V002`` -> the run directory
 refresh, show, list_jobs = JOBS.refresh, JOBS.show, JOBS.list
@@ -148,7 +147,7 @@ def create(algorithm: str, engine: str, dataset: str, name: str, hyper: dict | N
     profile = profiles.profile(profile)
     hp = card.resolve(dict(hyper or {}), profile)
     if not card.custom:
-        from labkit.algorithms.common import Schedule
+        from labkit.algorithms.schedules import Schedule
 
         Schedule(hp)  # a malformed learning_rate_strategy fails here, not in the subprocess
     check_device(device, engine)
@@ -288,10 +287,8 @@ def ensure_job(algorithm: str = "ResNet_v1_50", engine: str = "pytorch", log=pri
     """``JOB@VERSION`` of the most recently completed built-in job; when there is none, train
     ``algorithm`` in the quick profile on the default dataset of its task and say so. This is
     what lets the stage notebooks after training run on their own."""
-    done = [r for r in list_jobs() if r["state"] == "COMPLETED" and r.get("version")
-            and (output_dir(f"{r['job']}@{r['version']}") / "model.json").exists()]
-    if done:
-        latest = max(done, key=lambda r: r["timestamps"]["COMPLETED"])
+    latest = JOBS.latest_completed(lambda r: (output_dir(f"{r['job']}@{r['version']}") / "model.json").exists())
+    if latest:
         return f"{latest['job']}@{latest['version']}"
     from labkit import data
 
@@ -310,13 +307,7 @@ def ensure_job(algorithm: str = "ResNet_v1_50", engine: str = "pytorch", log=pri
 
 def stop(ref: str) -> dict:
     """End the job's whole process tree (TERM, then KILL after a grace period); STOPPED."""
-    run = _run_dir(ref)
-    record = refresh(run)
-    if record["state"] in records.TERMINAL:
-        return record
-    records.update(run, stop_reason=records.STOPPED_BY_USER)
-    records.end(record, STOP_GRACE_SECONDS)
-    return records.finish(run, "STOPPED", reason=records.STOPPED_BY_USER)
+    return JOBS.stop(_run_dir(ref))
 
 
 def last_checkpoint(run: Path) -> Path | None:

@@ -148,7 +148,7 @@ def job_seconds(algorithm: str, engine: str, n_train: int, n_val: int, hyper: di
                 profile: str | None = None, device_num: int = 1, log=print) -> float:
     """The estimated seconds of a training job with these hyper-parameters and image counts."""
     from labkit import catalog, profiles
-    from labkit.algorithms.common import Schedule
+    from labkit.algorithms.schedules import Schedule
 
     card = catalog.card(algorithm)
     if card.custom:
@@ -211,7 +211,7 @@ def _measure(engine_name: str, arch: str, task: str, image_size: int, batch_size
         return rng.integers(0, CLASSES, count)
 
     n_val = EVAL_BATCHES * loop.EVAL_BATCH + 8  # a ragged last batch too: MindSpore compiles its shape
-    data = loop._Data(task, images(n), targets(n), images(n_val), targets(n_val), [str(i) for i in range(CLASSES)])
+    data = loop.Data(task, images(n), targets(n), images(n_val), targets(n_val), [str(i) for i in range(CLASSES)])
     hp = {"batch_size": batch_size, "lr": 0.001, "momentum": 0.9, "weight_decay": 1e-4}  # each task's default optimizer
     engine = loop.engine(engine_name)
     rank = engine.setup("cpu", 0)[0]
@@ -221,12 +221,12 @@ def _measure(engine_name: str, arch: str, task: str, image_size: int, batch_size
 
     def epoch():
         t = time.perf_counter()
-        loop._fit_epoch(engine, data, mine, 0, False, hp, schedule, rng)
+        loop.fit_epoch(engine, data, mine, 0, False, hp, schedule, rng)
         return time.perf_counter() - t
 
     def evaluate():
         t = time.perf_counter()
-        loop._evaluate(engine, data, CLASSES)
+        loop.evaluate(engine, data, CLASSES)
         return time.perf_counter() - t
 
     epoch(), evaluate()  # the warm-up pass: first calls build kernels and compile graphs

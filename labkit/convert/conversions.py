@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import get_args
 
-from labkit import cpu, profiles, records, schemas, workspace
+from labkit import artifacts, cpu, profiles, records, schemas, workspace
 from labkit.convert import parity
 from labkit.errors import LabkitError
 
@@ -27,16 +27,16 @@ TEMPLATES = {
 PRECISIONS = tuple(dict.fromkeys(p for p, _ in TEMPLATES.values()))
 OUTPUT_TYPES = get_args(schemas.OutputType)
 FORMATS = get_args(schemas.Layout)
-STOP_GRACE_SECONDS = 10
 # Calibration images and the seconds spent timing each model, per profile.
 EFFORT = {"quick": (16, 0.5), "workshop": (100, 2.0), "full": (300, 5.0)}
 
 
-TASKS = records.Kind("conversions", "conversion task", "create one with `labkit convert create`",
+CONVERSIONS = records.Kind(artifacts.CONVERSION, "conversion task", "create one with `labkit convert create`",
                      "the conversion's process died (killed or crashed) before it finished; "
-                     "nothing was kept: run `labkit convert create` again", schemas.Conversion)
-_run_dir = TASKS.dir
-refresh, show, list_tasks = TASKS.refresh, TASKS.show, TASKS.list
+                     "nothing was kept: run `labkit convert create` again",
+                     stopped_first=True)  # a worker finishing while it is stopped must not say COMPLETED
+_run_dir = CONVERSIONS.dir
+refresh, show, list_tasks = CONVERSIONS.refresh, CONVERSIONS.show, CONVERSIONS.list
 
 
 def parse_shape(text: str, layout: str) -> tuple[int | None, int, int, int]:
@@ -120,7 +120,7 @@ def create(job: str, template: str, name: str, input_shape: str | None = None, i
     if opts["calibration_images"] < 1:
         raise LabkitError("--calibration must be at least 1 image", "e.g. --calibration 100")
 
-    task_dir = TASKS.root() / name
+    task_dir = CONVERSIONS.root() / name
     workspace.remove_stale_staging(task_dir)
     staged = workspace.staging_dir(task_dir)
     record = {"task": name, "job": f"{job_rec['job']}@{job_rec['version']}", "engine": job_rec["engine"],
@@ -174,21 +174,13 @@ def _follow(run: Path, proc: subprocess.Popen, log) -> dict:
 def stop(ref: str) -> dict:
     """End a running conversion: STOPPED. Its worker keeps nothing (the model is moved into
     place only as its last step, and only a COMPLETED task's model is read)."""
-    run = _run_dir(ref)
-    if refresh(run)["state"] in records.TERMINAL:
-        return refresh(run)
-    record = records.finish(run, "STOPPED", reason=records.STOPPED_BY_USER)  # first: a finishing worker cannot overwrite it
-    records.end(record, STOP_GRACE_SECONDS)
-    return record
+    return CONVERSIONS.stop(_run_dir(ref))
 
 
 def latest_completed() -> str | None:
     """``TASK@VERSION`` of the most recently completed conversion, if any."""
-    done = [r for r in list_tasks() if r["state"] == "COMPLETED"]
-    if not done:
-        return None
-    latest = max(done, key=lambda r: r["timestamps"]["COMPLETED"])
-    return f"{latest['task']}@{latest['version']}"
+    latest = CONVERSIONS.latest_completed()
+    return f"{latest['task']}@{latest['version']}" if latest else None
 
 
 def first_completed(refs: list[str], log=print) -> str:
