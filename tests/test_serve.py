@@ -5,6 +5,7 @@ import shutil
 import threading
 
 import httpx
+import jsonschema
 import numpy as np
 import pytest
 import tritonclient.http as triton
@@ -111,6 +112,35 @@ def test_a_wrong_method_is_405_with_allow_and_the_document_lists_no_422(service)
     statuses = {status for operations in document["paths"].values() for op in operations.values()
                 for status in op["responses"]}
     assert "422" not in statuses and {"400", "404", "413", "415", "503", "504"} <= statuses
+
+
+def test_the_document_forbids_the_requests_the_service_refuses(service):
+    """An empty upload, an empty V2 body, a V2 request without its one input, and a binary body
+    whose JSON length is not a number: the service answers 400, and the document's own schemas
+    call each of them invalid, so that a fuzzer reading it does not send them as valid."""
+    document = httpx.get(f"{service['url']}/openapi.json", timeout=30).json()
+    infer = document["paths"]["/v2/models/{name}/infer"]["post"]
+
+    def schema(operation, media):
+        return {**operation["requestBody"]["content"][media]["schema"], "components": document["components"]}
+
+    def refused(body_schema, value, send):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(value, body_schema)
+        assert send().status_code == 400
+
+    upload = schema(document["paths"]["/"]["post"], "multipart/form-data")
+    refused(upload, {"images": ""}, lambda: httpx.post(service["url"], files={"images": ("x.jpg", b"")}, timeout=30))
+    v2 = f"{service['url']}/v2/models/flowers/infer"
+    refused(schema(infer, "application/octet-stream"), "",
+            lambda: httpx.post(v2, content=b"", headers={"Content-Type": "application/octet-stream"}, timeout=30))
+    refused(schema(infer, "application/json"), {"inputs": []}, lambda: httpx.post(v2, json={"inputs": []}, timeout=30))
+    header = next(p for p in infer["parameters"] if p["name"] == "Inference-Header-Content-Length")
+    assert header["in"] == "header" and "refused" in header["description"]
+    refused(header["schema"], "twelve", lambda: httpx.post(v2, content=BINARY_HEADER, timeout=30,
+                                                          headers={"Inference-Header-Content-Length": "twelve"}))
+    assert httpx.post(v2, content=b"\x00\x01binary", headers={"Content-Type": "application/octet-stream"},
+                      timeout=30).status_code == 400  # binary without the header: read as JSON, and it is not
 
 
 @pytest.mark.parametrize("request_kw, status, words", [

@@ -26,13 +26,20 @@ from labkit.serve.errors import MEANINGS, PayloadTooLarge, ServiceError, error_m
 
 IMAGE_UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["images"],
-    "properties": {"images": {"type": "string", "contentMediaType": "application/octet-stream",
-                              "description": "a JPEG or PNG image"}}}}}}
+    "properties": {"images": {"type": "string", "contentMediaType": "application/octet-stream", "minLength": 1,
+                              "description": "a JPEG or PNG image (an empty file is refused)"}}}}}}
 V2_INFER_BODY = {"required": True, "content": {
     "application/json": {"schema": {"$ref": "#/components/schemas/InferenceRequest"}},
-    "application/octet-stream": {"schema": {"type": "string", "contentMediaType": "application/octet-stream"},
+    "application/octet-stream": {"schema": {"type": "string", "contentMediaType": "application/octet-stream",
+                                            "minLength": 1},
                                  "description": "binary tensor extension: the JSON request, then the inputs' bytes; "
                                                 "the Inference-Header-Content-Length header says where the JSON ends"}}}
+# The binary tensor extension's header. OpenAPI cannot make a header depend on the body's media
+# type, so it is optional here and its description says when it is needed.
+HEADER_LENGTH = {"name": "Inference-Header-Content-Length", "in": "header", "required": False,
+                 "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                 "description": "the length of the JSON request at the start of a binary body; without it the "
+                                "whole body must be the JSON request (a binary body without it is refused)"}
 BODY_MODELS = (schemas.InferenceRequest,)  # request bodies the OpenAPI document refers to
 
 
@@ -45,7 +52,14 @@ def _route(method: str, path: str, endpoint, answer=None, errors: tuple[int, ...
         responses[200] = {"model": answer}
     # response_model=None: the endpoints' return annotations (dict) are not the answer's shape
     return APIRoute(path, endpoint, methods=[method], responses=responses, response_model=None,
-                    openapi_extra={"requestBody": body} if body else None, **kwargs)
+                    openapi_extra=_request(body), **kwargs)
+
+
+def _request(body: dict | None) -> dict | None:
+    """The operation's request body, and the header a V2 binary body needs."""
+    if body is None:
+        return None
+    return {"requestBody": body, **({"parameters": [HEADER_LENGTH]} if body is V2_INFER_BODY else {})}
 
 
 def routes(ep: Endpoints) -> list[APIRoute]:

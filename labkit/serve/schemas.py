@@ -107,7 +107,7 @@ class RequestOutput(BaseModel):
 class InferenceRequest(BaseModel):
     id: str | None = None
     parameters: Parameters | None = Field(None, description="binary_data_output: every output as binary data")
-    inputs: list[RequestInput]
+    inputs: list[RequestInput] = Field(min_length=1, max_length=1, description="the model's one input")
     outputs: list[RequestOutput] | None = None
 
 
