@@ -1,5 +1,4 @@
 # The two commands of the README: `make lab` and `make test`. Both share `make install`.
-PYTHON ?= python3.11
 VENV   ?= .venv
 LAB    ?= flowers-resnet50-pytorch
 PROFILE ?= workshop
@@ -20,21 +19,37 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # and ignores these variables. CI runs it after `make test`.
 AVX2_ONLY := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
 
-.PHONY: install lab test test-avx2 fuzz lint jupyter twins bench wheelhouse clean
+.PHONY: install lab test test-fast test-avx2 fuzz lint jupyter twins bench docs wheelhouse clean
 
 install: $(VENV)/.installed
 
-# The pinned engines (MindSpore 2.7.2 with PyTorch 2.13.0) are installed together on Python 3.11
-# only. Before anything downloads: that Python, with its venv module, or how to get them.
-GET_PYTHON := get Python 3.11 with its venv module -- Debian 12: sudo apt install python3.11-venv; Ubuntu 22.04/24.04 and WSL2: sudo add-apt-repository ppa:deadsnakes/ppa and sudo apt install python3.11-venv; macOS: brew install python@3.11; or conda env create -f environment.yml -- then make PYTHON=/path/to/python3.11
+# The Pythons every pinned package publishes wheels for: MindSpore 2.7.2 has 3.9-3.12, PyTorch
+# 2.13.0 3.10-3.14, pandas 3 and scipy 1.17 start at 3.11 -- so 3.11 or 3.12 (pyproject.toml's
+# requires-python). The first of python3.11, python3.12 on PATH, unless PYTHON says which.
+PYTHON ?= $(firstword $(shell command -v python3.11 python3.12 2>/dev/null) python3.11)
+GET_PYTHON := get Python 3.11 or 3.12 with its venv module -- Ubuntu 24.04: sudo apt install python3.12-venv; Debian 12: sudo apt install python3.11-venv; Ubuntu 22.04 and its WSL2: sudo add-apt-repository ppa:deadsnakes/ppa and sudo apt install python3.11-venv; macOS: brew install python@3.12; or conda env create -f environment.yml -- then make PYTHON=/path/to/python3.12
+
+# On Linux, PyPI's torch is the CUDA build: several GB of CUDA libraries a CPU lab never loads.
+# PyTorch's CPU index has the same version without them, so install takes torch from there first,
+# unless pip has its own index or wheel folder configured (a room's mirror, a wheelhouse), which
+# then decides. TORCH_INDEX= keeps PyPI's build (for a GPU); TORCH_INDEX=URL a mirror of the CPU index.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+PIP_CONFIG_FILES ?= /etc/pip.conf /etc/xdg/pip/pip.conf $(HOME)/.config/pip/pip.conf $(HOME)/.pip/pip.conf $(PIP_CONFIG_FILE)
+PIP_HAS_INDEX = $(WHEELHOUSE)$(PIP_INDEX_URL)$(PIP_EXTRA_INDEX_URL)$(PIP_FIND_LINKS)$(shell \
+	grep -lsE '^ *(index-url|extra-index-url|find-links)' $(wildcard $(PIP_CONFIG_FILES)) </dev/null)
+TORCH_CPU = $(and $(TORCH_INDEX),$(filter Linux,$(shell uname -s)),$(if $(PIP_HAS_INDEX),,cpu))
+TORCH_PIN = $(shell sed -n 's/^ *"\(torch==[^"]*\)",*$$/\1/p' pyproject.toml)
+NO_TORCH_CPU := set TORCH_INDEX to a mirror of it, TORCH_INDEX= for PyPI's CUDA build, or WHEELHOUSE=dir (docs/WORKSHOP.md)
 
 $(VENV)/.installed: pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "labkit needs Python 3.11, and $(PYTHON) is not on PATH: $(GET_PYTHON)"; exit 1; }
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
-		{ echo "labkit needs Python 3.11, and $(PYTHON) is $$($(PYTHON) -V 2>&1): $(GET_PYTHON)"; exit 1; }
+	@command -v $(PYTHON) >/dev/null || { echo "labkit needs Python 3.11 or 3.12, and $(PYTHON) is not on PATH: $(GET_PYTHON)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] not in ((3, 11), (3, 12)))' || \
+		{ echo "labkit needs Python 3.11 or 3.12, and $(PYTHON) is $$($(PYTHON) -V 2>&1): $(GET_PYTHON)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || \
 		{ echo "$(PYTHON) has no venv module (or no ensurepip): $(GET_PYTHON)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(if $(TORCH_CPU),$(BIN)/python -m pip install --quiet --index-url $(TORCH_INDEX) '$(TORCH_PIN)' || \
+		{ echo "PyTorch's CPU build ($(TORCH_PIN)) is not at $(TORCH_INDEX): $(NO_TORCH_CPU)"; exit 1; })
 	$(BIN)/python -m pip install --quiet $(PIP_FROM) -e '.[dev]'
 	touch $@
 
@@ -43,6 +58,11 @@ lab: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The loop while editing: no training, no labs, no notebooks, no service processes (the tests
+# marked `slow`; tests/conftest.py marks every test whose fixtures train). Minutes, not half an hour.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow" tests
 
 test-avx2: install
 	$(AVX2_ONLY) $(BIN)/python -m pytest tests/test_convert.py tests/test_serve.py tests/test_reliability.py
@@ -69,9 +89,16 @@ twins: install
 bench: install
 	$(BIN)/python bench/bench_$(BENCH).py
 
+# The docs' measured figures (marked regions), written again from bench/results (bench/docs.py)
+docs: install
+	$(BIN)/python bench/docs.py
+
 # Every dependency as a wheel in wheelhouse/, for laptops without a network (docs/WORKSHOP.md).
 wheelhouse: install
-	$(BIN)/python -m pip download --quiet --dest wheelhouse pip setuptools wheel '.[dev]'
+	$(if $(TORCH_CPU),$(BIN)/python -m pip download --quiet --no-deps --dest wheelhouse --index-url $(TORCH_INDEX) \
+		'$(TORCH_PIN)' || { echo "PyTorch's CPU build ($(TORCH_PIN)) is not at $(TORCH_INDEX): $(NO_TORCH_CPU)"; exit 1; })
+	$(BIN)/python -m pip download --quiet --dest wheelhouse $(if $(TORCH_CPU),--find-links wheelhouse) \
+		pip setuptools wheel '.[dev]'
 	rm -f wheelhouse/labkit-*
 
 clean:

@@ -54,8 +54,8 @@ def probe_engine(engine: str, timeout: float = 120) -> dict | None:
 
 
 def checks() -> list[Check]:
-    found = [Check("python", sys.version_info[:2] >= (3, 11), f"{platform.python_version()} ({sys.executable})",
-                   "labkit needs Python 3.11 or newer")]
+    found = [Check("python", (3, 11) <= sys.version_info[:2] <= (3, 12), f"{platform.python_version()} ({sys.executable})",
+                   "labkit needs Python 3.11 or 3.12, the versions every pinned engine has wheels for")]
     machine = cpu.describe()
     found.append(Check("cpu", machine["features"] is None or "AVX2" in machine["features"],
                        f"{cpu.summary(machine)}\n{'':18}{cpu.int8_outlook(machine['features'])}",

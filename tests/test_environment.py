@@ -1,4 +1,5 @@
 """The install: environment.yml matches pyproject.toml, and importing labkit stays light."""
+import os
 import re
 import subprocess
 import sys
@@ -62,3 +63,33 @@ def test_thread_pools_follow_the_cpu_quota(tmp_path):
     # a process allowed one CPU sizes its pools by one, whatever the machine has
     code = "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); from labkit import cpu; print(cpu.cores())"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "1"
+
+
+def install_commands(tmp_path, env: dict, **variables) -> str:
+    """What `make install` would run for a new venv, with this pip environment and these variables."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")} | env
+    args = [f"{k}={v}" for k, v in {"VENV": tmp_path / "venv", **variables}.items()]
+    return subprocess.run(["make", "-n", "install", *args], cwd=ROOT, env=clean, capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_on_linux_install_takes_torch_from_the_cpu_index_unless_pip_has_its_own(tmp_path):
+    """Without a configured index, torch comes from PyTorch's CPU index first (not PyPI's CUDA
+    build); a pip configuration with an index or wheel folder, a wheelhouse, or TORCH_INDEX=
+    leaves the choice to pip."""
+    conf = tmp_path / "pip.conf"
+    conf.write_text("[global]\ntimeout = 60\n")
+    cpu = "--index-url https://download.pytorch.org/whl/cpu 'torch==2.13.0'"
+    assert cpu in install_commands(tmp_path, {}, PIP_CONFIG_FILES=conf)
+    conf.write_text("[global]\nextra-index-url = https://mirror.example/simple\n")
+    assert "download.pytorch.org" not in install_commands(tmp_path, {}, PIP_CONFIG_FILES=conf)
+    assert "download.pytorch.org" not in install_commands(tmp_path, {"PIP_FIND_LINKS": "/wheels"}, PIP_CONFIG_FILES="")
+    assert "download.pytorch.org" not in install_commands(tmp_path, {}, PIP_CONFIG_FILES="", WHEELHOUSE=tmp_path)
+    assert "--index-url" not in install_commands(tmp_path, {}, PIP_CONFIG_FILES="", TORCH_INDEX="")
+
+
+def test_install_asks_for_python_3_11_or_3_12_and_says_how_to_get_it(tmp_path):
+    old = subprocess.run(["make", "install", f"VENV={tmp_path / 'venv'}", "PYTHON=python3.10"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert old.returncode != 0 and "needs Python 3.11 or 3.12" in old.stdout and "Ubuntu 24.04" in old.stdout
+    assert not (tmp_path / "venv").exists()
