@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from results import figure, save
+
 MODELS = {  # name -> (algorithm, dataset kind, hyper-parameters: enough training for confident outputs)
     "resnet": ("ResNet_v1_50", "flowers", {}),  # the workshop recipe: 83% validation accuracy
     "ghostnet": ("GhostNet", "flowers", {"epochs": "10"}),
@@ -65,7 +67,7 @@ def bench(key: str, rounds: int, threads: int) -> dict:
     import torch
 
     from labkit import convert, train
-    from labkit.algorithms import common
+    from labkit.algorithms import inputs
     from labkit.convert import pytorch as engine
     from labkit.cpu import onnx_session
     from labkit.tasks import COUNTING
@@ -88,19 +90,25 @@ def bench(key: str, rounds: int, threads: int) -> dict:
     fns = {"PyTorch eager": lambda x: engine.predict(net, x)}
     fns.update({k: (lambda s: lambda x: s.run(None, {"images": x})[0])(s) for k, s in sessions.items()})
     counting = info["task"] == COUNTING
-    load = common.load_counting if counting else common.load_classification
+    load = inputs.load_counting if counting else inputs.load_classification
     images, _ = load(Path(train.show(job)["data_url"]), "val", info["image_size"])
-    x_val = common.normalize_gray(images) if counting else common.normalize(images)
+    x_val = inputs.normalize_gray(images) if counting else inputs.normalize(images)
     latency = timed_rounds(fns, x_val[:1], rounds, per_round=20)
     fp32 = np.concatenate([fns["ORT FP32"](x_val[i:i + 1]) for i in range(len(x_val))])
     int8 = np.concatenate([fns["ORT INT8"](x_val[i:i + 1]) for i in range(len(x_val))])
     if counting:
         c32, c8 = fp32.reshape(len(fp32), -1).sum(1), int8.reshape(len(int8), -1).sum(1)
-        agreement = f"count drift {np.abs(c8 - c32).mean() / np.abs(c32).mean():.2%}"
+        drift = np.abs(c8 - c32).mean() / np.abs(c32).mean()
+        agreement, value = f"count drift {drift:.2%}", figure(f"{key}.int8.count_drift", "INT8's mean count drift from FP32",
+                                                             drift, "fraction", images=len(x_val))
     else:
-        agreement = f"top-1 agreement {(fp32.argmax(1) == int8.argmax(1)).mean():.1%}"
+        agree = (fp32.argmax(1) == int8.argmax(1)).mean()
+        agreement, value = f"top-1 agreement {agree:.1%}", figure(f"{key}.int8.agreement", "INT8's top-1 agreement with FP32",
+                                                                 agree, "fraction", images=len(x_val))
+    figures = [figure(f"{key}.latency.{form}", f"{key} at batch 1 in {form}", ms / 1000, "s", image_size=info["image_size"])
+               for form, ms in latency.items()]
     return {"model": key, "size": info["image_size"], "latency": latency, "agreement": agreement,
-            "val": len(x_val)}
+            "val": len(x_val), "figures": [*figures, value]}
 
 
 def main() -> None:
@@ -120,6 +128,8 @@ def main() -> None:
         print(f"{r['model']:<10} {r['size']:>4} {lat['PyTorch eager']:>7.2f}ms {lat['plain ONNX']:>9.2f}ms "
               f"{lat['ORT FP32']:>7.2f}ms {lat['ORT INT8']:>7.2f}ms {lat['PyTorch eager'] / lat['ORT FP32']:>15.2f}x "
               f"{lat['ORT FP32'] / lat['ORT INT8']:>12.2f}x  {r['agreement']} ({r['val']} images)")
+    save("convert", [f for r in results for f in r["figures"]], profile="workshop",
+         arguments={k: v for k, v in vars(args).items() if k != "home"})
 
 
 if __name__ == "__main__":

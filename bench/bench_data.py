@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from results import figure, save
+
 
 def encode_baseline(out: Path, count: int, size: int) -> float:
     """Seconds to JPEG-encode ``count`` noise images of ``size`` px: the floor of any generator."""
@@ -42,12 +44,15 @@ def main() -> None:
     (tmp / "base").mkdir()
     base = encode_baseline(tmp / "base", args.count, args.size)
     print(f"{'baseline: JPEG encode only':<28} {args.count / base:8.0f} img/s")
+    figures = [figure("encode", "JPEG-encoding noise images of the same size", args.count / base, "img/s")]
     for kind in ("flowers", "food", "crowd", "digits"):
         count = min(args.count, 1797)
         t0 = time.perf_counter()
         data.make(kind, name=f"bench-{kind}", count=count, size=args.size, seed=0)
         dt = time.perf_counter() - t0
-        print(f"{'make ' + kind:<28} {count / dt:8.0f} img/s   {dt / (base * count / args.count):5.1f}x the encode baseline")
+        ratio = dt / (base * count / args.count)
+        print(f"{'make ' + kind:<28} {count / dt:8.0f} img/s   {ratio:5.1f}x the encode baseline")
+        figures.append(figure(f"make.{kind}", f"generating {kind} images", count / dt, "img/s", baseline_ratio=ratio))
 
     data.make("flowers", name="bench-publish", count=args.publish, size=32, seed=0)
     src = Path(os.environ["LABKIT_HOME"]) / "datasets" / "bench-publish" / "images"
@@ -61,6 +66,9 @@ def main() -> None:
     pub = time.perf_counter() - t0
     print(f"publish {args.publish} images: {pub:.2f} s ({args.publish / pub:.0f} img/s), "
           f"{pub / copy:.1f}x copying the same files ({copy:.2f} s); {v['version']} checksum {v['checksum'][:12]}")
+    figures += [figure("publish", f"publishing {args.publish} images", pub, "s"),
+                figure("copy", f"copying the same {args.publish} files", copy, "s")]
+    save("data", figures, arguments=vars(args))
     shutil.rmtree(tmp)
 
 

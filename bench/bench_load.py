@@ -18,6 +18,8 @@ import tempfile
 import numpy as np
 import psutil
 
+from results import figure, save
+
 CLIENT = r"""
 import asyncio, json, sys, time
 import httpx
@@ -80,6 +82,12 @@ def main() -> None:
           f"throughput {len(ms) / wall:.0f} requests/s")
     print(f"service memory (RSS) after each thousand: {', '.join(f'{r:.0f}' for r in rss)} MB; "
           f"first to last thousand {100 * (rss[-1] / rss[0] - 1):+.1f}% (bar < 10%)")
+    save("load", [figure("load.p50", "median latency of multipart uploads", np.percentile(ms, 50) / 1000, "s"),
+                  figure("load.p99", "99th percentile latency", np.percentile(ms, 99) / 1000, "s"),
+                  figure("load.throughput", "requests answered per second", len(ms) / wall, "requests/s", errors=errors),
+                  figure("load.memory", "service memory growth, first to last thousand", rss[-1] / rss[0] - 1,
+                         "fraction", rss_mb=rss)],
+         profile="workshop", arguments={k: v for k, v in vars(args).items() if k != "home"})
 
 
 if __name__ == "__main__":

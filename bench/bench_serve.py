@@ -26,6 +26,8 @@ import time
 
 import numpy as np
 
+from results import figure, save
+
 # The load generator: threads over raw keep-alive sockets, each sending one pre-encoded request.
 # Not httpx: measured here, an async httpx client spent 3.4 ms of CPU per request (0.45 of the
 # 2 cores at 16 clients), which the throughput bar would have charged to the service.
@@ -201,6 +203,11 @@ def main() -> None:
     print(f"median: one client's overhead {overhead:.2f} ms (bar < 5 ms); 16 clients reach {ratio:.0%} of in-process "
           f"best-batch throughput, sustained (bar >= 80%), {burst_ratio:.0%} of its best burst; "
           f"{sum(r['errors'] for r in rows)} errors")
+    save("serve", [figure("serve.overhead", "one client's median overhead over in-process ONNX Runtime, batch 1",
+                          overhead / 1000, "s", model=args.model),
+                   figure("serve.ratio", "16 clients' throughput over in-process best-batch throughput", ratio, "fraction",
+                          model=args.model, rounds=rows)],
+         profile="workshop", arguments={k: v for k, v in vars(args).items() if k != "home"})
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@
     .venv/bin/python bench/bench_train.py [--engine pytorch|mindspore|both] [--epochs 2]
 """
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -21,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from labkit.algorithms import common
+from labkit.algorithms import inputs
+from results import figure, save
 
 HP = {"learning_rate_strategy": "2:0.01", "batch_size": 16, "image_size": 64, "momentum": 0.9, "weight_decay": 1e-4}
 
@@ -32,24 +32,24 @@ def bare_pytorch(data_url: str, epochs: int) -> None:
 
     from labkit.algorithms.pytorch.models import resnet50
 
-    x, y = common.load_classification(data_url, "train", HP["image_size"])
-    xv, yv = common.load_classification(data_url, "val", HP["image_size"])
+    x, y = inputs.load_classification(data_url, "train", HP["image_size"])
+    xv, yv = inputs.load_classification(data_url, "val", HP["image_size"])
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     model = resnet50(5)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     for _ in range(epochs):
         model.train()
-        for idx in common.batches(len(x), HP["batch_size"], rng):
-            loss = F.cross_entropy(model(torch.from_numpy(common.normalize(common.augment(x[idx], rng)))),
+        for idx in inputs.batches(len(x), HP["batch_size"], rng):
+            loss = F.cross_entropy(model(torch.from_numpy(inputs.normalize(inputs.augment(x[idx], rng)))),
                                    torch.from_numpy(y[idx]))
             opt.zero_grad()
             loss.backward()
             opt.step()
         model.eval()
         with torch.no_grad():
-            for idx in common.batches(len(xv), 64, None):
-                model(torch.from_numpy(common.normalize(xv[idx]))).argmax(1)
+            for idx in inputs.batches(len(xv), 64, None):
+                model(torch.from_numpy(inputs.normalize(xv[idx]))).argmax(1)
 
 
 def bare_mindspore(data_url: str, epochs: int) -> None:
@@ -59,8 +59,8 @@ def bare_mindspore(data_url: str, epochs: int) -> None:
     from labkit.algorithms.mindspore.models import resnet50
 
     ms.set_context(mode=ms.GRAPH_MODE)
-    x, y = common.load_classification(data_url, "train", HP["image_size"])
-    xv, yv = common.load_classification(data_url, "val", HP["image_size"])
+    x, y = inputs.load_classification(data_url, "train", HP["image_size"])
+    xv, yv = inputs.load_classification(data_url, "val", HP["image_size"])
     rng = np.random.default_rng(0)
     net = resnet50(5)
     opt = nn.Momentum(net.trainable_params(), learning_rate=0.01, momentum=0.9, weight_decay=1e-4)
@@ -71,11 +71,11 @@ def bare_mindspore(data_url: str, epochs: int) -> None:
 
     for _ in range(epochs):
         net.set_train(True)
-        for idx in common.batches(len(x), HP["batch_size"], rng, drop_last=True):
-            step(ms.Tensor(common.normalize(common.augment(x[idx], rng))), ms.Tensor(y[idx].astype(np.int32)))
+        for idx in inputs.batches(len(x), HP["batch_size"], rng, drop_last=True):
+            step(ms.Tensor(inputs.normalize(inputs.augment(x[idx], rng))), ms.Tensor(y[idx].astype(np.int32)))
         net.set_train(False)
-        for idx in common.batches(len(xv), 64, None):
-            net(ms.Tensor(common.normalize(xv[idx]))).asnumpy().argmax(1)
+        for idx in inputs.batches(len(xv), 64, None):
+            net(ms.Tensor(inputs.normalize(xv[idx]))).asnumpy().argmax(1)
 
 
 def labkit_loop(engine: str, data_url: str, out: str) -> None:
@@ -93,7 +93,7 @@ def timed(fn, *args) -> float:
     return time.perf_counter() - t0
 
 
-def overhead(engine: str, data_url: str, epochs: int, tmp: Path) -> None:
+def overhead(engine: str, data_url: str, epochs: int, tmp: Path) -> dict:
     bare = bare_pytorch if engine == "pytorch" else bare_mindspore
     HP["learning_rate_strategy"] = f"{epochs}:0.01"
     times = {"bare": [], "labkit": []}
@@ -103,9 +103,11 @@ def overhead(engine: str, data_url: str, epochs: int, tmp: Path) -> None:
     bare_s, labkit_s = min(times["bare"]), min(times["labkit"])
     print(f"{engine:<10} bare loop {bare_s:6.1f} s   labkit {labkit_s:6.1f} s   overhead {100 * (labkit_s / bare_s - 1):+5.1f}%  "
           f"(runs: bare {', '.join(f'{t:.1f}' for t in times['bare'])}; labkit {', '.join(f'{t:.1f}' for t in times['labkit'])})")
+    return figure(f"loop.{engine}", f"labkit's loop, {epochs} epochs, {engine}", labkit_s, "s", baseline=bare_s,
+                  runs=times)
 
 
-def startup(engine: str, dataset: str) -> None:
+def startup(engine: str, dataset: str) -> dict:
     from labkit import train
 
     module = "torch" if engine == "pytorch" else "mindspore"
@@ -123,6 +125,8 @@ def startup(engine: str, dataset: str) -> None:
     train.wait(name)
     print(f"{engine:<10} job start-up (create -> first step) {first - t0:5.1f} s = "
           f"{(first - t0) / imported:4.1f}x a bare `python -c 'import {module}'` ({imported:.1f} s)")
+    return figure(f"startup.{engine}", f"a {engine} job's start-up, create to first step", first - t0, "s",
+                  baseline=imported)
 
 
 def main() -> None:
@@ -148,11 +152,10 @@ def run(args, tmp: Path) -> None:
     engines = ("pytorch", "mindspore") if args.engine == "both" else (args.engine,)
     print(f"ResNet-50, {args.images} flower images (80% train) at 64 px, batch 16, {args.epochs} epochs, "
           f"{os.cpu_count()} cores")
-    for engine in engines:
-        startup(engine, ref)
-    for engine in engines:
-        overhead(engine, data_url, args.epochs, tmp)
-    print(json.dumps({"note": "overhead = labkit / bare - 1; best of two runs each"}))
+    figures = [startup(engine, ref) for engine in engines]
+    figures += [overhead(engine, data_url, args.epochs, tmp) for engine in engines]
+    print("overhead = labkit / bare - 1; best of two runs each")
+    save("train", figures, arguments=vars(args))
 
 
 if __name__ == "__main__":

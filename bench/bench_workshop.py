@@ -20,11 +20,13 @@ import statistics
 import tempfile
 import time
 
+from results import figure, save
+
 LIMIT_S = 600
 
 
-def run(algorithm: str, engine: str, dataset: str, seed: int, device_num: int = 1) -> tuple[float, float] | None:
-    """(the bar's figure, minutes) of one workshop job: accuracy, or MAE / mean-baseline MAE."""
+def run(algorithm: str, engine: str, dataset: str, seed: int, device_num: int = 1) -> dict | None:
+    """One workshop job's figure: its accuracy, or its MAE over the mean-baseline MAE, with its minutes."""
     from labkit import train
 
     name = f"{algorithm.lower()}-{engine}-n{device_num}-s{seed}"
@@ -44,25 +46,28 @@ def run(algorithm: str, engine: str, dataset: str, seed: int, device_num: int = 
               f"{epochs} epochs in {wall / 60:4.1f} min (estimated {guess / 60:4.1f})  -> {'meets' if ok else 'misses'} "
               f"the bar (<= 0.5x, <= 10 min)",
               flush=True)
-        return ratio, wall / 60
+        return figure(f"{name}", f"MCNN's MAE over the predict-the-mean MAE, {engine}, seed {seed}", ratio, "x",
+                      minutes=wall / 60, estimated_minutes=guess / 60, epochs=epochs, bar=ok)
     ok = m["accuracy"] >= 0.8 and wall <= LIMIT_S
     print(f"{name:<26} val accuracy {m['accuracy']:.1%} = {m['accuracy'] / 0.2:.1f}x chance, best epoch "
           f"{m['best_epoch']} of {epochs}, {wall / 60:4.1f} min (estimated {guess / 60:4.1f})  "
           f"-> {'meets' if ok else 'misses'} the bar "
           f"(>= 80%, <= 10 min)", flush=True)
-    return m["accuracy"], wall / 60
+    return figure(f"{name}", f"ResNet-50's validation accuracy, {engine}, seed {seed}", m["accuracy"], "fraction",
+                  minutes=wall / 60, estimated_minutes=guess / 60, epochs=epochs, best_epoch=m["best_epoch"], bar=ok)
 
 
-def spread(label: str, results: list) -> None:
+def spread(label: str, results: list) -> list[dict]:
     done = [r for r in results if r]
     if not done:
-        return
+        return []
 
     def mmm(values):
         return f"{min(values):.3f} / {statistics.median(values):.3f} / {max(values):.3f}"
 
-    print(f"{label:<26} over {len(done)} seeds (min / median / max): figure {mmm([r[0] for r in done])}, "
-          f"minutes {mmm([r[1] for r in done])}", flush=True)
+    print(f"{label:<26} over {len(done)} seeds (min / median / max): figure {mmm([r['value'] for r in done])}, "
+          f"minutes {mmm([r['minutes'] for r in done])}", flush=True)
+    return done
 
 
 def main() -> None:
@@ -87,15 +92,17 @@ def measure(args) -> None:
 
     engines = ("pytorch", "mindspore") if args.engine == "both" else (args.engine,)
     print(f"workshop profile on {cpu.summary()}, workspace {os.environ['LABKIT_HOME']}", flush=True)
+    figures = []
     if args.task in ("resnet", "both"):
         flowers = data.ensure_version("flowers", profile="workshop", log=lambda *_: None)
         for engine in engines:
-            spread(f"resnet50-{engine}", [run("ResNet50", engine, flowers, seed) for seed in args.seeds])
+            figures += spread(f"resnet50-{engine}", [run("ResNet50", engine, flowers, seed) for seed in args.seeds])
     if args.task in ("mcnn", "both"):
         crowd = data.ensure_version("crowd", profile="workshop", log=lambda *_: None)
         for engine in engines:
-            spread(f"mcnn-{engine}-n{args.mcnn_devices}",
-                   [run("MCNN", engine, crowd, seed, args.mcnn_devices) for seed in args.seeds])
+            figures += spread(f"mcnn-{engine}-n{args.mcnn_devices}",
+                              [run("MCNN", engine, crowd, seed, args.mcnn_devices) for seed in args.seeds])
+    save("workshop", figures, profile="workshop", seeds=args.seeds, arguments=vars(args))
 
 
 if __name__ == "__main__":

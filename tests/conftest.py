@@ -25,6 +25,19 @@ def pytest_configure(config):
     os.environ["LABKIT_CACHE"] = os.path.join(os.environ["LABKIT_HOME"], ".cache")
 
 
+# Session fixtures that train, convert and pack for real: a test that uses one (directly or
+# through another fixture) is slow whatever its file says, so the mark cannot drift.
+SLOW_FIXTURES = {"trained_home", "instructor"}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark `slow` what `make test-fast` leaves out: the lessons (nbval) and every test whose
+    fixtures train."""
+    for item in items:
+        if item.path.suffix == ".ipynb" or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def session_temporary_directory(tmp_path_factory):
     SESSION_DIRS.append(str(tmp_path_factory.getbasetemp()))

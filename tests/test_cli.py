@@ -54,6 +54,7 @@ def test_errors_exit_non_zero_with_a_fix(ws, args, message, fix):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_every_verb_has_help():
     from labkit.cli import build_parser
 
@@ -70,6 +71,7 @@ def test_every_verb_has_help():
         assert proc.returncode == 0 and "usage: labkit" in proc.stdout, verb
 
 
+@pytest.mark.slow
 def test_doctor_reports_engines_and_exits_zero_when_ready(ws):
     proc = labkit_cli("doctor", env={"LABKIT_HOME": str(ws)}, check=False)
     assert proc.returncode == 0, proc.stdout

@@ -46,6 +46,7 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "speed.json"
 
 
+@pytest.mark.slow
 def test_a_calibration_times_the_real_loop_once_per_machine(cache, monkeypatch):
     monkeypatch.setattr(timing, "BUSY_SHARE", 1.0)  # kept whatever else this machine does meanwhile
     said = []
@@ -69,6 +70,7 @@ def test_a_calibration_times_the_real_loop_once_per_machine(cache, monkeypatch):
         timing.speed("pytorch", "mcnn", COUNTING, 32, 2)
 
 
+@pytest.mark.slow
 def test_a_calibration_on_a_busy_cpu_is_used_once_but_not_kept(cache):
     import subprocess
     import sys
@@ -87,6 +89,7 @@ def test_a_calibration_on_a_busy_cpu_is_used_once_but_not_kept(cache):
     assert not cache.exists() or json.loads(cache.read_text()) == {}
 
 
+@pytest.mark.slow
 def test_a_data_parallel_job_is_timed_as_it_runs_under_its_launcher(cache, monkeypatch):
     # torchrun starts two processes that exchange gradients; rank 0 reports
     monkeypatch.setattr(timing, "BUSY_SHARE", 1.0)
@@ -95,6 +98,7 @@ def test_a_data_parallel_job_is_timed_as_it_runs_under_its_launcher(cache, monke
     assert [json.loads(key)[1] for key in json.loads(cache.read_text())] == [["pytorch", "mcnn", COUNTING, 32, 2, 2]]
 
 
+@pytest.mark.slow
 def test_a_calibration_that_cannot_run_says_so(cache):
     with pytest.raises(LabkitError, match="timing nosuch in pytorch failed") as err:
         timing.speed("pytorch", "nosuch", COUNTING, 32, 2, log=lambda _: None)

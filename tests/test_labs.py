@@ -7,6 +7,9 @@ import pytest
 from conftest import labkit_cli
 from labkit.labs import recipes, stage_parameters
 
+# Every test here runs whole labs (papermill, real jobs and services): `make test-fast` leaves them out.
+pytestmark = pytest.mark.slow
+
 
 def test_five_labs_are_listed():
     assert set(recipes()) == {"flowers-resnet50-mindspore", "flowers-resnet50-pytorch", "crowd-mcnn-mindspore",

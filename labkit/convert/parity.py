@@ -116,7 +116,7 @@ def _judge_agreement(name: str, row: dict) -> dict:
                 f"({row['top1_agreement']:.1%}; {CONFIDENCE:.0%} confidence interval {low:.1%} to {high:.1%})")
     if high < MIN_AGREEMENT:
         return _verdict(FAILED, f"{measured}: surely under the {MIN_AGREEMENT:.0%} required; "
-                        "calibrate on more images or keep FP32", evidence)
+                        "train longer, or serve the FP32 conversion", evidence)
     if row["top1_agreement"] >= MIN_AGREEMENT and low >= AGREEMENT_FLOOR:
         return _verdict(PASSED, measured, evidence)
     return _verdict(NOT_JUDGED, f"{measured}: too few images to tell whether it reaches {MIN_AGREEMENT:.0%} "
@@ -136,7 +136,7 @@ def _judge_counts(name: str, row: dict) -> dict:
                 f"images ({CONFIDENCE:.0%} confidence interval {low:.1%} to {high:.1%})")
     if low > MAX_COUNT_DRIFT:
         return _verdict(FAILED, f"{measured}: surely over the {MAX_COUNT_DRIFT:.0%} allowed; "
-                        "calibrate on more images or keep FP32", evidence)
+                        "train longer, or serve the FP32 conversion", evidence)
     if drift <= MAX_COUNT_DRIFT and high <= COUNT_DRIFT_CEILING and n >= MIN_COUNT_IMAGES:
         return _verdict(PASSED, measured, evidence)
     return _verdict(NOT_JUDGED, f"{measured}: too few images to tell whether it stays within {MAX_COUNT_DRIFT:.0%} "
