@@ -69,10 +69,10 @@ def test_every_figure_draws_chinese_labels_and_words(chinese):
     assert plots.learning_curves(rows).axes[0].get_xlabel() == "轮次"
 
 
-def test_figures_of_a_dataset_with_seed_names(ws, chinese):
+def test_figures_of_a_dataset_with_the_tutorials_class_names(ws, chinese):
     from labkit import data
 
-    data.make("food", name="fz", count=16, size=32, class_names="seed")
+    data.make("food", name="fz", count=16, size=32, class_names="tutorial")
     version = data.publish("fz")
     assert data.show("fz")["classes"] == sorted(CHINESE)
     for fig in (plots.sample_grid("fz", per_class=2), plots.dataset_balance("fz"), plots.split_balance(version)):

@@ -92,7 +92,8 @@ def add(sub) -> None:
     m.add_argument("--size", type=int, help="image width and height in pixels (default: the profile's)")
     m.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same images")
     m.add_argument("--class-names", choices=CLASS_NAMES, default="en",
-                   help="en (default): English class ids; seed: the names the seed's dataset uses (food: 美食/凉皮 ...)")
+                   help="en (default): English class ids; tutorial: the names the original tutorial's dataset "
+                        "uses (food: 美食/凉皮 ...)")
     i = verb(group, "import", "import an image folder, a zip of one, a manifest or a ShanghaiTech folder", import_)
     i.add_argument("path", help="what to import")
     i.add_argument("--name", required=True, help="dataset name")

@@ -24,7 +24,7 @@ __all__ = ["GENERATORS", "FORMATS", "make", "import_dataset", "publish", "list_d
 def make(kind: str, name: str | None = None, count: int | None = None, size: int | None = None,
          seed: int = 0, profile: str | None = None, class_names: str = "en") -> dict:
     """Generate a dataset offline. ``count`` and ``size`` default to the profile's; ``class_names``
-    ``"seed"`` labels the classes as the seed's dataset does (food: 美食/凉皮 ...).
+    ``"tutorial"`` labels the classes as the original tutorial's dataset does (food: 美食/凉皮 ...).
 
     Making the same dataset again (same name, generator, count, size and seed) returns the
     existing one, so a notebook can be re-run; other parameters under a taken name are an error."""

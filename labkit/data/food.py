@@ -12,8 +12,8 @@ import numpy as np
 from labkit.data.draw import SUPERSAMPLE, Pose, canvas, disc, finish, jitter, petal, shade, wobbly_disc
 
 CLASSES = ("liangpi", "shizibing", "guantangbao", "roujiamo")
-# What seed 004's dataset calls them (``labkit data make food --class-names seed``)
-SEED_NAMES = dict(zip(CLASSES, ("美食/凉皮", "美食/柿子饼", "美食/灌汤包", "美食/肉夹馍"), strict=True))
+# What tutorial 004's dataset calls them (``labkit data make food --class-names tutorial``)
+TUTORIAL_NAMES = dict(zip(CLASSES, ("美食/凉皮", "美食/柿子饼", "美食/灌汤包", "美食/肉夹馍"), strict=True))
 
 TABLE = [(150, 110, 80), (120, 85, 60), (200, 190, 170), (90, 70, 55), (170, 60, 50), (210, 200, 185), (60, 70, 90)]
 PLATE = [(235, 235, 230), (225, 215, 195), (200, 215, 230), (240, 240, 245)]

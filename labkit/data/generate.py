@@ -15,7 +15,8 @@ from labkit import cpu
 from labkit.errors import LabkitError
 
 GENERATORS = ("flowers", "food", "crowd", "digits", "glyphs")
-CLASS_NAMES = ("en", "seed")  # English ids, or the names the seed's dataset gives the classes (food: 美食/凉皮 ...)
+# English ids, or the names the original tutorial's dataset gives the classes (food: 美食/凉皮 ...)
+CLASS_NAMES = ("en", "tutorial")
 PARALLEL_ABOVE = 200  # below this, starting worker processes costs more than it saves
 # The class-folder generators: module (its CLASSES), drawing function, file type. Grey glyphs are
 # PNG, as the digits are: JPEG would blur their 17 levels.
@@ -23,12 +24,12 @@ DRAWN = {"flowers": ("labkit.data.flowers", "draw_flower", "jpg"), "food": ("lab
          "glyphs": ("labkit.data.glyphs", "draw_glyph", "png")}
 
 
-def seed_names(kind: str) -> dict[str, str]:
-    """Class id -> the seed's name for it, where the seed names its classes otherwise (food)."""
+def tutorial_names(kind: str) -> dict[str, str]:
+    """Class id -> the original tutorial's name for it, where the tutorial names its classes otherwise (food)."""
     if kind == "food":
-        from labkit.data.food import SEED_NAMES
+        from labkit.data.food import TUTORIAL_NAMES
 
-        return SEED_NAMES
+        return TUTORIAL_NAMES
     return {}
 
 
@@ -45,7 +46,7 @@ def classes(kind: str) -> tuple[str, ...]:
 
 def generate(kind: str, out: Path, count: int, size: int, seed: int, class_names: str = "en") -> list[dict]:
     """Write ``count`` images of generator ``kind`` under ``out``; return the item records, labelled
-    with the English class ids or (``class_names="seed"``) the seed's names. File names stay ASCII."""
+    with the English class ids or (``class_names="tutorial"``) the original tutorial's names. File names stay ASCII."""
     if kind not in GENERATORS:
         raise LabkitError(f"unknown generator {kind!r}", f"use one of {', '.join(GENERATORS)}")
     if class_names not in CLASS_NAMES:
@@ -56,8 +57,8 @@ def generate(kind: str, out: Path, count: int, size: int, seed: int, class_names
         raise LabkitError(f"--size must be between 16 and 2048 pixels (got {size})", "pick e.g. 64 or 224")
     if kind == "digits":
         return _digits(out, count, size, seed)
-    if class_names == "seed":
-        names = seed_names(kind)
+    if class_names == "tutorial":
+        names = tutorial_names(kind)
         return [dict(item, label=names.get(item["label"], item["label"])) for item in generate(kind, out, count, size, seed)]
     (out / "images").mkdir(parents=True, exist_ok=True)
     if kind == "crowd":
