@@ -34,7 +34,8 @@ GET_PYTHON := get Python 3.11 or 3.12 with its venv module -- Ubuntu 24.04: sudo
 # unless pip has its own index or wheel folder configured (a room's mirror, a wheelhouse), which
 # then decides. TORCH_INDEX= keeps PyPI's build (for a GPU); TORCH_INDEX=URL a mirror of the CPU index.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
-PIP_CONFIG_FILES ?= /etc/pip.conf /etc/xdg/pip/pip.conf $(HOME)/.config/pip/pip.conf $(HOME)/.pip/pip.conf $(PIP_CONFIG_FILE)
+# (PIP_CONFIG_FILE=/dev/null: pip reads no configuration file, and neither does this check)
+PIP_CONFIG_FILES ?= $(if $(filter /dev/null,$(PIP_CONFIG_FILE)),,/etc/pip.conf /etc/xdg/pip/pip.conf $(HOME)/.config/pip/pip.conf $(HOME)/.pip/pip.conf $(PIP_CONFIG_FILE))
 PIP_HAS_INDEX = $(WHEELHOUSE)$(PIP_INDEX_URL)$(PIP_EXTRA_INDEX_URL)$(PIP_FIND_LINKS)$(shell \
 	grep -lsE '^ *(index-url|extra-index-url|find-links)' $(wildcard $(PIP_CONFIG_FILES)) </dev/null)
 TORCH_CPU = $(and $(TORCH_INDEX),$(filter Linux,$(shell uname -s)),$(if $(PIP_HAS_INDEX),,cpu))

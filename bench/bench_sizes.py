@@ -15,14 +15,10 @@ from results import figure, save
 
 
 def size(folder: Path) -> int:
-    """Bytes of the files under ``folder``, each counted once (hard links, as `du` does)."""
-    seen, total = set(), 0
-    for path in folder.rglob("*"):
-        st = path.lstat()
-        if path.is_file() and not path.is_symlink() and (st.st_dev, st.st_ino) not in seen:
-            seen.add((st.st_dev, st.st_ino))
-            total += st.st_size
-    return total
+    """Bytes of the files under ``folder``, a hard-linked file counted once (as `labkit status` counts)."""
+    from labkit import workspace
+
+    return workspace.disk_bytes([folder])[0][0]
 
 
 def checkpoint(tmp: Path) -> list[dict]:

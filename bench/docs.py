@@ -40,7 +40,7 @@ def cpu_name(info: dict, lang: str = "en") -> str:
         family, model = int(numbers[1]), int(numbers[2])
         core = next((c for (f, models), c in AMD_CORES.items() if f == family and model in models), None)
         name += f" {core}" if core else ""
-    features = ", ".join(info.get("features") or []) or "no AVX2"
+    features = ("features unknown" if info.get("features") is None else ", ".join(info["features"]) or "no AVX2")
     settings = "".join(f", {k}={v}" for k, v in (info.get("settings") or {}).items())
     family = info.get("family") or "family unknown"
     if lang == "zh-CN":
@@ -53,11 +53,16 @@ def measured_on(run: dict, lang: str) -> str:
     return f"{cpu_name(run['cpu'], lang)}{'，' if lang == 'zh-CN' else ', '}{run['date']}"
 
 
-def latest(bench: str) -> dict:
+def every(bench: str) -> list[dict]:
+    """Every result file of ``bench``, oldest first; at least one."""
     runs = results.load(bench)
     if not runs:
         raise NoResults(f"no result file under bench/results/{bench}: run the benchmark that makes it")
-    return runs[-1]
+    return runs
+
+
+def latest(bench: str) -> dict:
+    return every(bench)[-1]
 
 
 def value(run: dict, key: str) -> dict:
@@ -71,29 +76,28 @@ def minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f}"
 
 
-def span(values: list[float], fmt=minutes) -> str:
-    low, high = fmt(min(values)), fmt(max(values))
+def span(values: list[float]) -> str:
+    """The values' range in minutes, e.g. ``1.3-2.3``."""
+    low, high = minutes(min(values)), minutes(max(values))
     return low if low == high else f"{low}-{high}"
 
 
 def data_table(lang: str) -> str:
     """Generating images per second per generator, and publishing, on each CPU measured."""
-    rows = ["| CPU, date | JPEG encode only | flowers | food | crowd | digits | publish 10,000 images | copy them |",
+    rows = ["| CPU, date | JPEG encode only | flowers | food | crowd | digits | publish | copy the same files |",
             "|---|---|---|---|---|---|---|---|"]
-    runs = results.load("data")
-    if not runs:
-        raise NoResults("no result file under bench/results/data: run bench/bench_data.py")
-    for run in runs:
+    for run in every("data"):
         rate = {k: value(run, k) for k in ("encode", "make.flowers", "make.food", "make.crowd", "make.digits")}
         cells = [f"{rate['encode']['value']:,.0f} img/s"] + [
             f"{f['value']:,.0f} img/s ({f['baseline_ratio']:.1f}x)" for k, f in rate.items() if k != "encode"]
         rows.append(f"| {measured_on(run, lang)} | " + " | ".join(cells)
-                    + f" | {value(run, 'publish')['value']:.2f} s | {value(run, 'copy')['value']:.2f} s |")
+                    + f" | {value(run, 'publish')['value']:.2f} s ({run['arguments']['publish']:,} images) | "
+                    f"{value(run, 'copy')['value']:.2f} s |")
     return "\n".join(rows) + "\n"
 
 
 def quick_labs(lang: str) -> str:
-    """The five labs in the quick profile: each one's time, measured against labkit's estimate."""
+    """Each lab in the quick profile: its time, measured against labkit's estimate."""
     run = latest("estimate-quick")
     labs = [f for f in run["figures"] if f["key"].endswith(".lab")]
     measured, estimated = [f["value"] for f in labs], [f["estimated"] for f in labs]

@@ -24,7 +24,7 @@ KINDS = VERSIONED  # what ``delete`` deletes
 def _targets(kind: str, ref: str) -> tuple[Path, list[str]]:
     """The directory that ``ref`` names (one version, or a whole name with all its versions)
     and the ``NAME@VERSION`` refs it holds, as other records spell them."""
-    from labkit import convert, data, registry, train
+    from labkit import data, registry
 
     name, _, version = ref.partition("@")
     if kind == "dataset":
@@ -32,8 +32,8 @@ def _targets(kind: str, ref: str) -> tuple[Path, list[str]]:
         parent, numbering = data.datasets.path(name) / "versions", DATASET.numbering
         found = data.version_dir(ref) if version else data.datasets.path(name)
     else:
-        locate = {"job": train.jobs.JOBS.dir, "conversion": convert.conversions.CONVERSIONS.dir, "model": registry.model_dir}
-        located = locate[kind](ref)
+        runs = _runs().get(kind)
+        located = runs.dir(ref) if runs else registry.model_dir(ref)
         parent, numbering = located.parent, BY_KIND[kind].numbering
         found = located if version else parent
     held = [version] if version else workspace.versions(parent, numbering)
@@ -52,24 +52,23 @@ def _records(artifact: Artifact) -> list[dict]:
 def users(kind: str, refs: list[str]) -> list[dict]:
     """The records that name one of ``refs`` (of ``kind``): ``{"what", "ref", "running"}``, and
 ``why`` where the link is not the obvious one."""
-    from labkit import convert, train
     from labkit.serve import services
 
-    names = {r.split("@")[0] for r in refs}
+    runs, names = _runs(), {r.split("@")[0] for r in refs}
     found = []
     if kind == "dataset":
         for r in _records(JOB):
             if r["dataset"] in refs:
-                found.append({"what": "job", "ref": r["_ref"], "running": _running(train.jobs.JOBS, r["_ref"])})
+                found.append({"what": "job", "ref": r["_ref"], "running": _running(runs["job"], r["_ref"])})
     if kind == "job":
         for r in _records(JOB):
             if r["hyper"].get("pretrained_weight") in names | set(refs):
-                found.append({"what": "job", "ref": r["_ref"], "running": _running(train.jobs.JOBS, r["_ref"]),
+                found.append({"what": "job", "ref": r["_ref"], "running": _running(runs["job"], r["_ref"]),
                               "why": "fine-tuned from it"})
         for r in _records(CONVERSION):
             if r["job"] in refs:
                 found.append({"what": "conversion", "ref": r["_ref"],
-                              "running": _running(convert.conversions.CONVERSIONS, r["_ref"])})
+                              "running": _running(runs["conversion"], r["_ref"])})
     if kind in ("job", "conversion"):
         for r in _records(MODEL):
             if r["source"]["kind"] == kind and r["source"]["ref"] in refs:
@@ -117,11 +116,16 @@ def delete(kind: str, ref: str, force: bool = False, log=print) -> dict:
     return {"kind": kind, "ref": ref, "deleted": refs, "freed_bytes": freed, "users": found}
 
 
-def _own_running(kind: str, refs: list[str]) -> str | None:
-    """The first of ``refs`` still running, for the kinds that run (jobs and conversions)."""
+def _runs() -> dict[str, records.Kind]:
+    """The versioned kinds that run, by kind: their records find, show and refresh a run."""
     from labkit import convert, train
 
-    runs = {"job": train.jobs.JOBS, "conversion": convert.conversions.CONVERSIONS}.get(kind)
+    return {"job": train.jobs.JOBS, "conversion": convert.conversions.CONVERSIONS}
+
+
+def _own_running(kind: str, refs: list[str]) -> str | None:
+    """The first of ``refs`` still running, for the kinds that run (jobs and conversions)."""
+    runs = _runs().get(kind)
     return next((r for r in refs if _running(runs, r)), None) if runs else None
 
 
@@ -139,11 +143,9 @@ def gc(dry_run: bool = False, log=print) -> dict:
     """Free the disk of epoch checkpoints: each job version that is not running keeps its
     best checkpoint (a hard link to its best epoch's) and its last epoch's (``resume`` starts
     from it); the other epochs' files go. Returns each file removed and the bytes freed."""
-    from labkit import train
-
     removed, freed = [], 0
     for record in _records(JOB):
-        if _running(train.jobs.JOBS, record["_ref"]):
+        if _running(_runs()["job"], record["_ref"]):
             continue
         run = JOB.root() / record["_ref"].replace("@", os.sep)
         epochs = sorted(p for p in (run / "output" / "checkpoints").glob("epoch_*") if _plain(p))

@@ -223,7 +223,6 @@ class Kind:
                 else [p.parent for p in sorted(self.root().glob("*/run.json"))])
         return list(workspace.readable(runs, self.refresh_version))
 
-
     def latest_completed(self, keep=lambda record: True) -> dict | None:
         """The record of the most recently completed run (the latest version of each name) that
         ``keep`` accepts, if any."""

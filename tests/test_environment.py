@@ -86,6 +86,7 @@ def test_on_linux_install_takes_torch_from_the_cpu_index_unless_pip_has_its_own(
     assert "download.pytorch.org" not in install_commands(tmp_path, {"PIP_FIND_LINKS": "/wheels"}, PIP_CONFIG_FILES="")
     assert "download.pytorch.org" not in install_commands(tmp_path, {}, PIP_CONFIG_FILES="", WHEELHOUSE=tmp_path)
     assert "--index-url" not in install_commands(tmp_path, {}, PIP_CONFIG_FILES="", TORCH_INDEX="")
+    assert cpu in install_commands(tmp_path, {"PIP_CONFIG_FILE": os.devnull})  # pip then reads no config file
 
 
 def test_install_asks_for_python_3_11_or_3_12_and_says_how_to_get_it(tmp_path):

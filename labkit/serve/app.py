@@ -44,22 +44,15 @@ BODY_MODELS = (schemas.InferenceRequest,)  # request bodies the OpenAPI document
 
 
 def _route(method: str, path: str, endpoint, answer=None, errors: tuple[int, ...] = (), body: dict | None = None,
-           **kwargs) -> APIRoute:
+           headers: tuple[dict, ...] = (), **kwargs) -> APIRoute:
     """One route: its method, path and endpoint, the model of its 200 answer, the error statuses it
-    can answer (each with the error body of the route's protocol), and its request body."""
+    can answer (each with the error body of the route's protocol), its request body and the headers it reads."""
     responses = {status: {"model": error_model(path), "description": MEANINGS[status]} for status in errors}
     if answer is not None:
         responses[200] = {"model": answer}
     # response_model=None: the endpoints' return annotations (dict) are not the answer's shape
     return APIRoute(path, endpoint, methods=[method], responses=responses, response_model=None,
-                    openapi_extra=_request(body), **kwargs)
-
-
-def _request(body: dict | None) -> dict | None:
-    """The operation's request body, and the header a V2 binary body needs."""
-    if body is None:
-        return None
-    return {"requestBody": body, **({"parameters": [HEADER_LENGTH]} if body is V2_INFER_BODY else {})}
+                    openapi_extra=({"requestBody": body, "parameters": list(headers)} if body else None), **kwargs)
 
 
 def routes(ep: Endpoints) -> list[APIRoute]:
@@ -86,9 +79,10 @@ def routes(ep: Endpoints) -> list[APIRoute]:
         _route("GET", "/v2/models/{name}/versions/{version}/config", ep.model_version_config, schemas.ModelConfig,
                (404,), summary="Triton model configuration of a version"),
         _route("POST", "/v2/models/{name}/infer", ep.model_infer, schemas.InferenceResponse,
-               (400, 404, 413, *busy), V2_INFER_BODY, summary="V2 inference"),
+               (400, 404, 413, *busy), V2_INFER_BODY, (HEADER_LENGTH,), summary="V2 inference"),
         _route("POST", "/v2/models/{name}/versions/{version}/infer", ep.model_version_infer,
-               schemas.InferenceResponse, (400, 404, 413, *busy), V2_INFER_BODY, summary="V2 inference on a version"),
+               schemas.InferenceResponse, (400, 404, 413, *busy), V2_INFER_BODY, (HEADER_LENGTH,),
+               summary="V2 inference on a version"),
         _route("GET", "/metrics", ep.metrics, summary="Prometheus metrics (text exposition format)",
                response_class=PlainTextResponse),
     ]

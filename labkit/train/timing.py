@@ -40,6 +40,8 @@ CLASSES = 10  # the head's size hardly matters to the time: one calibration serv
 # conversions, calls), seconds per stage by profile, measured over the five labs (docs/BENCHMARKS.md):
 # quick 6-11 s (Intel Xeon, 2026-12-02), workshop 14-25 s (Intel Xeon, 2026-11-22), full 27-109 s
 # (Intel Xeon, 2026-12-02: converting ResNet-50 at 224 px to FP32 and INT8 takes 5 minutes).
+# On an AVX2-only AMD EPYC Zen 3 (2026-12-06, bench/results/estimate-*) they took 13-27 s a stage in
+# quick (the conversions: 32-79 s without VNNI) and 25 s in workshop: these allowances are short there.
 OTHER_STAGE_SECONDS = {"quick": 9, "workshop": 20, "full": 50}
 
 
