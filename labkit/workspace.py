@@ -46,6 +46,14 @@ SEQUENCE = Numbering(re.compile(r"^V\d{3,}$"), "V001", "V001, V002, ...")
 SEMVER = Numbering(re.compile(r"^\d+\.\d+\.\d+$"), "0.0.1", "MAJOR.MINOR.PATCH (0.0.1, 0.0.2, ...)")
 
 
+def cache_dir() -> Path:
+    """labkit's folder on this machine, outside any workspace (a calibration, downloads):
+    ``$LABKIT_CACHE``, else ``$XDG_CACHE_HOME/labkit``, else ``~/.cache/labkit``. A room's
+    server can point every learner's at one shared folder."""
+    folder = os.environ.get("LABKIT_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "labkit"
+    return Path(folder).expanduser()
+
+
 def home() -> Path:
     """The workspace root: ``$LABKIT_HOME``, else the nearest ``workspace/`` above the
     current directory (so a notebook started in ``notebooks/`` finds the repo's), else

@@ -275,3 +275,77 @@ def listing(root) -> dict:
         return {}
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "link"
             for p in sorted(root.rglob("*")) if (p.is_file() or p.is_symlink()) and p.name != ".lock"}
+
+
+class FileServer:
+    """A real HTTP server on 127.0.0.1 (a thread of the test) publishing ``files`` (name -> bytes)
+    under ``/NAME``, as a download site or a room's mirror does: it honours ``Range`` (unless
+    ``ranges`` is off, like ``python -m http.server``), can drop the connection after
+    ``drop_after`` bytes of a response, and logs each request's path and Range header."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        self.files, self.requests, self.ranges, self.drop_after = {}, [], True, None
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                name = self.path.lstrip("/")
+                server.requests.append((name, self.headers.get("Range")))
+                if name not in server.files:
+                    self.send_error(404)
+                    return
+                body, start = server.files[name], 0
+                wanted = self.headers.get("Range")
+                if wanted and server.ranges:
+                    start = int(wanted.split("=")[1].split("-")[0])
+                    if start >= len(body):
+                        self.send_response(416)
+                        self.send_header("Content-Range", f"bytes */{len(body)}")
+                        self.end_headers()
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(body) - start))
+                self.end_headers()
+                if server.drop_after is not None:  # once: the connection breaks mid-file, as Wi-Fi does
+                    cut, server.drop_after = server.drop_after, None
+                    self.wfile.write(body[start:start + cut])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body[start:])
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def file_server():
+    server = FileServer()
+    yield server
+    server.close()
+
+
+def remote_for(server: FileServer, name: str, payload: bytes, **kw):
+    """A ``downloads.Remote`` of ``payload`` published by ``server`` as ``name``."""
+    import hashlib
+
+    from labkit.downloads import Remote
+
+    server.files[name] = payload
+    return Remote(url=f"{server.url}/{name}", sha256=kw.pop("sha256", hashlib.sha256(payload).hexdigest()),
+                  size=kw.pop("size", len(payload)), licence=kw.pop("licence", "test"), source="the test's server")

@@ -4,8 +4,10 @@ in the workspace. Every one is refused with one clear error, nothing outside the
 touched, and the workspace is as it was; records that are damaged in place are skipped by the
 lists and refused by name. docs/RELIABILITY.md lists the classes."""
 import hashlib
+import io
 import json
 import os
+import tarfile
 import zipfile
 
 import pytest
@@ -259,31 +261,79 @@ def zip_of(path, entries, links=()):
     return path
 
 
+def tar_of(path, entries, links=(), specials=()):
+    """A .tar.gz of the same, plus hard links and special files ((name, tarfile type) pairs)."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, payload in entries:
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+        for name, target in links:
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+        for name, kind in specials:
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = kind, "flowers/roses/a.jpg" if kind == tarfile.LNKTYPE else ""
+            tar.addfile(info)
+    return path
+
+
+ARCHIVES = {"zip": zip_of, "tar.gz": tar_of}
 GOOD = [("flowers/roses/a.jpg", jpeg(0)), ("flowers/tulips/b.jpg", jpeg(1))]
 # (what the source holds besides GOOD, the reason the import report gives for the hostile entry)
 IMPORTS = {
-    "zip entry climbing out": ([("flowers/roses/../../../outside/evil.jpg", jpeg(2))], "'..'"),
-    "zip entry absolute": ([("/tmp/outside/evil.jpg", jpeg(2))], "absolute path"),
-    "zip entry with backslashes": ([("flowers\\..\\..\\evil.jpg", jpeg(2))], "backslash"),
-    "zip entry with a drive": ([("C:/evil.jpg", jpeg(2))], "absolute path"),
-    "zip entry over 255 bytes": ([("flowers/roses/" + "e" * 300 + ".jpg", jpeg(2))], "longer than 255"),
-    "zip entry with a control character": ([("flowers/roses/\x1b[31m.jpg", jpeg(2))], "control character"),
-    "zip entry with a '.' part": ([("flowers/roses/./c.jpg", jpeg(3))], "'.' component"),
-    "zip entry twice": ([("flowers/roses/a.jpg", jpeg(3))], "holds this name twice"),
-    "zip file where a folder goes": ([("flowers/lilies", b"x"), ("flowers/lilies/d.jpg", jpeg(2))], "is a file"),
-    "zip symlink": ([], "symbolic link"),
+    "entry climbing out": ([("flowers/roses/../../../outside/evil.jpg", jpeg(2))], "'..'"),
+    "entry absolute": ([("/tmp/outside/evil.jpg", jpeg(2))], "absolute path"),
+    "entry with backslashes": ([("flowers\\..\\..\\evil.jpg", jpeg(2))], "backslash"),
+    "entry with a drive": ([("C:/evil.jpg", jpeg(2))], "absolute path"),
+    "entry over 255 bytes": ([("flowers/roses/" + "e" * 300 + ".jpg", jpeg(2))], "longer than 255"),
+    "entry with a control character": ([("flowers/roses/\x1b[31m.jpg", jpeg(2))], "control character"),
+    "entry with a '.' part": ([("flowers/roses/./c.jpg", jpeg(3))], "'.' component"),
+    "entry twice": ([("flowers/roses/a.jpg", jpeg(3))], "holds this name twice"),
+    "file where a folder goes": ([("flowers/lilies", b"x"), ("flowers/lilies/d.jpg", jpeg(2))], "is a file"),
+    "symlink": ([], "symbolic link"),
 }
+# what only a tar can hold
+TAR_SPECIALS = {"hard link": (tarfile.LNKTYPE, "hard link"), "device": (tarfile.CHRTYPE, "not a plain file"),
+                "pipe": (tarfile.FIFOTYPE, "not a plain file")}
 
 
+@pytest.mark.parametrize("fmt", list(ARCHIVES))
 @pytest.mark.parametrize("case", list(IMPORTS))
-def test_a_hostile_zip_imports_only_what_is_safe(ws, tmp_path, case):
+def test_a_hostile_archive_imports_only_what_is_safe(ws, tmp_path, case, fmt):
     entries, reason = IMPORTS[case]
-    links = [("flowers/roses/link.jpg", "/etc/passwd")] if case == "zip symlink" else []
-    archive = zip_of(tmp_path / "photos.zip", GOOD + entries, links)
+    links = [("flowers/roses/link.jpg", "/etc/passwd")] if case == "symlink" else []
+    archive = ARCHIVES[fmt](tmp_path / f"photos.{fmt}", GOOD + entries, links)
     (tmp_path / "outside").mkdir()
     rec = data.import_dataset(archive, "photos")
     assert rec["count"] == 2 and [r for r in rec["report"]["refused"] if reason in r["reason"]], rec["report"]
     assert not any((tmp_path / "outside").iterdir()) and not (tmp_path.parent / "evil.jpg").exists()
+
+
+@pytest.mark.parametrize("case", list(TAR_SPECIALS))
+def test_a_tar_holding_links_and_devices_imports_only_plain_files(ws, tmp_path, case):
+    kind, reason = TAR_SPECIALS[case]
+    archive = tar_of(tmp_path / "photos.tgz", GOOD, specials=[("flowers/roses/z.jpg", kind)])
+    rec = data.import_dataset(archive, "photos")
+    assert rec["count"] == 2 and rec["report"]["refused"] == [{"entry": "flowers/roses/z.jpg", "reason": rec["report"][
+        "refused"][0]["reason"]}] and reason in rec["report"]["refused"][0]["reason"]
+
+
+def test_a_tar_made_with_dot_slash_names_imports_like_any_other(ws, tmp_path):
+    archive = tar_of(tmp_path / "photos.tar.gz", [(f"./{name}", payload) for name, payload in GOOD])
+    rec = data.import_dataset(archive, "photos")
+    assert rec["count"] == 2 and rec["classes"] == ["roses", "tulips"] and not rec["report"]["refused"]
+
+
+def test_a_truncated_tar_is_refused_whole_and_leaves_nothing(ws, tmp_path):
+    archive = tar_of(tmp_path / "photos.tgz", GOOD + [(f"flowers/roses/{i}.jpg", jpeg(i)) for i in range(40)])
+    archive.write_bytes(archive.read_bytes()[:-300])
+    before = listing(ws)
+    with pytest.raises(LabkitError, match="not a readable tar archive") as err:
+        data.import_dataset(archive, "photos")
+    assert "nothing was imported" in err.value.hint
+    assert listing(ws) == before and data.list_datasets() == []
 
 
 def test_a_zip_with_a_damaged_entry_imports_the_rest(ws, tmp_path):
@@ -300,7 +350,7 @@ def test_a_zip_with_a_damaged_entry_imports_the_rest(ws, tmp_path):
 
 
 def test_names_from_outside_are_printed_with_control_characters_escaped(ws, tmp_path):
-    archive = zip_of(tmp_path / "photos.zip", GOOD + IMPORTS["zip entry with a control character"][0])
+    archive = zip_of(tmp_path / "photos.zip", GOOD + IMPORTS["entry with a control character"][0])
     proc = labkit_cli("data", "import", archive, "--name", "photos", env={"LABKIT_HOME": str(ws)})
     assert "refused flowers/roses/\\x1b[31m.jpg" in proc.stdout and "\x1b" not in proc.stdout + proc.stderr
 

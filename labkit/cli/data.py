@@ -94,7 +94,7 @@ def add(sub) -> None:
     m.add_argument("--class-names", choices=CLASS_NAMES, default="en",
                    help="en (default): English class ids; tutorial: the names the original tutorial's dataset "
                         "uses (food: 美食/凉皮 ...)")
-    i = verb(group, "import", "import an image folder, a zip of one, a manifest or a ShanghaiTech folder", import_)
+    i = verb(group, "import", "import an image folder, a zip or tar of one, a manifest or a ShanghaiTech folder", import_)
     i.add_argument("path", help="what to import")
     i.add_argument("--name", required=True, help="dataset name")
     i.add_argument("--format", choices=FORMATS, help="layout of PATH (default: detected)")

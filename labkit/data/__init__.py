@@ -51,13 +51,13 @@ def make(kind: str, name: str | None = None, count: int | None = None, size: int
 
 
 def import_dataset(path: str | Path, name: str, format: str | None = None) -> dict:
-    """Import an image folder, a zip of one, a ModelArts manifest or a ShanghaiTech folder.
+    """Import an image folder, a zip or tar of one, a ModelArts manifest or a ShanghaiTech folder.
     The returned record has ``report``: what was imported, skipped and refused, and why."""
     from labkit.data.importers import detect_format, import_path
 
     src = Path(path).expanduser()
     if not src.exists():
-        raise LabkitError(f"{src} does not exist", "give the path of an image folder, a .zip, a manifest or a "
+        raise LabkitError(f"{src} does not exist", "give the path of an image folder, a .zip or .tar.gz, a manifest or a "
                                                    "ShanghaiTech folder")
     name = workspace.check_name(name, "dataset name")
     if (datasets.path(name) / "dataset.json").exists():

@@ -1,16 +1,20 @@
-"""``labkit data import``: an image folder, a zip of one, a ModelArts manifest, or the
+"""``labkit data import``: an image folder, a zip or tar of one, a ModelArts manifest, or the
 ShanghaiTech layout, copied into the workspace.
 
 Every file is checked before it is taken (``image_problem``); what is skipped is listed
 in the import report with the reason. Nothing is ever written outside the workspace:
-archive entries that would land elsewhere (absolute paths, ``..``, symlinks) and
+archive entries that would land elsewhere (absolute paths, ``..``, links, devices) and
 manifest paths that leave the imported tree are refused.
 """
 from __future__ import annotations
 
+import functools
+import gzip
+import lzma
 import os
 import shutil
 import stat
+import tarfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -40,15 +44,15 @@ def import_path(src: Path, staged: Path, fmt: str) -> tuple[str, list[dict], dic
     """Copy ``src`` into ``staged``; return (task, item records, import report)."""
     report = {"source": str(src), "format": fmt, "skipped": [], "refused": []}
     if fmt == "imagefolder":
-        if src.is_file() and zipfile.is_zipfile(src):
-            folder = _extract_zip(src, staged / ".extract", report)
+        if src.is_file() and (kind := archive_kind(src)):
+            folder = _extract(src, kind, staged / ".extract", report)
             entries = _image_folder(_single_subfolder(folder), staged, report)
             shutil.rmtree(staged / ".extract")
         elif src.is_dir():
             entries = _image_folder(src, staged, report)
         else:
-            raise LabkitError(f"{src} is neither a folder nor a zip archive",
-                              "pass an image folder (one sub-folder per class), a .zip of one, "
+            raise LabkitError(f"{src} is neither a folder nor a zip or tar archive",
+                              "pass an image folder (one sub-folder per class), a .zip or .tar(.gz) of one, "
                               "a manifest (.jsonl) or a ShanghaiTech folder")
         task = CLASSIFICATION
     elif fmt == "manifest":
@@ -121,27 +125,68 @@ def _single_subfolder(folder: Path) -> Path:
     return folder
 
 
-def _extract_zip(archive: Path, dest: Path, report: dict) -> Path:
-    dest.mkdir(parents=True)
+def archive_kind(src: Path) -> str | None:
+    """``zip`` or ``tar`` (plain, gzip, bzip2 or xz: ``.tar``, ``.tar.gz``, ``.tgz`` ...), or None."""
+    if zipfile.is_zipfile(src):
+        return "zip"
+    return "tar" if tarfile.is_tarfile(src) else None
+
+
+def _zip_entries(archive: Path):
+    """(name, kind, declared size, open) of each entry; kind is file, dir or symlink."""
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
-            name = info.filename
-            mode = info.external_attr >> 16
-            why = boundary.problem(name.rstrip("/") if info.is_dir() else name)
+            kind = "dir" if info.is_dir() else "symlink" if stat.S_ISLNK(info.external_attr >> 16) else "file"
+            yield info.filename, kind, info.file_size, functools.partial(zf.open, info)
+
+
+def _tar_entries(archive: Path):
+    """The same for a tar, read as a stream (each entry once, in order). Names often start with
+    ``./`` (``tar -C dir .``): that names the same place."""
+    with tarfile.open(archive, "r|*") as tf:
+        for member in tf:
+            name = member.name
+            while name.startswith("./"):
+                name = name[2:]
+            if name in (".", ""):
+                continue
+            kind = ("dir" if member.isdir() else "file" if member.isreg() else
+                    "symlink" if member.issym() else "hardlink" if member.islnk() else "special")
+            yield name, kind, member.size, functools.partial(tf.extractfile, member)
+
+
+ENTRIES = {"zip": _zip_entries, "tar": _tar_entries}
+# What a damaged entry or archive raises (RuntimeError: an encrypted zip entry)
+DAMAGED = (zipfile.BadZipFile, tarfile.TarError, zlib.error, lzma.LZMAError, EOFError, NotImplementedError,
+           RuntimeError, gzip.BadGzipFile)
+
+
+def _extract(archive: Path, kind: str, dest: Path, report: dict) -> Path:
+    """Extract what is safe of a zip or tar into ``dest``: entries that would land outside it
+    (absolute, ``..``), links, special files, oversized or repeated entries are refused and
+    reported; a damaged entry is skipped; an archive that cannot be read at all is an error."""
+    dest.mkdir(parents=True)
+    try:
+        for name, entry_kind, size, open_entry in ENTRIES[kind](archive):
+            why = boundary.problem(name.rstrip("/") if entry_kind == "dir" else name)
             reason = None
             if why:
                 reason = f"{why}: would not land safely inside the dataset"
-            elif stat.S_ISLNK(mode):
+            elif entry_kind == "symlink":
                 reason = "symbolic link: could point outside the dataset"
-            elif info.file_size > MAX_ENTRY_BYTES:
-                reason = f"entry of {info.file_size:,} bytes, over the {MAX_ENTRY_BYTES:,} limit"
+            elif entry_kind == "hardlink":
+                reason = "hard link: names another file, which may be outside the dataset"
+            elif entry_kind == "special":
+                reason = "not a plain file (a device or a pipe)"
+            elif size > MAX_ENTRY_BYTES:
+                reason = f"entry of {size:,} bytes, over the {MAX_ENTRY_BYTES:,} limit"
             if reason:
                 report["refused"].append({"entry": name, "reason": reason})
                 continue
-            if info.is_dir():
+            if entry_kind == "dir":
                 continue
             try:
-                target = boundary.inside(dest, name, "zip entry")
+                target = boundary.inside(dest, name, "archive entry")
             except boundary.UnsafePath as exc:  # a folder of that name was a file, or the file came twice
                 report["refused"].append({"entry": name, "reason": exc.message})
                 continue
@@ -149,25 +194,28 @@ def _extract_zip(archive: Path, dest: Path, report: dict) -> Path:
             if target.exists():
                 report["refused"].append({"entry": name, "reason": "the archive holds this name twice"})
                 continue
-            problem = _copy_entry(zf, info, target)
+            problem = _copy_entry(open_entry, target)
             if problem:
                 target.unlink(missing_ok=True)
                 report["skipped"].append({"file": name, "reason": problem})
+    except DAMAGED as exc:
+        raise LabkitError(f"{archive.name} is not a readable {kind} archive ({exc})",
+                          "download or copy it again; nothing was imported") from None
     return dest
 
 
-def _copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> str | None:
+def _copy_entry(open_entry, target: Path) -> str | None:
     """Copy one entry, at most ``MAX_ENTRY_BYTES`` whatever size it declares; why not, or None."""
     left = MAX_ENTRY_BYTES
     try:
-        with zf.open(info) as src, open(target, "wb") as out:
+        with open_entry() as src, open(target, "wb") as out:
             while chunk := src.read(min(1 << 20, left + 1)):
                 left -= len(chunk)
                 if left < 0:
                     return f"more than {MAX_ENTRY_BYTES:,} bytes once decompressed"
                 out.write(chunk)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
-        return f"damaged or unsupported entry ({exc})"  # RuntimeError: an encrypted entry
+    except DAMAGED as exc:
+        return f"damaged or unsupported entry ({exc})"
     return None
 
 

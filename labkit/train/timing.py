@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 import time
@@ -56,8 +55,7 @@ class Speed:
 
 
 def cache_path() -> Path:
-    folder = os.environ.get("LABKIT_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "labkit"
-    return Path(folder) / "speed.json"
+    return workspace.cache_dir() / "speed.json"
 
 
 def _machine() -> str:

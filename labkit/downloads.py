@@ -1,0 +1,180 @@
+"""Files published by others (the real flower photos, ImageNet weights): fetched once per
+machine into labkit's cache, checked, and shared.
+
+``fetch`` downloads with httpx, which labkit already uses as the service's client. pooch, the
+downloader made for scientific data, was the other candidate; it cannot resume a partial
+download, and a workshop's Wi-Fi drops a 200 MB file more often than it finishes it. Here a
+partial file (``NAME.part``) is continued with an HTTP Range request, by the next attempt
+or the next run; a server that ignores Range sends the whole file again. Nothing is kept
+until its SHA-256 matches the published one (or the prefix a publisher puts in the file
+name, as torchvision does), and never more than the published size is written.
+
+A room shares one download: ``--mirror URL`` (or ``LABKIT_MIRROR``) fetches ``URL/NAME``
+from the instructor's server, or copies ``FOLDER/NAME`` from a shared folder; the checksum
+is the catalogue's either way, so a mirror cannot change what a learner trains on.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from labkit.errors import LabkitError
+from labkit.workspace import cache_dir
+
+CHUNK = 1 << 20
+ATTEMPTS = 5           # a dropped connection is resumed this many times before giving up
+TIMEOUT_SECONDS = 30   # without a byte from the server
+MIRROR_ENV = "LABKIT_MIRROR"
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A published file: its address, the bytes it must hash to, and its terms."""
+    url: str
+    sha256: str    # the full hex digest, or the 8+ hex prefix its publisher put in the file name
+    size: int      # bytes; a download never writes more
+    licence: str
+    source: str    # who publishes it, for the catalogue cards and the docs
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+
+def cached_path(remote: Remote) -> Path:
+    return cache_dir() / "downloads" / remote.filename
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def matches(remote: Remote, digest: str) -> bool:
+    return digest.startswith(remote.sha256.lower())
+
+
+def fetch(remote: Remote, mirror: str | None = None, log=print) -> Path:
+    """The cached, checked copy of ``remote``: downloaded (from ``mirror`` if given, else
+    ``$LABKIT_MIRROR``, else its own address) when the cache has none. Concurrent callers on
+    one machine wait for each other's download rather than repeat it."""
+    from filelock import FileLock
+
+    target = cached_path(remote)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{target}.lock"):
+        if target.is_file():
+            digest = sha256_of(target)
+            if matches(remote, digest):
+                return target
+            log(f"the cached {target.name} does not match its checksum (got sha256 {digest[:16]}...): fetching it again")
+            target.unlink()
+        mirror = mirror or os.environ.get(MIRROR_ENV) or None
+        if mirror and not mirror.startswith(("http://", "https://")):
+            _copy_from_folder(remote, Path(mirror).expanduser(), target)
+        else:
+            url = f"{mirror.rstrip('/')}/{remote.filename}" if mirror else remote.url
+            _download(remote, url, target, log)
+    return target
+
+
+def _where_to_put_it(remote: Remote) -> str:
+    return (f"download {remote.url} (sha256 {remote.sha256}, {remote.size:,} bytes) by other means and put it at "
+            f"{cached_path(remote)}, or pass --mirror with a room server or folder that has it ({MIRROR_ENV})")
+
+
+def _copy_from_folder(remote: Remote, folder: Path, target: Path) -> None:
+    source = folder / remote.filename
+    if not source.is_file():
+        raise LabkitError(f"the mirror folder {folder} has no {remote.filename}", _where_to_put_it(remote))
+    partial = target.with_name(target.name + ".part")
+    shutil.copyfile(source, partial)
+    _keep(remote, partial, target, str(source))
+
+
+def _download(remote: Remote, url: str, target: Path, log) -> None:
+    import httpx
+    from tqdm.auto import tqdm
+
+    partial = target.with_name(target.name + ".part")
+    have = partial.stat().st_size if partial.exists() else 0
+    if have > remote.size:
+        partial.unlink()
+        have = 0
+    log(f"downloading {url} ({remote.size / 1e6:,.1f} MB)" + (f", resuming after {have / 1e6:,.1f} MB" if have else ""))
+    bar = tqdm(total=remote.size, initial=have, unit="B", unit_scale=True, desc=remote.filename,
+               disable=not sys.stderr.isatty())
+    problem = None
+    try:
+        with httpx.Client(follow_redirects=True, timeout=TIMEOUT_SECONDS) as client:
+            for _ in range(ATTEMPTS):
+                try:
+                    have = _receive(client, url, partial, remote.size, bar)
+                except (httpx.TransportError, _Interrupted) as exc:
+                    problem = exc
+                    have = partial.stat().st_size if partial.exists() else 0
+                    if isinstance(exc, httpx.ConnectError) and not have:
+                        break  # nobody answers: retrying will not help
+                    continue
+                if have == remote.size:
+                    break
+    finally:
+        bar.close()
+    if not partial.exists() or partial.stat().st_size != remote.size:
+        got = partial.stat().st_size if partial.exists() else 0
+        raise LabkitError(f"could not download {url}: {problem or 'the server sent fewer bytes than published'} "
+                          f"({got:,} of {remote.size:,} bytes kept in {partial.name}; the next try resumes there)",
+                          _where_to_put_it(remote))
+    _keep(remote, partial, target, url)
+
+
+class _Interrupted(Exception):
+    """The server closed the response before its end."""
+
+
+def _receive(client, url: str, partial: Path, size: int, bar) -> int:
+    """One request: continue ``partial`` (or start it again if the server ignores Range);
+    the bytes it holds afterwards. Raises ``httpx.HTTPStatusError`` for a refusal."""
+    have = partial.stat().st_size if partial.exists() else 0
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    with client.stream("GET", url, headers=headers) as response:
+        if response.status_code == 416 and have == size:  # nothing left to send: it is all here
+            return have
+        if response.status_code not in (200, 206):
+            raise LabkitError(f"{url} answered HTTP {response.status_code}",
+                              "check the address (or the mirror's: it must serve the file under its published name)")
+        resumed = response.status_code == 206 and response.headers.get("content-range", "").startswith(f"bytes {have}-")
+        if not resumed:
+            have = 0
+            bar.reset(total=size)
+        with open(partial, "ab" if resumed else "wb") as out:
+            for chunk in response.iter_bytes():  # as they arrive: a broken connection loses none
+                if have + len(chunk) > size:
+                    out.truncate(0)
+                    raise LabkitError(f"{url} sends more than the {size:,} bytes published",
+                                      "the server does not hold the published file; use its own address or another mirror")
+                out.write(chunk)
+                have += len(chunk)
+                bar.update(len(chunk))
+    if have < size:
+        raise _Interrupted(f"the connection ended after {have:,} of {size:,} bytes")
+    return have
+
+
+def _keep(remote: Remote, partial: Path, target: Path, origin: str) -> None:
+    """Rename ``partial`` to ``target`` if it is the published file; else delete it, and say so."""
+    digest = sha256_of(partial)
+    if not matches(remote, digest):
+        partial.unlink()
+        raise LabkitError(f"{origin} is not the published {remote.filename}: its sha256 is {digest}, "
+                          f"the published one {remote.sha256}; nothing was kept",
+                          "the server or the mirror holds another file (damaged, or not the one published); "
+                          + _where_to_put_it(remote))
+    os.replace(partial, target)

@@ -1,0 +1,134 @@
+"""Downloads (labkit.downloads) against a real HTTP server the test starts: resumed after a
+dropped connection, restarted where the server ignores Range, refused (and nothing kept) when
+the bytes are not the published ones, fetched from a room's mirror, cached once."""
+import hashlib
+import os
+
+import pytest
+
+from conftest import remote_for
+from labkit import downloads
+from labkit.errors import LabkitError
+
+PAYLOAD = os.urandom(3 * downloads.CHUNK + 12345)
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv(downloads.MIRROR_ENV, raising=False)
+    return tmp_path / "cache" / "downloads"
+
+
+def quiet(*_):
+    pass
+
+
+def test_a_download_is_kept_once_and_then_read_from_the_cache(file_server, cache):
+    remote = remote_for(file_server, "photos.tgz", PAYLOAD)
+    path = downloads.fetch(remote, log=quiet)
+    assert path == cache / "photos.tgz" and path.read_bytes() == PAYLOAD
+    assert downloads.fetch(remote, log=quiet) == path
+    assert len(file_server.requests) == 1
+    assert sorted(p.name for p in cache.iterdir()) == ["photos.tgz", "photos.tgz.lock"]
+
+
+def test_a_dropped_connection_is_resumed_where_it_broke(file_server):
+    remote = remote_for(file_server, "photos.tgz", PAYLOAD)
+    file_server.drop_after = downloads.CHUNK + 777
+    assert downloads.fetch(remote, log=quiet).read_bytes() == PAYLOAD
+    assert file_server.requests == [("photos.tgz", None), ("photos.tgz", f"bytes={downloads.CHUNK + 777}-")]
+
+
+def test_a_partial_file_of_an_earlier_run_is_continued(file_server, cache):
+    remote = remote_for(file_server, "photos.tgz", PAYLOAD)
+    cache.mkdir(parents=True)
+    (cache / "photos.tgz.part").write_bytes(PAYLOAD[:1000])
+    assert downloads.fetch(remote, log=quiet).read_bytes() == PAYLOAD
+    assert file_server.requests == [("photos.tgz", "bytes=1000-")]
+
+
+def test_a_server_that_ignores_range_sends_the_whole_file_again(file_server):
+    remote = remote_for(file_server, "photos.tgz", PAYLOAD)
+    file_server.ranges, file_server.drop_after = False, 5000
+    assert downloads.fetch(remote, log=quiet).read_bytes() == PAYLOAD
+    assert [r for _, r in file_server.requests] == [None, "bytes=5000-"]
+
+
+def test_bytes_that_are_not_the_published_file_are_refused_and_nothing_is_kept(file_server, cache):
+    published = hashlib.sha256(b"the published file").hexdigest()
+    remote = remote_for(file_server, "photos.tgz", PAYLOAD, sha256=published)
+    with pytest.raises(LabkitError) as err:
+        downloads.fetch(remote, log=quiet)
+    assert hashlib.sha256(PAYLOAD).hexdigest() in err.value.message and published in err.value.message
+    assert "nothing was kept" in err.value.message
+    assert not [p for p in cache.iterdir() if not p.name.endswith(".lock")]
+
+
+def test_a_server_sending_more_than_the_published_size_is_cut_off(file_server, cache):
+    remote = remote_for(file_server, "photos.tgz", PAYLOAD, size=len(PAYLOAD) - 1)
+    with pytest.raises(LabkitError, match="sends more than"):
+        downloads.fetch(remote, log=quiet)
+    assert not (cache / "photos.tgz").exists()
+    assert not (cache / "photos.tgz.part").exists() or (cache / "photos.tgz.part").stat().st_size == 0
+
+
+def test_the_prefix_a_publisher_puts_in_the_file_name_is_checked(file_server):
+    digest = hashlib.sha256(PAYLOAD).hexdigest()
+    good = remote_for(file_server, f"resnet50-{digest[:8]}.pth", PAYLOAD, sha256=digest[:8])
+    assert downloads.fetch(good, log=quiet).read_bytes() == PAYLOAD
+    wrong = "0" * 8 if digest[:8] != "0" * 8 else "1" * 8
+    bad = remote_for(file_server, f"resnet50-{wrong}.pth", PAYLOAD, sha256=wrong)
+    with pytest.raises(LabkitError, match="is not the published"):
+        downloads.fetch(bad, log=quiet)
+
+
+def test_offline_the_error_names_the_file_its_checksum_and_where_to_put_it(file_server, cache):
+    remote = remote_for(file_server, "photos.tgz", PAYLOAD)
+    file_server.close()  # nobody listens there any more
+    with pytest.raises(LabkitError) as err:
+        downloads.fetch(remote, log=quiet)
+    hint = err.value.hint
+    assert remote.url in hint and remote.sha256 in hint and str(cache / "photos.tgz") in hint
+    assert "--mirror" in hint
+
+
+def test_a_rooms_mirror_serves_the_file_and_the_catalogue_checks_it(file_server, monkeypatch):
+    remote = remote_for(file_server, "photos.tgz", PAYLOAD)
+    unreachable = downloads.Remote("http://127.0.0.1:9/far/away/photos.tgz", remote.sha256, remote.size, "", "")
+    assert downloads.fetch(unreachable, mirror=file_server.url + "/", log=quiet).read_bytes() == PAYLOAD
+    (downloads.cached_path(remote)).unlink()
+    monkeypatch.setenv(downloads.MIRROR_ENV, file_server.url)
+    assert downloads.fetch(unreachable, log=quiet).read_bytes() == PAYLOAD
+    assert [name for name, _ in file_server.requests] == ["photos.tgz", "photos.tgz"]
+    file_server.files["photos.tgz"] = PAYLOAD[::-1]  # a mirror holding another file changes nothing
+    downloads.cached_path(remote).unlink()
+    with pytest.raises(LabkitError, match="is not the published"):
+        downloads.fetch(unreachable, log=quiet)
+
+
+def test_a_shared_folder_serves_as_a_mirror(tmp_path):
+    folder = tmp_path / "usb-stick"
+    folder.mkdir()
+    (folder / "photos.tgz").write_bytes(PAYLOAD)
+    remote = downloads.Remote("http://127.0.0.1:9/photos.tgz", hashlib.sha256(PAYLOAD).hexdigest(), len(PAYLOAD), "", "")
+    assert downloads.fetch(remote, mirror=str(folder), log=quiet).read_bytes() == PAYLOAD
+    missing = downloads.Remote("http://127.0.0.1:9/other.tgz", "0" * 64, 1, "", "")
+    with pytest.raises(LabkitError, match="has no other.tgz"):
+        downloads.fetch(missing, mirror=str(folder), log=quiet)
+
+
+def test_a_damaged_cached_copy_is_fetched_again(file_server, cache):
+    remote = remote_for(file_server, "photos.tgz", PAYLOAD)
+    path = downloads.fetch(remote, log=quiet)
+    path.write_bytes(b"damaged")
+    said = []
+    assert downloads.fetch(remote, log=said.append).read_bytes() == PAYLOAD
+    assert "does not match its checksum" in said[0]
+
+
+def test_a_refusal_by_the_server_is_a_clear_error(file_server):
+    remote = remote_for(file_server, "photos.tgz", PAYLOAD)
+    del file_server.files["photos.tgz"]
+    with pytest.raises(LabkitError, match="answered HTTP 404"):
+        downloads.fetch(remote, log=quiet)
