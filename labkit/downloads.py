@@ -29,6 +29,7 @@ CHUNK = 1 << 20
 ATTEMPTS = 5           # a dropped connection is resumed this many times before giving up
 TIMEOUT_SECONDS = 30   # without a byte from the server
 MIRROR_ENV = "LABKIT_MIRROR"
+MAX_UNKNOWN_SIZE = 1 << 30  # a file published without its size: no more than this is ever written
 
 
 @dataclass(frozen=True)
@@ -36,13 +37,18 @@ class Remote:
     """A published file: its address, the bytes it must hash to, and its terms."""
     url: str
     sha256: str    # the full hex digest, or the 8+ hex prefix its publisher put in the file name
-    size: int      # bytes; a download never writes more
+    size: int | None  # bytes, where published: a download never writes more (else MAX_UNKNOWN_SIZE)
     licence: str
     source: str    # who publishes it, for the catalogue cards and the docs
+    name: str = ""  # its name in the cache and on a mirror, where the address ends in a generic one
 
     @property
     def filename(self) -> str:
-        return self.url.rsplit("/", 1)[-1]
+        return self.name or self.url.rsplit("/", 1)[-1]
+
+    @property
+    def limit(self) -> int:
+        return self.size or MAX_UNKNOWN_SIZE
 
 
 def cached_path(remote: Remote) -> Path:
@@ -86,7 +92,8 @@ def fetch(remote: Remote, mirror: str | None = None, log=print) -> Path:
 
 
 def _where_to_put_it(remote: Remote) -> str:
-    return (f"download {remote.url} (sha256 {remote.sha256}, {remote.size:,} bytes) by other means and put it at "
+    size = f", {remote.size:,} bytes" if remote.size else ""
+    return (f"download {remote.url} (sha256 {remote.sha256}{size}) by other means and put it at "
             f"{cached_path(remote)}, or pass --mirror with a room server or folder that has it ({MIRROR_ENV})")
 
 
@@ -105,10 +112,11 @@ def _download(remote: Remote, url: str, target: Path, log) -> None:
 
     partial = target.with_name(target.name + ".part")
     have = partial.stat().st_size if partial.exists() else 0
-    if have > remote.size:
+    if have > remote.limit:
         partial.unlink()
         have = 0
-    log(f"downloading {url} ({remote.size / 1e6:,.1f} MB)" + (f", resuming after {have / 1e6:,.1f} MB" if have else ""))
+    size = f" ({remote.size / 1e6:,.1f} MB)" if remote.size else ""
+    log(f"downloading {url}{size}" + (f", resuming after {have / 1e6:,.1f} MB" if have else ""))
     bar = tqdm(total=remote.size, initial=have, unit="B", unit_scale=True, desc=remote.filename,
                disable=not sys.stderr.isatty())
     problem = None
@@ -116,21 +124,21 @@ def _download(remote: Remote, url: str, target: Path, log) -> None:
         with httpx.Client(follow_redirects=True, timeout=TIMEOUT_SECONDS) as client:
             for _ in range(ATTEMPTS):
                 try:
-                    have = _receive(client, url, partial, remote.size, bar)
+                    have = _receive(client, url, partial, remote, bar)
                 except (httpx.TransportError, _Interrupted) as exc:
                     problem = exc
                     have = partial.stat().st_size if partial.exists() else 0
                     if isinstance(exc, httpx.ConnectError) and not have:
                         break  # nobody answers: retrying will not help
                     continue
-                if have == remote.size:
-                    break
+                problem = None
+                break
     finally:
         bar.close()
-    if not partial.exists() or partial.stat().st_size != remote.size:
+    if problem or not partial.exists():
         got = partial.stat().st_size if partial.exists() else 0
-        raise LabkitError(f"could not download {url}: {problem or 'the server sent fewer bytes than published'} "
-                          f"({got:,} of {remote.size:,} bytes kept in {partial.name}; the next try resumes there)",
+        raise LabkitError(f"could not download {url}: {problem or 'no answer'} "
+                          f"({got:,} bytes kept in {partial.name}; the next try resumes there)",
                           _where_to_put_it(remote))
     _keep(remote, partial, target, url)
 
@@ -139,13 +147,15 @@ class _Interrupted(Exception):
     """The server closed the response before its end."""
 
 
-def _receive(client, url: str, partial: Path, size: int, bar) -> int:
+def _receive(client, url: str, partial: Path, remote: Remote, bar) -> int:
     """One request: continue ``partial`` (or start it again if the server ignores Range);
-    the bytes it holds afterwards. Raises ``httpx.HTTPStatusError`` for a refusal."""
+    the bytes it holds afterwards. A connection that ends early raises ``_Interrupted`` (or
+    httpx's own error), a refusal a ``LabkitError``."""
+    size = remote.limit
     have = partial.stat().st_size if partial.exists() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}
     with client.stream("GET", url, headers=headers) as response:
-        if response.status_code == 416 and have == size:  # nothing left to send: it is all here
+        if response.status_code == 416 and have and remote.size in (None, have):  # nothing left to send
             return have
         if response.status_code not in (200, 206):
             raise LabkitError(f"{url} answered HTTP {response.status_code}",
@@ -158,13 +168,14 @@ def _receive(client, url: str, partial: Path, size: int, bar) -> int:
             for chunk in response.iter_bytes():  # as they arrive: a broken connection loses none
                 if have + len(chunk) > size:
                     out.truncate(0)
-                    raise LabkitError(f"{url} sends more than the {size:,} bytes published",
+                    raise LabkitError(f"{url} sends more than the {size:,} bytes " + (
+                                      "published" if remote.size else "any such file has"),
                                       "the server does not hold the published file; use its own address or another mirror")
                 out.write(chunk)
                 have += len(chunk)
                 bar.update(len(chunk))
-    if have < size:
-        raise _Interrupted(f"the connection ended after {have:,} of {size:,} bytes")
+    if remote.size and have < remote.size:
+        raise _Interrupted(f"the connection ended after {have:,} of {remote.size:,} bytes")
     return have
 
 

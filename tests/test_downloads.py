@@ -132,3 +132,10 @@ def test_a_refusal_by_the_server_is_a_clear_error(file_server):
     del file_server.files["photos.tgz"]
     with pytest.raises(LabkitError, match="answered HTTP 404"):
         downloads.fetch(remote, log=quiet)
+
+
+def test_a_file_published_without_its_size_is_resumed_and_checked_all_the_same(file_server):
+    remote = remote_for(file_server, "model.bin", PAYLOAD, size=None)
+    file_server.drop_after = 4096
+    assert downloads.fetch(remote, log=quiet).read_bytes() == PAYLOAD
+    assert [r for _, r in file_server.requests] == [None, "bytes=4096-"]

@@ -14,15 +14,22 @@ from mindspore import nn, ops
 
 from labkit.algorithms import loop
 from labkit.algorithms.mindspore.models import build
+from labkit.algorithms.names import torch_to_mindspore
 from labkit.cpu import cores
 
 DEVICE_TARGET = {"cpu": "CPU", "gpu": "GPU", "ascend": "Ascend"}
 
 
 def load_pretrained(net: nn.Cell, path: str) -> tuple[list[str], list[str]]:
-    """Load every parameter whose name and shape match; the rest (a head with another
-    number of classes) keeps its fresh initialisation."""
-    state = ms.load_checkpoint(path)
+    """Load every parameter of the checkpoint (or of published weights, ``.npz`` under PyTorch's
+    names: ``labkit.algorithms.pretrained``) whose name and shape match; the rest (a head with
+    another number of classes) keeps its fresh initialisation."""
+    if str(path).endswith(".npz"):
+        with np.load(path, allow_pickle=False) as arrays:
+            renamed = torch_to_mindspore({k: arrays[k] for k in arrays.files})
+        state = {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in renamed.items()}
+    else:
+        state = ms.load_checkpoint(path)
     own = net.parameters_dict()
     loaded = {k: v for k, v in state.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
     ms.load_param_into_net(net, loaded)

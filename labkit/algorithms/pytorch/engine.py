@@ -18,10 +18,15 @@ from labkit.cpu import cores
 
 
 def load_pretrained(model: torch.nn.Module, path: str) -> tuple[list[str], list[str]]:
-    """Load every tensor of the checkpoint whose name and shape match; the rest (a head
-    with another number of classes) keeps its fresh initialisation. Never runs pickled code."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = state.get("model", state)
+    """Load every tensor of the checkpoint (or of published weights, ``.npz``:
+    ``labkit.algorithms.pretrained``) whose name and shape match; the rest (a head with another
+    number of classes) keeps its fresh initialisation. Never runs pickled code."""
+    if str(path).endswith(".npz"):
+        with np.load(path, allow_pickle=False) as arrays:
+            state = {k: torch.from_numpy(arrays[k]) for k in arrays.files}
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("model", state)
     own = model.state_dict()
     loaded = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     model.load_state_dict(loaded, strict=False)
