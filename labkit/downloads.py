@@ -137,9 +137,8 @@ def _download(remote: Remote, url: str, target: Path, log) -> None:
         bar.close()
     if problem or not partial.exists():
         got = partial.stat().st_size if partial.exists() else 0
-        raise LabkitError(f"could not download {url}: {problem or 'no answer'} "
-                          f"({got:,} bytes kept in {partial.name}; the next try resumes there)",
-                          _where_to_put_it(remote))
+        kept = f" ({got:,} bytes kept in {partial.name}: the next try resumes there)" if got else ""
+        raise LabkitError(f"could not download {url}: {problem or 'no answer'}{kept}", _where_to_put_it(remote))
     _keep(remote, partial, target, url)
 
 
@@ -155,7 +154,7 @@ def _receive(client, url: str, partial: Path, remote: Remote, bar) -> int:
     have = partial.stat().st_size if partial.exists() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}
     with client.stream("GET", url, headers=headers) as response:
-        if response.status_code == 416 and have and remote.size in (None, have):  # nothing left to send
+        if response.status_code == 416 and have:  # the server has nothing past this: the checksum decides
             return have
         if response.status_code not in (200, 206):
             raise LabkitError(f"{url} answered HTTP {response.status_code}",

@@ -139,3 +139,63 @@ def test_a_file_published_without_its_size_is_resumed_and_checked_all_the_same(f
     file_server.drop_after = 4096
     assert downloads.fetch(remote, log=quiet).read_bytes() == PAYLOAD
     assert [r for _, r in file_server.requests] == [None, "bytes=4096-"]
+
+
+def flower_photos_tgz(per_class=3) -> bytes:
+    """A small archive in the layout of TensorFlow's flower_photos.tgz: one folder around the five
+    class folders, LICENSE.txt among them."""
+    import io
+    import tarfile
+
+    from PIL import Image
+
+    from labkit.data.public import DATASETS
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        def add(name, payload):
+            info = tarfile.TarInfo(f"flower_photos/{name}")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+
+        for n, label in enumerate(DATASETS["flowers-photos"].classes):
+            for i in range(per_class):
+                jpeg = io.BytesIO()
+                Image.new("RGB", (40 + 7 * i, 30), (50 * n, 20 * i, 90)).save(jpeg, "JPEG")
+                add(f"{label}/{1000 * n + i}_flickr.jpg", jpeg.getvalue())
+            if n == 2:
+                add("LICENSE.txt", b"All images in this archive are licensed under the Creative Commons By-Attribution")
+    return buf.getvalue()
+
+
+def test_a_public_dataset_is_downloaded_once_and_imported(file_server, monkeypatch, tmp_path):
+    import dataclasses
+
+    from labkit import data
+    from labkit.data.public import DATASETS
+
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path / "ws"))
+    entry = DATASETS["flowers-photos"]
+    remote = remote_for(file_server, "flower_photos.tgz", flower_photos_tgz())
+    monkeypatch.setitem(DATASETS, "flowers-photos", dataclasses.replace(entry, remote=remote))
+    rec = data.download("flowers-photos", log=quiet)
+    assert rec["classes"] == list(entry.classes) and rec["count"] == 15
+    assert rec["report"]["skipped"] == [{"file": "LICENSE.txt", "reason": "not inside a class sub-folder"}]
+    assert rec["source"]["url"] == remote.url and rec["source"]["licence"] == remote.licence
+    again = data.download("flowers-photos", log=quiet)
+    assert again["reused"] and len(file_server.requests) == 1
+    assert data.publish("flowers-photos")["counts"]["train"]["images"] == 10
+
+
+def test_a_mirror_serving_another_archive_imports_nothing(file_server, tmp_path):
+    """The real catalogue entry, its file replaced on a room's mirror by an archive of the same
+    name: refused by its checksum, the cache and the workspace as they were."""
+    from conftest import labkit_cli, listing
+
+    file_server.files["flower_photos.tgz"] = flower_photos_tgz()
+    env = {"LABKIT_HOME": str(tmp_path / "ws"), "LABKIT_CACHE": str(tmp_path / "cache")}
+    proc = labkit_cli("data", "download", "flowers-photos", "--mirror", file_server.url, env=env, check=False)
+    assert proc.returncode == 1 and "is not the published flower_photos.tgz" in proc.stderr, proc.stderr
+    assert "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert [p for p in listing(tmp_path) if not p.endswith(".lock")] == []

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit import profiles
+from labkit.algorithms.pretrained import CHOICES as PRETRAINED, WEIGHTS
 from labkit.errors import LabkitError
 from labkit.tasks import CLASSIFICATION, COUNTING
 
@@ -78,6 +79,16 @@ class Card:
         algorithm gets only the convention's --data_url, --train_url and its hyper-parameters)."""
         return {} if self.custom else {"algorithm": self.name, "device": device}
 
+    @property
+    def weights(self) -> dict:
+        """The published weights a job can start from (``--hp pretrained=imagenet``): what, from
+        where, under which terms."""
+        w = WEIGHTS.get(self.arch) if not self.custom else None
+        if w is None:
+            return {}
+        return {"imagenet": {"title": w.title, "top1": w.top1, "url": w.remote.url, "sha256": w.remote.sha256,
+                             "licence": w.remote.licence, "source": w.remote.source}}
+
     def defaults(self, profile: str) -> dict:
         base = {h.name: h.default for h in self.hyper}
         from_env = {k: v for k, v in profiles.env_hyper().items() if k in base}
@@ -123,6 +134,8 @@ COMMON = (
     H("image_size", "int", 224, "input height and width in pixels", range=(32, 2048)),
     H("num_classes", "int", None, "classes of the head; default: the dataset's. A different count "
       "re-initialises the head (transfer learning)", range=(1, 100000)),
+    H("pretrained", "str", "none", "imagenet: start from the published ImageNet weights (downloaded once, "
+      "checked; see the card's weights); none: from scratch", choices=PRETRAINED),
     H("pretrained_weight", "str", None, "a job name (its best checkpoint) or a checkpoint file to start from"),
     H("seed", "int", 0, "random seed of initialisation, shuffling and augmentation", range=(0, 2**31 - 1)),
     MAX_EPOCHS,

@@ -9,7 +9,7 @@ from labkit.tasks import CLASSIFICATION, TASKS
 def _card(c, profile: str) -> dict:
     return {"name": c.name, "title": c.title, "task": c.task, "engines": list(c.engines), "version": c.version,
             "description": c.description, "input_size": c.input_size, "profile": profile,
-            "hyper_parameters": c.table(profile)}
+            "hyper_parameters": c.table(profile), "weights": c.weights}
 
 
 def list_(args) -> int:
@@ -31,6 +31,9 @@ def show(args) -> int:
     human = [f"{c.name}  {c.title} (v{c.version})", f"task     {c.task}", f"engines  {', '.join(c.engines)}",
              c.description, f"hyper-parameters (defaults of the {rec['profile']} profile):",
              table(rec["hyper_parameters"], ["name", "type", "default", "range", "description"])]
+    for key, w in c.weights.items():
+        human += [f"weights  --hp pretrained={key}: {w['title']}, {w['top1']}% ImageNet top-1 as published",
+                  f"         from {w['source']}: {w['url']}", f"         licence: {w['licence']}"]
     emit(args, rec, "\n".join(human))
     return 0
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 from labkit.cli.output import delete_verb, emit, progress, table, verb, verbs
 from labkit.data.generate import CLASS_NAMES, GENERATORS
 from labkit.data.importers import FORMATS
+from labkit.data.public import DATASETS as PUBLIC
+from labkit.downloads import MIRROR_ENV
 from labkit.data.versions import SIGMAS, SPLITS
 
 
@@ -32,6 +34,21 @@ def import_(args) -> int:
     if hidden > 0:
         lines.append(f"  ... and {hidden} more in the import report (labkit data show {rec['name']} --json)")
     emit(args, rec, "\n".join(lines))
+    return 0
+
+
+def download(args) -> int:
+    from labkit import data
+
+    rec = data.download(args.public, name=args.name, mirror=args.mirror, log=progress)
+    if rec.get("reused"):
+        emit(args, rec, f"dataset {rec['name']}: already here ({rec['count']} images of {args.public})")
+        return 0
+    report = rec["report"]
+    emit(args, rec, f"dataset {rec['name']}: {report['imported']} images of {len(rec['classes'])} classes "
+                    f"({', '.join(rec['classes'])}), skipped {len(report['skipped'])}, refused {len(report['refused'])}\n"
+                    f"licence: {rec['source']['licence']}\n"
+                    f"next: labkit data publish {rec['name']} --train-ratio 0.8")
     return 0
 
 
@@ -98,6 +115,11 @@ def add(sub) -> None:
     i.add_argument("path", help="what to import")
     i.add_argument("--name", required=True, help="dataset name")
     i.add_argument("--format", choices=FORMATS, help="layout of PATH (default: detected)")
+    d = verb(group, "download", "download a public dataset (checked, cached once per machine) and import it", download)
+    d.add_argument("public", choices=PUBLIC, metavar="NAME", help=f"which: {', '.join(PUBLIC)}")
+    d.add_argument("--name", help="dataset name (default: NAME)")
+    d.add_argument("--mirror", help=f"fetch from a room's server (URL) or a shared folder holding the file instead of "
+                                    f"its own address (default: ${MIRROR_ENV})")
     p = verb(group, "publish", "publish an immutable version (V001, V002, ...) with a train/val split", publish)
     p.add_argument("name", help="dataset name")
     p.add_argument("--train-ratio", type=float, default=0.8, help="share of each class used to train (default 0.8)")

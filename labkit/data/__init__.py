@@ -17,7 +17,7 @@ from labkit.data.versions import publish
 from labkit.errors import LabkitError
 from labkit.tasks import CLASSIFICATION, COUNTING
 
-__all__ = ["GENERATORS", "FORMATS", "make", "import_dataset", "publish", "list_datasets", "show",
+__all__ = ["GENERATORS", "FORMATS", "make", "import_dataset", "download", "publish", "list_datasets", "show",
            "version_dir", "manifest", "parse_ref", "default_name", "ensure_version"]
 
 
@@ -50,9 +50,10 @@ def make(kind: str, name: str | None = None, count: int | None = None, size: int
         datasets.discard(staged)
 
 
-def import_dataset(path: str | Path, name: str, format: str | None = None) -> dict:
+def import_dataset(path: str | Path, name: str, format: str | None = None, origin: dict | None = None) -> dict:
     """Import an image folder, a zip or tar of one, a ModelArts manifest or a ShanghaiTech folder.
-    The returned record has ``report``: what was imported, skipped and refused, and why."""
+    The returned record has ``report``: what was imported, skipped and refused, and why.
+    ``origin`` replaces the path in the record's source (a download names its address)."""
     from labkit.data.importers import detect_format, import_path
 
     src = Path(path).expanduser()
@@ -66,11 +67,33 @@ def import_dataset(path: str | Path, name: str, format: str | None = None) -> di
     staged = datasets.staging()
     try:
         task, entries, report = import_path(src.resolve(), staged, fmt)
-        source = {"kind": "imported", "path": str(src.resolve()), "format": fmt}
+        source = origin or {"kind": "imported", "path": str(src.resolve()), "format": fmt}
         rec = datasets.install(staged, name, task, entries, source, report)
         return dict(rec, report=report)
     finally:
         datasets.discard(staged)
+
+
+def download(public: str, name: str | None = None, mirror: str | None = None, log=print) -> dict:
+    """A public dataset of the catalogue (``labkit.data.public``), downloaded once per machine
+    (checked, cached; from ``mirror`` or ``$LABKIT_MIRROR`` if given) and imported as ``name``
+    (default: its catalogue name). Asking again for the same returns the dataset already there."""
+    from labkit.data.public import DATASETS
+    from labkit.downloads import fetch
+
+    if public not in DATASETS:
+        raise LabkitError(f"no public dataset named {public!r}", f"labkit can download: {', '.join(DATASETS)}")
+    entry = DATASETS[public]
+    name = workspace.check_name(name or public, "dataset name")
+    origin = {"kind": "downloaded", "public": public, "url": entry.remote.url, "sha256": entry.remote.sha256,
+              "licence": entry.remote.licence, "format": "imagefolder"}
+    if (datasets.path(name) / "dataset.json").exists():
+        rec = datasets.record(name)
+        if rec["source"] == origin:
+            return dict(rec, reused=True)
+        raise datasets.already_exists(name)
+    archive = fetch(entry.remote, mirror, log)
+    return import_dataset(archive, name, "imagefolder", origin)
 
 
 def list_datasets() -> list[dict]:

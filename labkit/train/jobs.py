@@ -61,6 +61,18 @@ def check_device(device: str, engine: str) -> None:
                           "use --device cpu")
 
 
+def _imagenet(card, hp: dict, log) -> str:
+    """The published ImageNet weights of the card's network, fetched once per machine
+    (``LABKIT_MIRROR``: from the room's server)."""
+    from labkit.algorithms import pretrained
+
+    if hp.get("pretrained_weight"):
+        raise LabkitError("pretrained=imagenet and pretrained_weight name two starting points",
+                          "keep one: the ImageNet weights, or a job / checkpoint of yours")
+    pretrained.check_hyper(card.arch, hp)
+    return str(pretrained.fetch(card.arch, log=log))
+
+
 def _pretrained(value: str, engine: str) -> str:
     """A job name -> that job's best checkpoint; a file -> its absolute path."""
     if (JOBS.root() / value).is_dir() and workspace.versions(JOBS.root() / value):
@@ -159,6 +171,8 @@ def create(algorithm: str, engine: str, dataset: str, name: str, hyper: dict | N
     if version["task"] != card.task:
         raise LabkitError(f"{card.name} is for {card.task}, but {dataset} is {version['task']}",
                           "pick an algorithm of the dataset's task (labkit algo list)")
+    if hp.get("pretrained") == "imagenet":
+        hp["pretrained_weight"] = _imagenet(card, hp, log)
     if hp.get("pretrained_weight"):
         hp["pretrained_weight"] = _pretrained(hp["pretrained_weight"], engine)
     if not catalog.is_subscribed(card.name, engine):
