@@ -126,3 +126,40 @@ def test_ghostnet_weights_fit_width_one_only():
         pretrained.check_hyper("ghostnet", {"width": 1.3})
     with pytest.raises(LabkitError, match="no published ImageNet weights for mcnn"):
         pretrained.published("mcnn")
+
+
+def state_of(engine, names) -> dict:
+    """Every weight and BatchNorm statistic under PyTorch's names, as NumPy; ``names``: MindSpore's
+    parameter names, taken before ``configure`` (its train step prefixes them)."""
+    if engine.name == "pytorch":
+        return {k: v.detach().numpy().copy() for k, v in engine.model.state_dict().items() if v.is_floating_point()}
+    from labkit.algorithms.names import mindspore_to_torch
+
+    return mindspore_to_torch({n: p.asnumpy().copy() for n, p in zip(names, engine.net.get_parameters())})
+
+
+@pytest.mark.parametrize("engine_name", ["pytorch", "mindspore"])
+@pytest.mark.parametrize("train_layers", ["head", "last"])
+def test_a_frozen_backbone_stays_as_it_was_and_the_rest_trains(engine_name, train_layers):
+    """Feature extraction trains the head alone; fine-tuning the last stage too. Whatever is
+    frozen keeps its weights and its BatchNorm statistics through a training step."""
+    from labkit.algorithms import configs, loop
+
+    engine = loop.engine(engine_name)
+    engine.setup("cpu", 0)
+    engine.build("resnet50", 3, {})
+    trainable = configs.trainable("resnet50", train_layers)
+    engine.freeze(trainable)
+    names = [p.name for p in engine.net.get_parameters()] if engine_name == "mindspore" else None
+    engine.configure({"momentum": 0.9, "weight_decay": 1e-4}, counting=False)
+    before = state_of(engine, names)
+    engine.set_train(True)
+    engine.set_lr(0.1)
+    rng = np.random.default_rng(0)
+    engine.train_step(rng.normal(size=(4, 3, 32, 32)).astype(np.float32), np.array([0, 1, 2, 0]))
+    after = state_of(engine, names)
+    changed = {k for k in before if not np.array_equal(before[k], after[k])}
+    assert changed and all(k.startswith(trainable) for k in changed), sorted(changed)[:5]
+    assert "fc.weight" in changed
+    assert ("layer4.2.conv3.weight" in changed) == (train_layers == "last")
+    assert ("layer4.0.bn1.running_mean" in changed) == (train_layers == "last")  # its statistics move only when it trains

@@ -34,6 +34,21 @@ MCNN_COLUMNS = (
 MCNN_POOL_AFTER = 2
 
 
+# What trains with ``train_layers`` (transfer learning from pre-trained weights): the head alone
+# (feature extraction: the backbone frozen, its BatchNorm statistics too), or the last stage and
+# the head (fine-tuning); ``all`` trains everything. Parameter-name prefixes, the same in both engines.
+HEADS = {"resnet50": ("fc.",), "ghostnet": ("conv_head.", "classifier.")}
+LAST_STAGES = {"resnet50": ("layer4.",), "ghostnet": (f"blocks.{len(GHOSTNET_STAGES) - 1}.", f"blocks.{len(GHOSTNET_STAGES)}.")}
+TRAIN_LAYERS = ("all", "last", "head")
+
+
+def trainable(arch: str, train_layers: str) -> tuple[str, ...] | None:
+    """The name prefixes of the parameters that train, or None: all of them."""
+    if train_layers == "all" or arch not in HEADS:
+        return None
+    return HEADS[arch] + (LAST_STAGES[arch] if train_layers == "last" else ())
+
+
 def make_divisible(v: float, divisor: int = 4, min_value: int | None = None) -> int:
     """Round a channel count to a multiple of ``divisor`` without losing more than 10%
     (the helper of the GhostNet and MobileNet reference code)."""

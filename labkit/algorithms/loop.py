@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from labkit.algorithms import arguments, checkpoint, inputs, reports, schedules
+from labkit.algorithms import arguments, checkpoint, configs, inputs, reports, schedules
 from labkit.tasks import COUNTING
 
 EVAL_BATCH = 64
@@ -43,6 +43,11 @@ class Engine:
 
     def load_pretrained(self, path: str) -> tuple[list[str], list[str]]:
         """Load the tensors whose names and shapes match: (loaded, skipped) names."""
+        raise NotImplementedError
+
+    def freeze(self, trainable: tuple[str, ...]) -> None:
+        """Train only the parameters whose names start with one of ``trainable``; the frozen
+        layers' BatchNorm keeps its statistics (evaluation mode, also while training)."""
         raise NotImplementedError
 
     def configure(self, hp: dict, counting: bool) -> None:
@@ -164,6 +169,9 @@ def main(engine: Engine, argv=None) -> int:
     engine.build(spec.arch, num_classes, hp)
     if hp.get("pretrained_weight"):
         reports.report_pretrained(hp["pretrained_weight"], *engine.load_pretrained(hp["pretrained_weight"]))
+    trainable = configs.trainable(spec.arch, hp.get("train_layers", "all"))
+    if trainable:
+        engine.freeze(trainable)
     engine.configure(hp, data.counting)
     schedule = schedules.Schedule(hp)
     start, best = 0, None

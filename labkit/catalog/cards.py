@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit import profiles
+from labkit.algorithms.configs import TRAIN_LAYERS
 from labkit.algorithms.pretrained import CHOICES as PRETRAINED, WEIGHTS
 from labkit.errors import LabkitError
 from labkit.tasks import CLASSIFICATION, COUNTING
@@ -137,6 +138,8 @@ COMMON = (
     H("pretrained", "str", "none", "imagenet: start from the published ImageNet weights (downloaded once, "
       "checked; see the card's weights); none: from scratch", choices=PRETRAINED),
     H("pretrained_weight", "str", None, "a job name (its best checkpoint) or a checkpoint file to start from"),
+    H("train_layers", "str", "all", "what trains: all; last (the last stage and the head: fine-tuning); head "
+      "(the head alone on a frozen backbone: feature extraction)", choices=TRAIN_LAYERS),
     H("seed", "int", 0, "random seed of initialisation, shuffling and augmentation", range=(0, 2**31 - 1)),
     MAX_EPOCHS,
 )

@@ -108,6 +108,15 @@ class MindSporeEngine(loop.Engine):
     def load_pretrained(self, path: str) -> tuple[list[str], list[str]]:
         return load_pretrained(self.net, path)
 
+    frozen_norms: list = []
+
+    def freeze(self, trainable: tuple[str, ...]) -> None:
+        for p in self.net.get_parameters():
+            if p.requires_grad and not p.name.startswith(trainable):
+                p.requires_grad = False
+        self.frozen_norms = [cell for name, cell in self.net.cells_and_names()
+                             if isinstance(cell, nn.BatchNorm2d) and not f"{name}.".startswith(trainable)]
+
     def configure(self, hp: dict, counting: bool) -> None:
         net = self.net
         if counting and hp.get("optimizer", "adam") == "adam":
@@ -138,6 +147,8 @@ class MindSporeEngine(loop.Engine):
 
     def set_train(self, training: bool) -> None:
         self.net.set_train(training)
+        for norm in self.frozen_norms:
+            norm.set_train(False)
 
     def set_lr(self, lr: float) -> None:
         self.opt.learning_rate.set_data(ms.Tensor(lr, ms.float32))

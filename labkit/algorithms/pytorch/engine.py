@@ -62,17 +62,28 @@ class TorchEngine(loop.Engine):
     def load_pretrained(self, path: str) -> tuple[list[str], list[str]]:
         return load_pretrained(self.model, path)
 
+    frozen_norms: list = []
+
+    def freeze(self, trainable: tuple[str, ...]) -> None:
+        for name, p in self.model.named_parameters():
+            p.requires_grad = name.startswith(trainable)
+        self.frozen_norms = [m for name, m in self.model.named_modules()
+                             if isinstance(m, torch.nn.BatchNorm2d) and not f"{name}.".startswith(trainable)]
+
     def configure(self, hp: dict, counting: bool) -> None:
+        params = [p for p in self.model.parameters() if p.requires_grad]
         if counting and hp.get("optimizer", "adam") == "adam":
-            self.opt = torch.optim.Adam(self.model.parameters(), lr=hp["lr"])
+            self.opt = torch.optim.Adam(params, lr=hp["lr"])
         else:
-            self.opt = torch.optim.SGD(self.model.parameters(), lr=0.0, momentum=hp.get("momentum", 0.0),
+            self.opt = torch.optim.SGD(params, lr=0.0, momentum=hp.get("momentum", 0.0),
                                        weight_decay=hp.get("weight_decay", 0.0))
         self.counting, self.clip = counting, hp.get("clip_grad")
         self.net = torch.nn.parallel.DistributedDataParallel(self.model) if self.world > 1 else self.model
 
     def set_train(self, training: bool) -> None:
         self.model.train(training)
+        for norm in self.frozen_norms:
+            norm.eval()
 
     def set_lr(self, lr: float) -> None:
         for group in self.opt.param_groups:
