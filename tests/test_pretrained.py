@@ -163,3 +163,34 @@ def test_a_frozen_backbone_stays_as_it_was_and_the_rest_trains(engine_name, trai
     assert "fc.weight" in changed
     assert ("layer4.2.conv3.weight" in changed) == (train_layers == "last")
     assert ("layer4.0.bn1.running_mean" in changed) == (train_layers == "last")  # its statistics move only when it trains
+
+
+@pytest.mark.parametrize("engine", ["pytorch", "mindspore"])
+def test_the_two_step_transfer_lesson_from_imagenet_weights(ws, file_server, monkeypatch, engine):
+    """Feature extraction from the ImageNet weights (the head alone trains), then fine-tuning the
+    last stage from that job at a lower rate: both jobs complete, the first leaves the backbone
+    exactly as published."""
+    from labkit import data, train
+    from labkit.train import jobs
+
+    net = reference("ghostnet")
+    publish(file_server, monkeypatch, "ghostnet", net.state_dict())
+    data.make("flowers", name="fl", count=25, size=32, seed=0)
+    flowers = "fl@" + data.publish("fl")["version"]
+    tiny = {"image_size": "32", "batch_size": "8", "epochs": "1", "warmup_epochs": "0"}
+    features = train.create("GhostNet", engine, flowers, "features", {**tiny, "pretrained": "imagenet",
+                            "train_layers": "head"}, wait=True, log=lambda *_: None)
+    assert features["state"] == "COMPLETED", train.logs("features")
+    assert features["hyper"]["pretrained"] == "imagenet" and features["hyper"]["pretrained_weight"].endswith(".labkit.npz")
+    assert "skipped 2: classifier.bias, classifier.weight" in train.logs("features")
+    best = jobs.checkpoint(train.output_dir("features"), engine)
+    if engine == "pytorch":
+        saved = torch.load(best, weights_only=True)["model"]["blocks.3.2.ghost1.primary_conv.0.weight"].numpy()
+    else:
+        saved = ms.load_checkpoint(str(best))["blocks.3.2.ghost1.primary_conv.0.weight"].asnumpy()
+    published = net.state_dict()["blocks.6.1.ghost1.primary_conv.0.weight"].numpy()  # the reference's grouping
+    np.testing.assert_array_equal(saved, published)
+    tuned = train.create("GhostNet", engine, flowers, "tuned", {**tiny, "pretrained_weight": "features",
+                         "train_layers": "last", "lr": "0.01"}, wait=True, log=lambda *_: None)
+    assert tuned["state"] == "COMPLETED", train.logs("tuned")
+    assert "skipped 0" in train.logs("tuned")

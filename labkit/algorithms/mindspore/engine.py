@@ -28,8 +28,8 @@ def load_pretrained(net: nn.Cell, path: str) -> tuple[list[str], list[str]]:
         with np.load(path, allow_pickle=False) as arrays:
             renamed = torch_to_mindspore({k: arrays[k] for k in arrays.files})
         state = {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in renamed.items()}
-    else:
-        state = ms.load_checkpoint(path)
+    else:  # checkpoints of earlier labkit versions name the trained parameters "opt.NAME"
+        state = {k.removeprefix("opt."): v for k, v in ms.load_checkpoint(path).items()}
     own = net.parameters_dict()
     loaded = {k: v for k, v in state.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
     ms.load_param_into_net(net, loaded)
@@ -50,7 +50,9 @@ class TrainStep(nn.Cell):
     faster (measured, see docs/BENCHMARKS.md)."""
 
     def __init__(self, grad_fn, opt, reducer, clip):
-        super().__init__()
+        # auto_prefix off: the network's parameters keep their own names (not "opt.conv1.weight"),
+        # in checkpoints too, so another job or a conversion finds them by name
+        super().__init__(auto_prefix=False)
         self.grad_fn, self.opt, self.reducer, self.clip = grad_fn, opt, reducer, clip
 
     def construct(self, x, y):
