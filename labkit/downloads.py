@@ -94,7 +94,8 @@ def fetch(remote: Remote, mirror: str | None = None, log=print) -> Path:
 def _where_to_put_it(remote: Remote) -> str:
     size = f", {remote.size:,} bytes" if remote.size else ""
     return (f"download {remote.url} (sha256 {remote.sha256}{size}) by other means and put it at "
-            f"{cached_path(remote)}, or pass --mirror with a room server or folder that has it ({MIRROR_ENV})")
+            f"{cached_path(remote)}, or fetch it from a room's server or shared folder that has it: --mirror URL|FOLDER "
+            f"(labkit data download) or {MIRROR_ENV}=URL|FOLDER (every command)")
 
 
 def _copy_from_folder(remote: Remote, folder: Path, target: Path) -> None:
