@@ -234,21 +234,27 @@ def members(path) -> dict:
         return {m.name: tar.extractfile(m).read() for m in tar if m.isreg()}
 
 
-def write_archive(path, files: dict, manifest: dict | None = None, links=()):
-    """A .tar.gz of ``files`` (name -> bytes) after ``manifest.json``, plus symlink members."""
+def write_archive(path, files, manifest: dict | None = None, links=(), specials=()):
+    """A .tar.gz of ``files`` (name -> bytes, or (name, bytes) pairs where a name may come twice)
+    after ``manifest.json``, plus symlink members ((name, target) pairs) and other members
+    ((name, tarfile type) pairs: a hard link names the first file)."""
     import io
     import json
     import tarfile
 
+    pairs = list(files.items()) if isinstance(files, dict) else list(files)
     with tarfile.open(path, "w:gz") as tar:
         first = [("manifest.json", json.dumps(manifest, ensure_ascii=False).encode())] if manifest else []
-        for name, payload in first + list(files.items()):
+        for name, payload in first + pairs:
             info = tarfile.TarInfo(name)
             info.size = len(payload)
             tar.addfile(info, io.BytesIO(payload))
-        for name, target in links:
+        for name, target in [*links, *specials]:
             info = tarfile.TarInfo(name)
-            info.type, info.linkname = tarfile.SYMTYPE, target
+            if (name, target) in links:
+                info.type, info.linkname = tarfile.SYMTYPE, target
+            else:
+                info.type, info.linkname = target, pairs[0][0] if target == tarfile.LNKTYPE else ""
             tar.addfile(info)
     return path
 

@@ -4,7 +4,6 @@ in the workspace. Every one is refused with one clear error, nothing outside the
 touched, and the workspace is as it was; records that are damaged in place are skipped by the
 lists and refused by name. docs/RELIABILITY.md lists the classes."""
 import hashlib
-import io
 import json
 import os
 import tarfile
@@ -261,25 +260,7 @@ def zip_of(path, entries, links=()):
     return path
 
 
-def tar_of(path, entries, links=(), specials=()):
-    """A .tar.gz of the same, plus hard links and special files ((name, tarfile type) pairs)."""
-    with tarfile.open(path, "w:gz") as tar:
-        for name, payload in entries:
-            info = tarfile.TarInfo(name)
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
-        for name, target in links:
-            info = tarfile.TarInfo(name)
-            info.type, info.linkname = tarfile.SYMTYPE, target
-            tar.addfile(info)
-        for name, kind in specials:
-            info = tarfile.TarInfo(name)
-            info.type, info.linkname = kind, "flowers/roses/a.jpg" if kind == tarfile.LNKTYPE else ""
-            tar.addfile(info)
-    return path
-
-
-ARCHIVES = {"zip": zip_of, "tar.gz": tar_of}
+ARCHIVES = {"zip": zip_of, "tar.gz": write_archive}
 GOOD = [("flowers/roses/a.jpg", jpeg(0)), ("flowers/tulips/b.jpg", jpeg(1))]
 # (what the source holds besides GOOD, the reason the import report gives for the hostile entry)
 IMPORTS = {
@@ -304,7 +285,7 @@ TAR_SPECIALS = {"hard link": (tarfile.LNKTYPE, "hard link"), "device": (tarfile.
 def test_a_hostile_archive_imports_only_what_is_safe(ws, tmp_path, case, fmt):
     entries, reason = IMPORTS[case]
     links = [("flowers/roses/link.jpg", "/etc/passwd")] if case == "symlink" else []
-    archive = ARCHIVES[fmt](tmp_path / f"photos.{fmt}", GOOD + entries, links)
+    archive = ARCHIVES[fmt](tmp_path / f"photos.{fmt}", GOOD + entries, links=links)
     (tmp_path / "outside").mkdir()
     rec = data.import_dataset(archive, "photos")
     assert rec["count"] == 2 and [r for r in rec["report"]["refused"] if reason in r["reason"]], rec["report"]
@@ -314,20 +295,20 @@ def test_a_hostile_archive_imports_only_what_is_safe(ws, tmp_path, case, fmt):
 @pytest.mark.parametrize("case", list(TAR_SPECIALS))
 def test_a_tar_holding_links_and_devices_imports_only_plain_files(ws, tmp_path, case):
     kind, reason = TAR_SPECIALS[case]
-    archive = tar_of(tmp_path / "photos.tgz", GOOD, specials=[("flowers/roses/z.jpg", kind)])
+    archive = write_archive(tmp_path / "photos.tgz", GOOD, specials=[("flowers/roses/z.jpg", kind)])
     rec = data.import_dataset(archive, "photos")
     assert rec["count"] == 2 and rec["report"]["refused"] == [{"entry": "flowers/roses/z.jpg", "reason": rec["report"][
         "refused"][0]["reason"]}] and reason in rec["report"]["refused"][0]["reason"]
 
 
 def test_a_tar_made_with_dot_slash_names_imports_like_any_other(ws, tmp_path):
-    archive = tar_of(tmp_path / "photos.tar.gz", [(f"./{name}", payload) for name, payload in GOOD])
+    archive = write_archive(tmp_path / "photos.tar.gz", [(f"./{name}", payload) for name, payload in GOOD])
     rec = data.import_dataset(archive, "photos")
     assert rec["count"] == 2 and rec["classes"] == ["roses", "tulips"] and not rec["report"]["refused"]
 
 
 def test_a_truncated_tar_is_refused_whole_and_leaves_nothing(ws, tmp_path):
-    archive = tar_of(tmp_path / "photos.tgz", GOOD + [(f"flowers/roses/{i}.jpg", jpeg(i)) for i in range(40)])
+    archive = write_archive(tmp_path / "photos.tgz", GOOD + [(f"flowers/roses/{i}.jpg", jpeg(i)) for i in range(40)])
     archive.write_bytes(archive.read_bytes()[:-300])
     before = listing(ws)
     with pytest.raises(LabkitError, match="not a readable tar archive") as err:
