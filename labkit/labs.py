@@ -43,12 +43,25 @@ def recipe(name: str) -> dict:
 # A later stage works on what an earlier stage of the same run made, not on "the latest one":
 # the ghostnet lab trains a from-scratch comparison job after its transfer job.
 CHAINED = {"JOB": "job", "MODEL": "model"}   # notebook parameter -> key of results.json
+# Choices that hold for a whole lab run (`labkit run LAB --data real --pretrained imagenet`): each
+# stage notebook that declares the parameter gets it. The default keeps a lab offline.
+OPTIONS = {"DATA": ("generated", "real"), "PRETRAINED": ("none", "imagenet")}
 
 
-def stage_parameters(stage: dict, profile: str, results: dict | None = None, declared=()) -> dict:
-    """A stage's parameters under ``profile``: the common ones, then the profile's, then what
-    earlier stages reported for the parameters the notebook declares and the recipe leaves open."""
+def check_options(options: dict) -> dict:
+    for key, value in options.items():
+        if value not in OPTIONS.get(key, ()):
+            raise LabkitError(f"{key}={value!r} is not a lab option", f"{key} takes {' or '.join(OPTIONS.get(key, ()))}")
+    return options
+
+
+def stage_parameters(stage: dict, profile: str, results: dict | None = None, declared=(),
+                     options: dict | None = None) -> dict:
+    """A stage's parameters under ``profile``: the common ones, then the profile's, then the run's
+    ``options`` (``OPTIONS``), then what earlier stages reported for the parameters the notebook
+    declares and the recipe leaves open."""
     params = {**stage.get("parameters", {}), **stage.get("profiles", {}).get(profile, {})}
+    params.update({k: v for k, v in (options or {}).items() if k in declared})
     for name, key in CHAINED.items():
         if name in declared and name not in params and (results or {}).get(key):
             params[name] = results[key]
@@ -65,22 +78,35 @@ def _declared(notebook: str) -> dict:
     return {k: ast.literal_eval(v["default"]) for k, v in pm.inspect_notebook(str(NOTEBOOKS / notebook)).items()}
 
 
-def training_jobs(lab: dict, profile: str) -> list[dict]:
+def training_jobs(lab: dict, profile: str, options: dict | None = None) -> list[dict]:
     """The training jobs a lab's stage 2 starts, with their image counts: its job, and with
-    ``TRANSFER_FROM`` a base job before it and the same job from scratch after (notebook 02)."""
-    stages = [{**_declared(s["notebook"]), **stage_parameters(s, profile)} for s in lab["stages"]]
+    ``TRANSFER_FROM`` a base job before it and the same job from scratch after (notebook 02);
+    with ``PRETRAINED=imagenet`` the fine-tuning job after it."""
+    stages = [{**_declared(s["notebook"]), **stage_parameters(s, profile, declared=_declared(s["notebook"]),
+                                                             options=options)} for s in lab["stages"]]
     data = next((p for p in stages if "TRAIN_RATIO" in p), {})   # notebook 01
     train = next((p for p in stages if "ALGORITHM" in p), None)  # notebook 02
     if train is None:
         return []
 
-    def job(kind: str, ratio: float, count: int | None) -> dict:
+    def job(kind: str, ratio: float, count: int | None, hyper: dict) -> dict:
+        if train.get("DATA") == "real":
+            from labkit.data.public import for_kind
+
+            count = for_kind(kind).images
         count = count or profiles.data_defaults(kind, profile)["count"]
         n_train = round(count * ratio)
         return {"algorithm": train["ALGORITHM"], "engine": train["ENGINE"], "n_train": n_train,
-                "n_val": count - n_train, "hyper": train["HYPER"], "device_num": train["DEVICE_NUM"]}
+                "n_val": count - n_train, "hyper": hyper, "device_num": train["DEVICE_NUM"]}
 
-    main = job(train["DATASET_KIND"] or data["DATASET_KIND"], data.get("TRAIN_RATIO", 0.8), data.get("COUNT"))
+    kind, ratio = train["DATASET_KIND"] or data["DATASET_KIND"], data.get("TRAIN_RATIO", 0.8)
+    if train.get("PRETRAINED", "none") != "none":
+        from labkit import catalog
+
+        features = job(kind, ratio, data.get("COUNT"), {**train["HYPER"], "pretrained": train["PRETRAINED"]})
+        tuned = {**train["HYPER"], **catalog.card(train["ALGORITHM"]).transfer_step("fine_tune", profile)}
+        return [features] + ([job(kind, ratio, data.get("COUNT"), tuned)] if train.get("FINE_TUNE") else [])
+    main = job(kind, ratio, data.get("COUNT"), train["HYPER"])
     if not train["TRANSFER_FROM"]:
         return [main]
     import inspect
@@ -88,14 +114,14 @@ def training_jobs(lab: dict, profile: str) -> list[dict]:
     from labkit.data.versions import publish
 
     published = inspect.signature(publish).parameters["train_ratio"].default  # what ensure_version uses
-    return [job(train["TRANSFER_FROM"], published, None), main, main]
+    return [job(train["TRANSFER_FROM"], published, None, train["HYPER"]), main, main]
 
 
-def estimate(name: str, profile: str | None = None, log=print) -> float:
+def estimate(name: str, profile: str | None = None, log=print, options: dict | None = None) -> float:
     """Seconds lab ``name`` should take on this machine in ``profile``: its training jobs
     (calibrated, ``labkit.train.timing``) and the other stages' share, measured per stage."""
     lab, profile = recipe(name), profiles.profile(profile)
-    jobs = training_jobs(lab, profile)
+    jobs = training_jobs(lab, profile, options)
     seconds = sum(timing.job_seconds(j["algorithm"], j["engine"], j["n_train"], j["n_val"], j["hyper"], profile,
                                   j["device_num"], log) for j in jobs)
     return seconds + timing.OTHER_STAGE_SECONDS[profile] * (len(lab["stages"]) - 1)
@@ -114,16 +140,18 @@ def report(**results) -> None:
 
 
 def run(name: str, profile: str | None = None, out: str | Path = "runs", log=print, follow_jobs: bool = False,
-        language: str = lessons.ENGLISH, max_epochs: int | None = None) -> dict:
+        language: str = lessons.ENGLISH, max_epochs: int | None = None, options: dict | None = None) -> dict:
     """Execute lab ``name`` with the lessons in ``language``; return the run record (also written
     to ``run.json``). With ``follow_jobs``, the progress of each job the lab starts is shown on stderr;
-    with ``max_epochs``, every training job stops after that many epochs."""
+    with ``max_epochs``, every training job stops after that many epochs; ``options`` (``OPTIONS``:
+    ``{"DATA": "real"}`` ...) go to every stage that takes them."""
     import threading
 
     from labkit.train.follow import watch_new_jobs
 
     lab = recipe(name)
     profile = profiles.profile(profile)
+    options = check_options(dict(options or {}))
     lessons.notebook(lab["stages"][0]["notebook"], language)  # an unknown language fails before anything runs
     if max_epochs is not None and max_epochs < 1:
         raise LabkitError(f"--max-epochs {max_epochs}: a job needs at least one epoch", "use --max-epochs 1 or more")
@@ -136,12 +164,13 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
     saved_env = {k: os.environ.get(k) for k in kernel_env}
     os.environ.update(kernel_env)
     try:
-        expected = round(estimate(name, profile, log))
+        expected = round(estimate(name, profile, log, options))
         log(f"[{name}] {len(lab['stages'])} stages, {profile} profile: {timing.minutes_text(expected)} on this machine")
     except LabkitError as exc:  # advice only: the lab runs without it
         expected = None
         log(f"[{name}] no time estimate: {exc.message}")
-    record = {"lab": name, "profile": profile, "language": language, "max_epochs": profiles.env_hyper().get("max_epochs"),
+    record = {"lab": name, "profile": profile, "language": language, "options": options,
+              "max_epochs": profiles.env_hyper().get("max_epochs"),
               "started": workspace.now(), "status": "RUNNING",
               "versions": package_versions(), "cpu": cpu.describe(), "estimate_seconds": expected,
               "stages": []}
@@ -153,7 +182,8 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
         for i, stage in enumerate(lab["stages"], 1):
             entry = {"notebook": stage["notebook"]}
             record["stages"].append(entry)
-            _run_stage(name, f"stage {i}/{len(lab['stages'])}", stage, entry, profile, language, run_dir, sockets, log)
+            _run_stage(name, f"stage {i}/{len(lab['stages'])}", stage, entry, profile, language, run_dir, sockets, log,
+                       options)
         record["status"] = "COMPLETED"
     except BaseException:
         record["status"] = "FAILED"
@@ -178,14 +208,14 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
 
 
 def _run_stage(name: str, step: str, stage: dict, entry: dict, profile: str, language: str, run_dir: Path,
-               sockets: tempfile.TemporaryDirectory, log) -> None:
+               sockets: tempfile.TemporaryDirectory, log, options: dict) -> None:
     """Execute one stage notebook into ``run_dir`` (and an HTML copy), filling in ``entry``:
     its parameters, seconds and status; a failing cell is a LabkitError that names it."""
     import papermill as pm
     from nbconvert import HTMLExporter
 
     nb, source = stage["notebook"], lessons.notebook(stage["notebook"], language)
-    entry["parameters"] = stage_parameters(stage, profile, _results(run_dir), pm.inspect_notebook(str(source)))
+    entry["parameters"] = stage_parameters(stage, profile, _results(run_dir), pm.inspect_notebook(str(source)), options)
     log(f"[{name}] {step}: {nb} ({profile}, {language}) ...")
     t0 = time.perf_counter()
     try:

@@ -109,3 +109,25 @@ def test_a_calibration_that_cannot_run_says_so(cache):
 def test_without_an_estimate_the_job_is_told_why_and_nothing_stops(ws, cache):
     said = timing.expected_time("ResNet50", "pytorch", "no-such-data@V001")
     assert said.startswith("no time estimate: ") and "no-such-data" in said
+
+
+def test_a_lab_with_real_photos_and_imagenet_weights_names_its_two_jobs():
+    """`labkit run LAB --data real --pretrained imagenet`: the published photos (3,670, split 0.8),
+    the feature-extraction job with the card's recipe, then the fine-tuning job."""
+    jobs = labs.training_jobs(labs.recipe("flowers-resnet50-pytorch"), "workshop",
+                              {"DATA": "real", "PRETRAINED": "imagenet"})
+    assert [(j["n_train"], j["n_val"]) for j in jobs] == [(2936, 734), (2936, 734)]
+    assert jobs[0]["hyper"] == {"pretrained": "imagenet"}
+    assert jobs[1]["hyper"] == {"train_layers": "last", "learning_rate_strategy": "3:0.001"}
+    assert len(labs.training_jobs(labs.recipe("flowers-resnet50-pytorch"), "workshop", {"DATA": "real"})) == 1
+
+
+def test_lab_options_reach_the_stages_that_take_them_and_nothing_else():
+    stage = {"parameters": {"DATASET_KIND": "flowers", "DATA": "generated"}}
+    params = labs.stage_parameters(stage, "quick", {}, declared=("DATASET_KIND", "DATA"), options={"DATA": "real",
+                                                                                                   "PRETRAINED": "imagenet"})
+    assert params == {"DATASET_KIND": "flowers", "DATA": "real"}   # the run's choice wins; PRETRAINED is not declared
+    with pytest.raises(LabkitError, match="DATA takes generated or real"):
+        labs.check_options({"DATA": "photos"})
+    with pytest.raises(LabkitError, match="no real photos for the crowd data"):
+        labs.training_jobs(labs.recipe("crowd-mcnn-mindspore"), "workshop", {"DATA": "real"})

@@ -166,3 +166,43 @@ def test_every_other_lab_runs_in_the_quick_profile(tmp_path, lab):
             assert (job.parent / "output" / "metrics.csv").read_text().count("\n") == 2  # a header and one epoch
     if lab == "flowers-resnet50-mindspore":
         assert (tmp_path / "ws" / "jobs" / "resnet50-mindspore-quick" / "V001" / "mindir" / "model.mindir").exists()
+
+
+def test_a_lab_from_imagenet_weights_serves_the_fine_tuned_job(tmp_path, monkeypatch):
+    """`--pretrained imagenet`: the feature-extraction job starts from the weights in this machine's
+    cache (here a ResNet-50 of random weights, put where a download leaves them), the fine-tuning
+    job from it, and the later stages convert, import and serve the fine-tuned job."""
+    import numpy as np
+
+    from labkit.algorithms import pretrained
+    from labkit.algorithms.pytorch.models import build
+
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path / "cache"))   # this test's and its lab's
+    weights = pretrained.converted_path("resnet50")
+    weights.parent.mkdir(parents=True)
+    np.savez(weights, **{k: v.numpy() for k, v in build("resnet50", 1000, {}).state_dict().items()})
+    run_dir, record = run_lab("flowers-resnet50-pytorch", tmp_path / "ws", tmp_path / "runs", "en",
+                              "--pretrained", "imagenet")
+    assert record["status"] == "COMPLETED" and record["options"] == {"PRETRAINED": "imagenet"}
+    assert record["stages"][1]["parameters"]["PRETRAINED"] == "imagenet"
+    assert record["results"]["job"] == "resnet_v1_50-pytorch-quick-tuned@V001"
+    assert record["results"]["model_state"] == "NORMAL"
+    features = json.loads((tmp_path / "ws" / "jobs" / "resnet_v1_50-pytorch-quick" / "V001" / "run.json").read_text())
+    assert features["hyper"]["train_layers"] == "head" and features["hyper"]["pretrained_weight"] == str(weights)
+    log = (tmp_path / "ws" / "jobs" / "resnet_v1_50-pytorch-quick" / "V001" / "train.log").read_text()
+    assert "skipped 2: fc.bias, fc.weight" in log
+    tuned = json.loads((tmp_path / "ws" / "jobs" / "resnet_v1_50-pytorch-quick-tuned" / "V001" / "run.json").read_text())
+    assert tuned["hyper"]["train_layers"] == "last" and tuned["hyper"]["pretrained_weight"].endswith("best.pth")
+
+
+def test_a_lab_on_real_photos_without_the_internet_says_what_to_do(tmp_path):
+    proc = labkit_cli("run", "flowers-resnet50-pytorch", "--profile", "quick", "--data", "real", "--out", tmp_path / "runs",
+                      env={"LABKIT_HOME": str(tmp_path / "ws"), "LABKIT_CACHE": str(tmp_path / "cache"),
+                           "LABKIT_MIRROR": "http://127.0.0.1:9"}, check=False)
+    assert proc.returncode == 1 and "failed in 01_data_prep.ipynb" in proc.stderr
+    assert "could not download http://127.0.0.1:9/flower_photos.tgz" in proc.stderr
+    assert "4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c" in proc.stderr and "Traceback" not in proc.stderr
+    (run_dir,) = (tmp_path / "runs" / "flowers-resnet50-pytorch").iterdir()
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "FAILED" and record["options"] == {"DATA": "real"}
+    assert not (tmp_path / "ws" / "datasets" / "flowers-photos").exists()

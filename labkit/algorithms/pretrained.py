@@ -106,26 +106,34 @@ def labkit_state(arch: str, state: dict) -> dict:
     return renamed
 
 
+def converted_path(arch: str) -> Path:
+    """Where the renamed weights of ``arch`` are kept: beside the download, named by its checksum."""
+    from labkit.downloads import cached_path
+
+    remote = published(arch).remote
+    return cached_path(remote).with_name(f"{arch}-imagenet-{remote.sha256[:8]}.labkit.npz")
+
+
 def fetch(arch: str, mirror: str | None = None, log=print) -> Path:
-    """The ImageNet weights of ``arch`` under labkit's names (``.npz``), downloaded and renamed
-    once per machine."""
+    """The ImageNet weights of ``arch`` under labkit's names (``.npz``): downloaded, checked and
+    renamed the first time on this machine, read from the cache afterwards."""
     import os
     import uuid
 
     import numpy as np
 
-    weights = published(arch)
+    weights, out = published(arch), converted_path(arch)
+    if out.exists():
+        return out
     source = download(weights.remote, mirror, log)
-    out = source.with_name(f"{arch}-imagenet-{weights.remote.sha256[:8]}.labkit.npz")
-    if not out.exists():
-        import torch
+    import torch
 
-        state = torch.load(source, map_location="cpu", weights_only=True)  # tensors only: never runs pickled code
-        state = state.get("state_dict", state)
-        arrays = labkit_state(arch, {k: v.numpy() for k, v in state.items()})
-        partial = out.with_name(f"{out.name}.{uuid.uuid4().hex}.part")  # two jobs starting at once write their own
-        with open(partial, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(partial, out)
-        log(f"{weights.title}: {len(arrays)} tensors renamed to labkit's {arch}")
+    state = torch.load(source, map_location="cpu", weights_only=True)  # tensors only: never runs pickled code
+    state = state.get("state_dict", state)
+    arrays = labkit_state(arch, {k: v.numpy() for k, v in state.items()})
+    partial = out.with_name(f"{out.name}.{uuid.uuid4().hex}.part")  # two jobs starting at once write their own
+    with open(partial, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(partial, out)
+    log(f"{weights.title}: {len(arrays)} tensors renamed to labkit's {arch}")
     return out

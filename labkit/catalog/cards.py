@@ -64,6 +64,7 @@ class Card:
     seed: str
     hyper: tuple[HyperParameter, ...]
     profile_defaults: dict = field(default_factory=dict)
+    transfer: dict = field(default_factory=dict)  # step ("features", "fine_tune") -> profile -> values
     version: str = "1.0.0"
     custom: bool = False
     code_dir: str | None = None
@@ -104,6 +105,8 @@ class Card:
             raise LabkitError(f"{self.name} has no hyper-parameter {', '.join(unknown)}",
                               f"known: {', '.join(known)} (labkit algo show {self.name})")
         values = self.defaults(profile)
+        if given.get("pretrained", values.get("pretrained")) == "imagenet":
+            values.update(self.transfer_step("features", profile))
         values.update(given)
         resolved = {}
         for name, h in known.items():
@@ -113,6 +116,13 @@ class Card:
                 continue
             resolved[name] = h.coerce(values[name])
         return resolved
+
+    def transfer_step(self, step: str, profile: str) -> dict:
+        """The recipe of one step of the transfer lesson from published weights: ``features``
+        (the head alone on the frozen backbone; what ``pretrained=imagenet`` defaults to) or
+        ``fine_tune`` (the last stage too, from the first step's job, at a lower rate)."""
+        values = self.transfer.get(step, {})
+        return {**values.get("all", {}), **values.get(profile, {})}
 
     def table(self, profile: str) -> list[dict]:
         defaults = self.defaults(profile)
@@ -199,18 +209,33 @@ MCNN_PROFILES = {
     "workshop": {"epoch_size": 16, "lr": 3e-4, "batch_size": 4, "image_size": 256},
 }
 
+# The two-step transfer lesson from ImageNet weights: a frozen backbone trains its head fast and
+# well at a high rate; then the last stage joins, at a tenth of it, for a few epochs.
+RESNET_TRANSFER = {
+    "features": {"all": {"train_layers": "head", "learning_rate_strategy": "5:0.01"},
+                 "quick": {"learning_rate_strategy": "1:0.01"}},
+    "fine_tune": {"all": {"train_layers": "last", "learning_rate_strategy": "3:0.001"},
+                  "quick": {"learning_rate_strategy": "1:0.001"}},
+}
+GHOSTNET_TRANSFER = {
+    "features": {"all": {"train_layers": "head", "epochs": 5, "lr": 0.05, "warmup_epochs": 0},
+                 "quick": {"epochs": 1}},
+    "fine_tune": {"all": {"train_layers": "last", "epochs": 3, "lr": 0.005, "warmup_epochs": 0},
+                  "quick": {"epochs": 1}},
+}
+
 BUILTIN = (
     Card("ResNet50", "ResNet-50 image classification", CLASSIFICATION, ("mindspore", "pytorch"), "resnet50", 224,
          "ResNet-50 v1.5 (He et al. 2016): bottleneck blocks [3, 4, 6, 3], 25.6M parameters. Seeds 000 "
          "(MindSpore, flowers) and 004 (food, learning_rate_strategy=20:0.001).",
-         "000_65292d8babe77ad1.txt", RESNET_HYPER, RESNET_PROFILES),
+         "000_65292d8babe77ad1.txt", RESNET_HYPER, RESNET_PROFILES, transfer=RESNET_TRANSFER),
     Card("ResNet_v1_50", "ResNet_v1_50 image classification (CPU/GPU)", CLASSIFICATION, ("pytorch", "mindspore"),
          "resnet50", 224, "The TF-slim name of the same ResNet-50 family, trained on CPU or GPU (seed 001).",
-         "001_c1195e4bdec6546c.txt", RESNET_HYPER, RESNET_PROFILES),
+         "001_c1195e4bdec6546c.txt", RESNET_HYPER, RESNET_PROFILES, transfer=RESNET_TRANSFER),
     Card("GhostNet", "GhostNet image classification", CLASSIFICATION, ("pytorch", "mindspore"), "ghostnet", 240,
          "GhostNet (Han et al. CVPR 2020): ghost modules make half the features with cheap depthwise convs; "
          "5.2M parameters at 1.0x. Seed 003: 240x240 inputs, cosine schedule, transfer learning.",
-         "003_58db6964bdd76708.txt", GHOSTNET_HYPER, GHOSTNET_PROFILES),
+         "003_58db6964bdd76708.txt", GHOSTNET_HYPER, GHOSTNET_PROFILES, transfer=GHOSTNET_TRANSFER),
     Card("MCNN", "MCNN crowd counting", COUNTING, ("mindspore", "pytorch"), "mcnn", 256,
          "Multi-column CNN (Zhang et al. CVPR 2016): three columns of 9/7/5-px receptive fields predict a "
          "density map a quarter of the input's size; the count is its sum. 128K parameters. Seed 002.",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from labkit.cli.output import emit, progress, table, verb, verbs
 from labkit.i18n import LANGUAGES
+from labkit.labs import OPTIONS
 from labkit.profiles import PROFILES
 
 
@@ -32,8 +33,9 @@ def list_(args) -> int:
 def run(args) -> int:
     from labkit.labs import run
 
+    options = {k: v for k, v in {"DATA": args.data, "PRETRAINED": args.pretrained}.items() if v}
     rec = run(args.lab, profile=args.profile, out=args.out, log=progress, follow_jobs=True, language=args.lang,
-              max_epochs=args.max_epochs)
+              max_epochs=args.max_epochs, options=options)
     emit(args, rec, f"lab {rec['lab']} {rec['status']} in {sum(s['seconds'] for s in rec['stages']):.0f}s -> {rec['path']}")
     return 0
 
@@ -48,5 +50,9 @@ def add(sub) -> None:
     r.add_argument("--lang", choices=LANGUAGES, default=LANGUAGES[0],
                    help="the lessons' language: en (default) or zh-CN (notebooks/zh-CN/, Chinese prose and figures)")
     r.add_argument("--out", default="runs", help="where runs go (default runs/)")
+    r.add_argument("--data", choices=OPTIONS["DATA"],
+                   help="generated (default: offline) or real: the real photos (labkit data download; flowers labs)")
+    r.add_argument("--pretrained", choices=OPTIONS["PRETRAINED"],
+                   help="none (default: from scratch) or imagenet: the published ImageNet weights, then fine-tuning")
     r.add_argument("--max-epochs", type=int, metavar="N",
                    help="stop every training job after N epochs (e.g. 1: try the full profile's sizes)")

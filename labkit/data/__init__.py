@@ -17,7 +17,7 @@ from labkit.data.versions import publish
 from labkit.errors import LabkitError
 from labkit.tasks import CLASSIFICATION, COUNTING
 
-__all__ = ["GENERATORS", "FORMATS", "make", "import_dataset", "download", "publish", "list_datasets", "show",
+__all__ = ["GENERATORS", "FORMATS", "make", "import_dataset", "download", "download_real", "publish", "list_datasets", "show",
            "version_dir", "manifest", "parse_ref", "default_name", "ensure_version"]
 
 
@@ -96,6 +96,14 @@ def download(public: str, name: str | None = None, mirror: str | None = None, lo
     return import_dataset(archive, name, "imagefolder", origin)
 
 
+def download_real(kind: str, name: str | None = None, mirror: str | None = None, log=print) -> dict:
+    """The real photos of generator ``kind``'s classes (flowers: ``flowers-photos``), downloaded
+    and imported as ``download`` does: what a lab's ``DATA=real`` uses."""
+    from labkit.data.public import name_for_kind
+
+    return download(name_for_kind(kind), name=name, mirror=mirror, log=log)
+
+
 def list_datasets() -> list[dict]:
     """Every dataset with its versions."""
     return datasets.list_all()
@@ -144,22 +152,31 @@ def manifest(ref: str, split: str) -> list[dict]:
     return schemas.read_lines(version_dir(ref) / f"{split}.jsonl", schemas.SplitLine)
 
 
-def default_name(kind: str, profile: str | None = None) -> str:
-    """The name the data notebook gives a generated dataset: ``<kind>-<profile>``."""
+def default_name(kind: str, profile: str | None = None, source: str = "generated") -> str:
+    """The name the data notebook gives a dataset: ``<kind>-<profile>`` when generated; the
+    public dataset's name for the real photos (``source="real"``)."""
+    if source == "real":
+        from labkit.data.public import name_for_kind
+
+        return name_for_kind(kind)
     return f"{kind}-{profiles.profile(profile)}"
 
 
-def ensure_version(kind: str, name: str | None = None, profile: str | None = None, log=print) -> str:
+def ensure_version(kind: str, name: str | None = None, profile: str | None = None, log=print,
+                   source: str = "generated") -> str:
     """``NAME@VERSION`` of the latest version of dataset ``name`` (default: the data notebook's
-    name for ``kind``); when there is none, make and publish it with the profile's defaults
-    and say so. This is what lets every stage notebook run on its own."""
-    name = name or default_name(kind, profile)
+    name for ``kind``); when there is none, make (or, ``source="real"``, download) and publish it
+    with the defaults and say so. This is what lets every stage notebook run on its own."""
+    name = name or default_name(kind, profile, source)
     exists = (datasets.path(name) / "dataset.json").exists()
     published = workspace.versions(datasets.path(name) / "versions")
     if exists and published:
         return f"{name}@{published[-1]}"
-    if not exists:
+    if not exists and source == "real":
+        download_real(kind, name=name, log=log)
+    elif not exists:
         make(kind, name=name, profile=profile)
     ref = f"{name}@{publish(name)['version']}"
-    log(f"no published {name!r} dataset yet: made and published {ref} with the {profiles.profile(profile)} defaults")
+    how = "downloaded" if source == "real" else "made"
+    log(f"no published {name!r} dataset yet: {how} and published {ref} with the {profiles.profile(profile)} defaults")
     return ref

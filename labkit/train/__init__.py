@@ -9,8 +9,8 @@ from labkit.records import TERMINAL
 from labkit.train.jobs import (DEVICES, create, parse_events, ensure_job, evaluation, list_jobs, logs, metrics,
                                output_dir, progress, resume, show, stop, wait)
 from labkit.train.timing import expected_time, for_dataset as estimate
-from labkit.train.transfer import pretrain, versus_scratch
+from labkit.train.transfer import fine_tune, pretrain, versus_scratch
 
 __all__ = ["TERMINAL", "DEVICES", "create", "ensure_job", "evaluation", "list_jobs", "logs", "metrics", "output_dir",
-           "parse_events", "progress", "resume", "show", "stop", "wait", "pretrain", "versus_scratch", "estimate",
+           "parse_events", "progress", "resume", "show", "stop", "wait", "pretrain", "fine_tune", "versus_scratch", "estimate",
            "expected_time"]

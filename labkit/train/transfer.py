@@ -24,6 +24,18 @@ def pretrain(algorithm: str, engine: str, kind: str, name: str, num_classes: int
     return {**(hyper or {}), "pretrained_weight": name, "num_classes": num_classes}
 
 
+def fine_tune(ref: str, name: str | None = None, log=print) -> dict:
+    """The second step of the transfer lesson: job ``ref`` (trained from published weights with a
+    frozen backbone) trained on as ``NAME-tuned`` with its last stage too, at a lower rate (the
+    card's ``fine_tune`` recipe); the same data and sizes. Returns the new job's record, ended."""
+    job = jobs.show(ref)
+    card = catalog.card(job["algorithm"])
+    hyper = {k: v for k, v in job["hyper"].items() if k not in ("pretrained", "pretrained_weight", "max_epochs")}
+    hyper.update(card.transfer_step("fine_tune", job["profile"]), pretrained_weight=job["job"])
+    return jobs.create(job["algorithm"], job["engine"], job["dataset"], name or f"{job['job']}-tuned", hyper,
+                       device=job["device"], profile=job["profile"], wait=True, log=log)
+
+
 def versus_scratch(ref: str, log=print) -> dict:
     """Train job ``ref`` again as ``NAME-scratch`` with the same hyper-parameters but no
     pre-trained weights; return both jobs and their headline validation metric."""
