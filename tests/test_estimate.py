@@ -56,7 +56,7 @@ def test_a_calibration_times_the_real_loop_once_per_machine(cache, monkeypatch):
     assert s.train_image > s.eval_image  # a train step also goes backward and updates the weights
     ((machine, shape),) = [json.loads(key) for key in json.loads(cache.read_text())]
     machine = json.loads(machine)   # what the calibration holds for: the shape, the CPU, its cores, the engines
-    assert shape == ["pytorch", "mcnn", COUNTING, 32, 2, 1] and machine["cpu"] and machine["cores"] >= 1
+    assert shape == ["pytorch", "mcnn", COUNTING, 32, 2, "all", 1] and machine["cpu"] and machine["cores"] >= 1
     assert machine["engines"]["torch"]
 
     def no_calibration(shape):

@@ -69,9 +69,10 @@ def _machine() -> str:
 
 
 def speed(engine: str, arch: str, task: str, image_size: int, batch_size: int, device_num: int = 1,
-          log=print) -> Speed:
-    """The calibrated speed of one job shape on this machine: from the cache, or measured now."""
-    shape = [engine, arch, task, image_size, batch_size, device_num]
+          log=print, train_layers: str = "all") -> Speed:
+    """The calibrated speed of one job shape on this machine: from the cache, or measured now.
+    ``train_layers`` (a frozen backbone trains faster) is part of the shape."""
+    shape = [engine, arch, task, image_size, batch_size, train_layers, device_num]
     key = json.dumps([_machine(), shape])
     path = cache_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +83,8 @@ def speed(engine: str, arch: str, task: str, image_size: int, batch_size: int, d
             cached = {}
         if key in cached:
             return Speed(**cached[key])
-        log(f"timing {arch} ({engine}, {image_size} px, batch {batch_size}) on this machine, once: a few seconds")
+        frozen = "" if train_layers == "all" else f", training {train_layers}"
+        log(f"timing {arch} ({engine}, {image_size} px, batch {batch_size}{frozen}) on this machine, once: a few seconds")
         measured, others = _calibrate(shape)
         if others <= BUSY_SHARE:
             workspace.write_json(path, {**cached, key: asdict(measured)})
@@ -154,7 +156,8 @@ def job_seconds(algorithm: str, engine: str, n_train: int, n_val: int, hyper: di
     if card.custom:
         raise LabkitError(f"{algorithm} is a custom algorithm: labkit cannot time its code", "time one epoch instead")
     hp = card.resolve(dict(hyper or {}), profiles.profile(profile))
-    s = speed(engine, card.arch, card.task, hp["image_size"], hp["batch_size"], device_num, log)
+    s = speed(engine, card.arch, card.task, hp["image_size"], hp["batch_size"], device_num, log,
+              hp.get("train_layers", "all"))
     return epochs_seconds(s, Schedule(hp).stop, n_train, n_val, device_num)
 
 
@@ -187,7 +190,7 @@ def expected_time(algorithm: str, engine: str, dataset: str, hyper: dict | None 
 
 # --- the calibration child -----------------------------------------------------------------
 
-def _measure(engine_name: str, arch: str, task: str, image_size: int, batch_size: int,
+def _measure(engine_name: str, arch: str, task: str, image_size: int, batch_size: int, train_layers: str,
              t0: float) -> tuple[Speed, int]:
     """(this machine's speed, measured by this process; its rank): every rank of a data-parallel
     calibration runs the same steps, and rank 0 reports."""
@@ -195,7 +198,7 @@ def _measure(engine_name: str, arch: str, task: str, image_size: int, batch_size
 
     import numpy as np
 
-    from labkit.algorithms import loop
+    from labkit.algorithms import configs, loop
 
     counting = task == COUNTING
     rng = np.random.default_rng(0)
@@ -216,6 +219,9 @@ def _measure(engine_name: str, arch: str, task: str, image_size: int, batch_size
     engine = loop.engine(engine_name)
     rank = engine.setup("cpu", 0)[0]
     engine.build(arch, 0 if counting else CLASSES, hp)
+    trainable = configs.trainable(arch, train_layers)
+    if trainable:
+        engine.freeze(trainable)
     engine.configure(hp, counting)
     mine, schedule = np.arange(n), (lambda epoch: 0.001)
 
@@ -243,7 +249,7 @@ def _measure(engine_name: str, arch: str, task: str, image_size: int, batch_size
 
 
 if __name__ == "__main__":
-    engine_name, arch, task, size, batch, _device_num, t0 = sys.argv[1:]
-    measured, rank = _measure(engine_name, arch, task, int(size), int(batch), float(t0))
+    engine_name, arch, task, size, batch, train_layers, _device_num, t0 = sys.argv[1:]
+    measured, rank = _measure(engine_name, arch, task, int(size), int(batch), train_layers, float(t0))
     if rank == 0:
         print(SPEED + json.dumps(asdict(measured)), flush=True)
