@@ -118,7 +118,7 @@ def test_a_lab_with_real_photos_and_imagenet_weights_names_its_two_jobs():
                               {"DATA": "real", "PRETRAINED": "imagenet"})
     assert [(j["n_train"], j["n_val"]) for j in jobs] == [(2936, 734), (2936, 734)]
     assert jobs[0]["hyper"] == {"pretrained": "imagenet"}
-    assert jobs[1]["hyper"] == {"train_layers": "last", "learning_rate_strategy": "3:0.001"}
+    assert jobs[1]["hyper"] == {"train_layers": "last", "learning_rate_strategy": "2:0.001"}
     assert len(labs.training_jobs(labs.recipe("flowers-resnet50-pytorch"), "workshop", {"DATA": "real"})) == 1
 
 

@@ -211,17 +211,20 @@ MCNN_PROFILES = {
 
 # The two-step transfer lesson from ImageNet weights: a frozen backbone trains its head fast and
 # well at a high rate; then the last stage joins, at a tenth of it, for a few epochs.
+# In the workshop profile, 3 + 2 epochs at the profile's 64 px: on the real photos (2,936 to train)
+# a 2-core AVX2 laptop takes about 4 minutes for both, where 96 px takes 1.8-2.4 times as long
+# (bench/bench_transfer.py, docs/BENCHMARKS.md).
 RESNET_TRANSFER = {
     "features": {"all": {"train_layers": "head", "learning_rate_strategy": "5:0.01"},
-                 "quick": {"learning_rate_strategy": "1:0.01"}},
+                 "workshop": {"learning_rate_strategy": "3:0.01"}, "quick": {"learning_rate_strategy": "1:0.01"}},
     "fine_tune": {"all": {"train_layers": "last", "learning_rate_strategy": "3:0.001"},
-                  "quick": {"learning_rate_strategy": "1:0.001"}},
+                  "workshop": {"learning_rate_strategy": "2:0.001"}, "quick": {"learning_rate_strategy": "1:0.001"}},
 }
 GHOSTNET_TRANSFER = {
     "features": {"all": {"train_layers": "head", "epochs": 5, "lr": 0.05, "warmup_epochs": 0},
-                 "quick": {"epochs": 1}},
+                 "workshop": {"epochs": 3}, "quick": {"epochs": 1}},
     "fine_tune": {"all": {"train_layers": "last", "epochs": 3, "lr": 0.005, "warmup_epochs": 0},
-                  "quick": {"epochs": 1}},
+                  "workshop": {"epochs": 2}, "quick": {"epochs": 1}},
 }
 
 BUILTIN = (
