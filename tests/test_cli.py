@@ -108,3 +108,13 @@ def test_doctor_fails_with_a_fix_when_the_workspace_is_unusable(tmp_path):
     proc = labkit_cli("doctor", env={"LABKIT_HOME": str(blocker / "ws")}, check=False)
     assert proc.returncode == 1
     assert "[FAIL] workspace" in proc.stdout and "fix: set LABKIT_HOME" in proc.stdout
+
+
+def test_a_card_names_its_published_weights_and_the_recipe_that_uses_them(ws):
+    card = json.loads(labkit_cli("algo", "show", "GhostNet", "--json").stdout)
+    weights = card["weights"]["imagenet"]
+    assert weights["url"].startswith("https://") and len(weights["sha256"]) == 64 and "Apache-2.0" in weights["licence"]
+    assert card["transfer"]["features"]["train_layers"] == "head" and card["transfer"]["fine_tune"]["train_layers"] == "last"
+    shown = labkit_cli("algo", "show", "ResNet50").stdout
+    assert "--hp pretrained=imagenet: torchvision ResNet-50" in shown and "fine_tune: train_layers=last" in shown
+    assert json.loads(labkit_cli("algo", "show", "MCNN", "--json").stdout)["weights"] == {}

@@ -9,7 +9,8 @@ from labkit.tasks import CLASSIFICATION, TASKS
 def _card(c, profile: str) -> dict:
     return {"name": c.name, "title": c.title, "task": c.task, "engines": list(c.engines), "version": c.version,
             "description": c.description, "input_size": c.input_size, "profile": profile,
-            "hyper_parameters": c.table(profile), "weights": c.weights}
+            "hyper_parameters": c.table(profile), "weights": c.weights,
+            "transfer": {step: c.transfer_step(step, profile) for step in c.transfer}}
 
 
 def list_(args) -> int:
@@ -34,6 +35,8 @@ def show(args) -> int:
     for key, w in c.weights.items():
         human += [f"weights  --hp pretrained={key}: {w['title']}, {w['top1']}% ImageNet top-1 as published",
                   f"         from {w['source']}: {w['url']}", f"         licence: {w['licence']}"]
+    for step, values in rec["transfer"].items():
+        human.append(f"{'recipe' if step == 'features' else '':<8} {step}: " + " ".join(f"{k}={v}" for k, v in values.items()))
     emit(args, rec, "\n".join(human))
     return 0
 
