@@ -89,7 +89,7 @@ class Card:
         if w is None:
             return {}
         return {"imagenet": {"title": w.title, "top1": w.top1, "url": w.remote.url, "sha256": w.remote.sha256,
-                             "licence": w.remote.licence, "source": w.remote.source}}
+                             "file": w.remote.filename, "licence": w.remote.licence, "source": w.remote.source}}
 
     def defaults(self, profile: str) -> dict:
         base = {h.name: h.default for h in self.hyper}
