@@ -4,6 +4,7 @@ in the workspace. Every one is refused with one clear error, nothing outside the
 touched, and the workspace is as it was; records that are damaged in place are skipped by the
 lists and refused by name. docs/RELIABILITY.md lists the classes."""
 import hashlib
+import io
 import json
 import os
 import tarfile
@@ -235,8 +236,6 @@ def test_a_part_that_cannot_go_in_takes_back_the_parts_already_moved(instructor,
 # --- imports -----------------------------------------------------------------------------------
 
 def jpeg(seed: int = 0) -> bytes:
-    import io
-
     import numpy as np
     from PIL import Image
 
@@ -550,3 +549,60 @@ def test_an_unpack_killed_at_any_moment_leaves_whole_parts_or_nothing(instructor
         labkit_cli("convert", "delete", "mc-fp32", env={"LABKIT_HOME": str(ws)})
         labkit_cli("train", "delete", "mc", env={"LABKIT_HOME": str(ws)})
         labkit_cli("data", "delete", "cr", env={"LABKIT_HOME": str(ws)})
+
+
+def tar_bytes(members) -> bytes:
+    """A plain (uncompressed) tar of ``(TarInfo, payload)`` pairs, PAX format, its end marked."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for info, payload in members:
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return buf.getvalue()
+
+
+def test_a_sparse_tar_member_is_refused_before_it_unpacks_to_hundreds_of_megabytes(ws, tmp_path):
+    sparse = tarfile.TarInfo("flowers/roses/z.jpg")
+    sparse.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": "flowers/roses/z.jpg",
+                          "GNU.sparse.realsize": str(200 * 2**20)}   # 512 bytes in the archive, 200 MB unpacked
+    members = [(tarfile.TarInfo(name), payload) for name, payload in GOOD] + [(sparse, b"1\n0\n0\n".ljust(512, b"\0"))]
+    (tmp_path / "photos.tar").write_bytes(tar_bytes(members))
+    rec = data.import_dataset(tmp_path / "photos.tar", "photos")
+    assert rec["count"] == 2 and rec["report"]["refused"] == [
+        {"entry": "flowers/roses/z.jpg", "reason": "a sparse file: it could unpack to far more than the archive holds"}]
+
+
+def test_a_tar_member_declaring_a_petabyte_is_refused_at_once(ws, tmp_path):
+    """A 2 KB archive whose member claims 10**15 bytes: read as a stream, it would be read through."""
+    huge = tarfile.TarInfo("flowers/roses/huge.jpg")
+    huge.size = 10**15
+    raw = tar_bytes([(tarfile.TarInfo(GOOD[0][0]), GOOD[0][1])])
+    raw = raw.rstrip(b"\0")   # the end marker and padding gone
+    raw = raw.ljust(-(-len(raw) // 512) * 512, b"\0") + huge.tobuf(tarfile.PAX_FORMAT) + b"x" * 100
+    (tmp_path / "photos.tar").write_bytes(raw)
+    before = listing(ws)
+    with pytest.raises(LabkitError, match="not a readable tar archive"):
+        data.import_dataset(tmp_path / "photos.tar", "photos")
+    assert listing(ws) == before
+
+
+def test_a_plain_tar_cut_between_two_members_imports_nothing(ws, tmp_path):
+    raw = tar_bytes([(tarfile.TarInfo(name), payload) for name, payload in GOOD + [("flowers/roses/c.jpg", jpeg(5))]])
+    second = raw.index(b"flowers/tulips/b.jpg")          # the second member's header
+    (tmp_path / "photos.tar").write_bytes(raw[:second + 100])   # cut inside it
+    with pytest.raises(LabkitError, match="cut short"):
+        data.import_dataset(tmp_path / "photos.tar", "photos")
+    assert data.list_datasets() == []
+
+
+def test_an_archive_that_unpacks_to_more_than_the_disk_can_spare_imports_nothing(ws, tmp_path, monkeypatch):
+    from labkit.data import importers
+
+    monkeypatch.setattr(importers, "MAX_ARCHIVE_BYTES", len(GOOD[0][1]) + 10)   # room for one image, not two
+    archive = write_archive(tmp_path / "photos.tgz", GOOD)
+    with pytest.raises(LabkitError, match="unpacks to more than this disk can spare") as err:
+        data.import_dataset(archive, "photos")
+    assert "nothing was imported" in err.value.hint and data.list_datasets() == []
+    monkeypatch.setattr(importers, "MAX_ENTRIES", 1)
+    with pytest.raises(LabkitError, match="holds more than 1 entries"):
+        data.import_dataset(zip_of(tmp_path / "photos.zip", GOOD), "photos")

@@ -26,6 +26,9 @@ from labkit.tasks import CLASSIFICATION, COUNTING
 
 FORMATS = ("imagefolder", "manifest", "shanghaitech")
 MAX_ENTRY_BYTES = 256 * 1024 * 1024  # one archive entry; far beyond any image a lab uses
+MAX_ARCHIVE_BYTES = 64 * 1024**3     # a whole archive, unpacked (and never more than the disk can spare)
+KEEP_FREE_BYTES = 1024**3            # the disk space an import always leaves free
+MAX_ENTRIES = 1_000_000
 # A manifest line's "usage" (ModelArts: TRAIN, EVAL, TEST, ...) -> the side of the source's own
 # split it is on; ShanghaiTech's train_data / test_data are the same thing. ``publish --split
 # source`` keeps it.
@@ -141,43 +144,79 @@ def _zip_entries(archive: Path):
 
 
 def _tar_entries(archive: Path):
-    """The same for a tar, read as a stream (each entry once, in order). Names often start with
-    ``./`` (``tar -C dir .``): that names the same place."""
-    with tarfile.open(archive, "r|*") as tf:
-        for member in tf:
+    """The same for a tar, opened seekable, so that an entry that declares more bytes than the
+    archive holds costs a seek, not a read. Names often start with ``./`` (``tar -C dir .``):
+    that names the same place. A tar whose end is missing (cut short between two entries,
+    which tarfile reads as its end) is damaged."""
+    with tarfile.open(archive, "r:*") as tf:
+        try:
+            members = tf.getmembers()
+        except gzip.BadGzipFile:
+            raise
+        except OSError as exc:  # a seek past what any file can hold: an entry that declares petabytes
+            raise tarfile.ReadError(f"an entry declares more bytes than it holds ({exc})") from None
+        tf.fileobj.seek(tf.offset)
+        if tf.fileobj.read(tarfile.BLOCKSIZE) != tarfile.NUL * tarfile.BLOCKSIZE:
+            raise tarfile.ReadError("it ends before its end-of-archive marker: cut short")
+        for member in members:
             name = member.name
             while name.startswith("./"):
                 name = name[2:]
             if name in (".", ""):
                 continue
-            kind = ("dir" if member.isdir() else "file" if member.isreg() else
+            kind = ("sparse" if member.issparse() else "dir" if member.isdir() else "file" if member.isreg() else
                     "symlink" if member.issym() else "hardlink" if member.islnk() else "special")
             yield name, kind, member.size, functools.partial(tf.extractfile, member)
 
 
 ENTRIES = {"zip": _zip_entries, "tar": _tar_entries}
-# What a damaged entry or archive raises (RuntimeError: an encrypted zip entry)
-DAMAGED = (zipfile.BadZipFile, tarfile.TarError, zlib.error, lzma.LZMAError, EOFError, NotImplementedError,
-           RuntimeError, gzip.BadGzipFile)
+# What a damaged archive raises, and a damaged entry (RuntimeError: an encrypted zip entry)
+DAMAGED = (zipfile.BadZipFile, tarfile.TarError, zlib.error, lzma.LZMAError, EOFError, gzip.BadGzipFile)
+DAMAGED_ENTRY = (*DAMAGED, NotImplementedError, RuntimeError)
+REFUSED_KINDS = {"symlink": "symbolic link: could point outside the dataset",
+                 "hardlink": "hard link: names another file, which may be outside the dataset",
+                 "special": "not a plain file (a device or a pipe)",
+                 "sparse": "a sparse file: it could unpack to far more than the archive holds"}
+
+
+class _Budget:
+    """What a whole archive may unpack to: ``MAX_ENTRIES`` entries and ``MAX_ARCHIVE_BYTES``,
+    never leaving less than ``KEEP_FREE_BYTES`` free on the disk; beyond that it is refused whole."""
+
+    def __init__(self, archive: Path, dest: Path):
+        self.archive, self.entries = archive, 0
+        self.bytes = min(MAX_ARCHIVE_BYTES, shutil.disk_usage(dest).free - KEEP_FREE_BYTES)
+
+    def entry(self) -> None:
+        self.entries += 1
+        if self.entries > MAX_ENTRIES:
+            raise LabkitError(f"{self.archive.name} holds more than {MAX_ENTRIES:,} entries",
+                              "split it, or import the folder it came from; nothing was imported")
+
+    def spend(self, n: int) -> None:
+        self.bytes -= n
+        if self.bytes < 0:
+            raise LabkitError(f"{self.archive.name} unpacks to more than this disk can spare "
+                              f"(at most {MAX_ARCHIVE_BYTES:,} bytes, keeping {KEEP_FREE_BYTES:,} free)",
+                              "free disk space, or import a smaller archive; nothing was imported")
 
 
 def _extract(archive: Path, kind: str, dest: Path, report: dict) -> Path:
     """Extract what is safe of a zip or tar into ``dest``: entries that would land outside it
     (absolute, ``..``), links, special files, oversized or repeated entries are refused and
-    reported; a damaged entry is skipped; an archive that cannot be read at all is an error."""
+    reported; a damaged entry is skipped; an archive that cannot be read at all, or that
+    unpacks to more than ``_Budget`` allows, is an error."""
     dest.mkdir(parents=True)
+    budget = _Budget(archive, dest)
     try:
         for name, entry_kind, size, open_entry in ENTRIES[kind](archive):
+            budget.entry()
             why = boundary.problem(name.rstrip("/") if entry_kind == "dir" else name)
             reason = None
             if why:
                 reason = f"{why}: would not land safely inside the dataset"
-            elif entry_kind == "symlink":
-                reason = "symbolic link: could point outside the dataset"
-            elif entry_kind == "hardlink":
-                reason = "hard link: names another file, which may be outside the dataset"
-            elif entry_kind == "special":
-                reason = "not a plain file (a device or a pipe)"
+            elif entry_kind in REFUSED_KINDS:
+                reason = REFUSED_KINDS[entry_kind]
             elif size > MAX_ENTRY_BYTES:
                 reason = f"entry of {size:,} bytes, over the {MAX_ENTRY_BYTES:,} limit"
             if reason:
@@ -194,7 +233,7 @@ def _extract(archive: Path, kind: str, dest: Path, report: dict) -> Path:
             if target.exists():
                 report["refused"].append({"entry": name, "reason": "the archive holds this name twice"})
                 continue
-            problem = _copy_entry(open_entry, target)
+            problem = _copy_entry(open_entry, target, budget)
             if problem:
                 target.unlink(missing_ok=True)
                 report["skipped"].append({"file": name, "reason": problem})
@@ -204,7 +243,7 @@ def _extract(archive: Path, kind: str, dest: Path, report: dict) -> Path:
     return dest
 
 
-def _copy_entry(open_entry, target: Path) -> str | None:
+def _copy_entry(open_entry, target: Path, budget: _Budget) -> str | None:
     """Copy one entry, at most ``MAX_ENTRY_BYTES`` whatever size it declares; why not, or None."""
     left = MAX_ENTRY_BYTES
     try:
@@ -213,8 +252,9 @@ def _copy_entry(open_entry, target: Path) -> str | None:
                 left -= len(chunk)
                 if left < 0:
                     return f"more than {MAX_ENTRY_BYTES:,} bytes once decompressed"
+                budget.spend(len(chunk))
                 out.write(chunk)
-    except DAMAGED as exc:
+    except DAMAGED_ENTRY as exc:
         return f"damaged or unsupported entry ({exc})"
     return None
 
