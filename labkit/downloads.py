@@ -6,8 +6,8 @@ downloader made for scientific data, was the other candidate; it cannot resume a
 download, and a workshop's Wi-Fi drops a 200 MB file more often than it finishes it. Here a
 partial file (``NAME.part``) is continued with an HTTP Range request, by the next attempt
 or the next run; a server that ignores Range sends the whole file again. Nothing is kept
-until its SHA-256 matches the published one (or the prefix a publisher puts in the file
-name, as torchvision does), and never more than the published size is written.
+until its SHA-256 matches the pinned one, and never more than the published size is written;
+a dropped connection or a busy server is tried again after a growing pause.
 
 A room shares one download: ``--mirror URL`` (or ``LABKIT_MIRROR``) fetches ``URL/NAME``
 from the instructor's server, or copies ``FOLDER/NAME`` from a shared folder; the checksum
@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
+import stat
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,21 +29,25 @@ from labkit.errors import LabkitError
 from labkit.workspace import cache_dir
 
 CHUNK = 1 << 20
-ATTEMPTS = 5           # a dropped connection is resumed this many times before giving up
+RETRY_PAUSES = (1, 2, 4, 8, 16)  # seconds before each new try after a dropped connection or a busy server
 TIMEOUT_SECONDS = 30   # without a byte from the server
 MIRROR_ENV = "LABKIT_MIRROR"
-MAX_UNKNOWN_SIZE = 1 << 30  # a file published without its size: no more than this is ever written
+MAX_UNKNOWN_SIZE = 256 << 20  # a file published without its size: no more than this is ever written
 
 
 @dataclass(frozen=True)
 class Remote:
     """A published file: its address, the bytes it must hash to, and its terms."""
     url: str
-    sha256: str    # the full hex digest, or the 8+ hex prefix its publisher put in the file name
+    sha256: str    # the full hex digest
     size: int | None  # bytes, where published: a download never writes more (else MAX_UNKNOWN_SIZE)
     licence: str
     source: str    # who publishes it, for the catalogue cards and the docs
     name: str = ""  # its name in the cache and on a mirror, where the address ends in a generic one
+
+    def __post_init__(self):
+        if not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
+            raise ValueError(f"{self.url}: sha256 must be 64 lowercase hex digits")
 
     @property
     def filename(self) -> str:
@@ -64,7 +71,7 @@ def sha256_of(path: Path) -> str:
 
 
 def matches(remote: Remote, digest: str) -> bool:
-    return digest.startswith(remote.sha256.lower())
+    return digest == remote.sha256
 
 
 def fetch(remote: Remote, mirror: str | None = None, log=print) -> Path:
@@ -83,11 +90,17 @@ def fetch(remote: Remote, mirror: str | None = None, log=print) -> Path:
             log(f"the cached {target.name} does not match its checksum (got sha256 {digest[:16]}...): fetching it again")
             target.unlink()
         mirror = mirror or os.environ.get(MIRROR_ENV) or None
-        if mirror and not mirror.startswith(("http://", "https://")):
-            _copy_from_folder(remote, Path(mirror).expanduser(), target)
-        else:
-            url = f"{mirror.rstrip('/')}/{remote.filename}" if mirror else remote.url
-            _download(remote, url, target, log)
+        partial = target.with_name(target.name + ".part")
+        try:
+            if mirror and not mirror.startswith(("http://", "https://")):
+                _copy_from_folder(remote, Path(mirror).expanduser(), partial)
+                origin = str(Path(mirror).expanduser() / remote.filename)
+            else:
+                origin = f"{mirror.rstrip('/')}/{remote.filename}" if mirror else remote.url
+                _download(remote, origin, partial, log)
+        except OSError as exc:  # the cache's disk is full or not writable, the mirror folder unreadable
+            raise LabkitError(f"could not fetch {remote.filename}: {exc}", _where_to_put_it(remote)) from None
+        _keep(remote, partial, target, origin)
     return target
 
 
@@ -98,20 +111,39 @@ def _where_to_put_it(remote: Remote) -> str:
             f"(labkit data download) or {MIRROR_ENV}=URL|FOLDER (every command)")
 
 
-def _copy_from_folder(remote: Remote, folder: Path, target: Path) -> None:
+def _open_partial(partial: Path, append: bool):
+    """``partial`` for writing, never through a link planted in its place."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC) | getattr(os, "O_NOFOLLOW", 0)
+    return os.fdopen(os.open(partial, flags, 0o644), "ab" if append else "wb")
+
+
+def _copy_from_folder(remote: Remote, folder: Path, partial: Path) -> None:
+    """Copy ``folder/NAME`` (a room's shared folder, a USB stick), a plain file of at most the
+    published size, into ``partial``."""
     source = folder / remote.filename
-    if not source.is_file():
-        raise LabkitError(f"the mirror folder {folder} has no {remote.filename}", _where_to_put_it(remote))
-    partial = target.with_name(target.name + ".part")
-    shutil.copyfile(source, partial)
-    _keep(remote, partial, target, str(source))
+    try:
+        fd = os.open(source, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        raise LabkitError(f"the mirror folder {folder} has no {remote.filename} (or it is a link)",
+                          _where_to_put_it(remote)) from None
+    with os.fdopen(fd, "rb") as src:
+        info = os.fstat(src.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > remote.limit:
+            raise LabkitError(f"{source} is not the published {remote.filename}: "
+                              + ("not a plain file" if not stat.S_ISREG(info.st_mode) else f"{info.st_size:,} bytes"),
+                              _where_to_put_it(remote))
+        with _open_partial(partial, append=False) as out:
+            shutil.copyfileobj(src, out, CHUNK)
 
 
-def _download(remote: Remote, url: str, target: Path, log) -> None:
+def _download(remote: Remote, url: str, partial: Path, log) -> None:
+    """Download ``url`` into ``partial``, resuming what it holds; retried with a growing pause
+    when the connection breaks or the server is busy (5xx, 429)."""
     import httpx
     from tqdm.auto import tqdm
 
-    partial = target.with_name(target.name + ".part")
+    if partial.is_symlink() or (partial.exists() and not partial.is_file()):
+        partial.unlink()
     have = partial.stat().st_size if partial.exists() else 0
     if have > remote.limit:
         partial.unlink()
@@ -120,52 +152,56 @@ def _download(remote: Remote, url: str, target: Path, log) -> None:
     log(f"downloading {url}{size}" + (f", resuming after {have / 1e6:,.1f} MB" if have else ""))
     bar = tqdm(total=remote.size, initial=have, unit="B", unit_scale=True, desc=remote.filename,
                disable=not sys.stderr.isatty())
-    problem = None
     try:
-        with httpx.Client(follow_redirects=True, timeout=TIMEOUT_SECONDS) as client:
-            for _ in range(ATTEMPTS):
+        # identity: the bytes as published, so that a Range offset counts the same bytes as the file
+        with httpx.Client(follow_redirects=True, timeout=TIMEOUT_SECONDS,
+                          headers={"Accept-Encoding": "identity"}) as client:
+            for pause in (*RETRY_PAUSES, None):
                 try:
-                    have = _receive(client, url, partial, remote, bar)
+                    _receive(client, url, partial, remote, bar)
+                    return
                 except (httpx.TransportError, _Interrupted) as exc:
-                    problem = exc
-                    have = partial.stat().st_size if partial.exists() else 0
-                    if isinstance(exc, httpx.ConnectError) and not have:
-                        break  # nobody answers: retrying will not help
-                    continue
-                problem = None
-                break
+                    if pause is None or (isinstance(exc, httpx.ConnectError) and not partial.exists()):
+                        kept = partial.stat().st_size if partial.exists() else 0
+                        kept = f" ({kept:,} bytes kept in {partial.name}: the next try resumes there)" if kept else ""
+                        raise LabkitError(f"could not download {url}: {exc}{kept}", _where_to_put_it(remote)) from None
+                    time.sleep(pause)
+                except httpx.HTTPError as exc:  # too many redirects, an undecodable answer
+                    raise LabkitError(f"could not download {url}: {exc}", _where_to_put_it(remote)) from None
+    except httpx.InvalidURL as exc:
+        raise LabkitError(f"{url} is not an address ({exc})", f"check --mirror or {MIRROR_ENV}") from None
     finally:
         bar.close()
-    if problem or not partial.exists():
-        got = partial.stat().st_size if partial.exists() else 0
-        kept = f" ({got:,} bytes kept in {partial.name}: the next try resumes there)" if got else ""
-        raise LabkitError(f"could not download {url}: {problem or 'no answer'}{kept}", _where_to_put_it(remote))
-    _keep(remote, partial, target, url)
 
 
 class _Interrupted(Exception):
-    """The server closed the response before its end."""
+    """The answer ended before the file, or the server is busy: worth another try."""
 
 
-def _receive(client, url: str, partial: Path, remote: Remote, bar) -> int:
-    """One request: continue ``partial`` (or start it again if the server ignores Range);
-    the bytes it holds afterwards. A connection that ends early raises ``_Interrupted`` (or
-    httpx's own error), a refusal a ``LabkitError``."""
+def _receive(client, url: str, partial: Path, remote: Remote, bar) -> None:
+    """One request: continue ``partial`` (or start it again if the server ignores Range). A
+    connection that ends early or a busy server raises ``_Interrupted`` (or httpx's own error),
+    a refusal a ``LabkitError``."""
     size = remote.limit
     have = partial.stat().st_size if partial.exists() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}
     with client.stream("GET", url, headers=headers) as response:
         if response.status_code == 416 and have:  # the server has nothing past this: the checksum decides
-            return have
+            return
+        if response.status_code in (429, 500, 502, 503, 504):
+            raise _Interrupted(f"the server is busy (HTTP {response.status_code})")
         if response.status_code not in (200, 206):
             raise LabkitError(f"{url} answered HTTP {response.status_code}",
                               "check the address (or the mirror's: it must serve the file under its published name)")
         resumed = response.status_code == 206 and response.headers.get("content-range", "").startswith(f"bytes {have}-")
+        if response.status_code == 206 and not resumed:  # another range than asked: start again from the top
+            partial.unlink()
+            raise _Interrupted(f"the server answered another range ({response.headers.get('content-range')})")
         if not resumed:
             have = 0
             bar.reset(total=size)
-        with open(partial, "ab" if resumed else "wb") as out:
-            for chunk in response.iter_bytes():  # as they arrive: a broken connection loses none
+        with _open_partial(partial, append=resumed) as out:
+            for chunk in response.iter_raw():  # as they arrive: a broken connection loses none
                 if have + len(chunk) > size:
                     out.truncate(0)
                     raise LabkitError(f"{url} sends more than the {size:,} bytes " + (
@@ -176,7 +212,6 @@ def _receive(client, url: str, partial: Path, remote: Remote, bar) -> int:
                 bar.update(len(chunk))
     if remote.size and have < remote.size:
         raise _Interrupted(f"the connection ended after {have:,} of {remote.size:,} bytes")
-    return have
 
 
 def _keep(remote: Remote, partial: Path, target: Path, origin: str) -> None:

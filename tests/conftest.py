@@ -294,6 +294,7 @@ class FileServer:
         import threading
 
         self.files, self.requests, self.ranges, self.drop_after = {}, [], True, None
+        self.answers = []  # statuses to answer first, one per request (503: busy; 206: a range not asked for)
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -304,6 +305,18 @@ class FileServer:
                     self.send_error(404)
                     return
                 body, start = server.files[name], 0
+                if server.answers:
+                    status = server.answers.pop(0)
+                    self.send_response(status)
+                    if status == 206:
+                        self.send_header("Content-Range", f"bytes 7-{len(body) - 1}/{len(body)}")
+                        self.send_header("Content-Length", str(len(body) - 7))
+                        self.end_headers()
+                        self.wfile.write(body[7:])
+                    else:
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                    return
                 wanted = self.headers.get("Range")
                 if wanted and server.ranges:
                     start = int(wanted.split("=")[1].split("-")[0])

@@ -73,14 +73,50 @@ def test_a_server_sending_more_than_the_published_size_is_cut_off(file_server, c
     assert not (cache / "photos.tgz.part").exists() or (cache / "photos.tgz.part").stat().st_size == 0
 
 
-def test_the_prefix_a_publisher_puts_in_the_file_name_is_checked(file_server):
-    digest = hashlib.sha256(PAYLOAD).hexdigest()
-    good = remote_for(file_server, f"resnet50-{digest[:8]}.pth", PAYLOAD, sha256=digest[:8])
-    assert downloads.fetch(good, log=quiet).read_bytes() == PAYLOAD
-    wrong = "0" * 8 if digest[:8] != "0" * 8 else "1" * 8
-    bad = remote_for(file_server, f"resnet50-{wrong}.pth", PAYLOAD, sha256=wrong)
-    with pytest.raises(LabkitError, match="is not the published"):
-        downloads.fetch(bad, log=quiet)
+def test_a_catalogue_entry_pins_a_whole_sha256():
+    with pytest.raises(ValueError, match="64 lowercase hex"):
+        downloads.Remote("https://example.org/resnet50-11ad3fa6.pth", "11ad3fa6", 1, "", "")
+
+
+def test_a_busy_server_is_tried_again_and_a_range_not_asked_for_starts_over(file_server):
+    remote = remote_for(file_server, "photos.tgz", PAYLOAD)
+    file_server.answers = [503, 429]
+    assert downloads.fetch(remote, log=quiet).read_bytes() == PAYLOAD
+    assert len(file_server.requests) == 3
+    downloads.cached_path(remote).unlink()
+    file_server.requests.clear()
+    file_server.drop_after, file_server.answers = 1000, []
+    downloads.fetch(remote, log=quiet)  # dropped after 1,000 bytes, then resumed
+    downloads.cached_path(remote).unlink()
+    partial = downloads.cached_path(remote).with_name("photos.tgz.part")
+    partial.write_bytes(PAYLOAD[:100])
+    file_server.requests.clear()
+    file_server.answers = [206]  # the server answers "bytes 7-": not where the partial file ends
+    assert downloads.fetch(remote, log=quiet).read_bytes() == PAYLOAD
+    assert [r for _, r in file_server.requests] == ["bytes=100-", None]
+
+
+def test_a_link_planted_as_the_partial_file_is_not_written_through(file_server, cache, tmp_path):
+    remote = remote_for(file_server, "photos.tgz", PAYLOAD)
+    victim = tmp_path / "someone-elses-file"
+    victim.write_bytes(b"precious")
+    cache.mkdir(parents=True)
+    (cache / "photos.tgz.part").symlink_to(victim)
+    assert downloads.fetch(remote, log=quiet).read_bytes() == PAYLOAD
+    assert victim.read_bytes() == b"precious"
+
+
+def test_a_mirror_folder_gives_only_a_plain_file_of_the_published_size(tmp_path):
+    folder = tmp_path / "usb-stick"
+    folder.mkdir()
+    remote = downloads.Remote("http://127.0.0.1:9/photos.tgz", hashlib.sha256(PAYLOAD).hexdigest(), 10, "", "")
+    (folder / "photos.tgz").write_bytes(PAYLOAD)   # bigger than published
+    with pytest.raises(LabkitError, match="is not the published photos.tgz"):
+        downloads.fetch(remote, mirror=str(folder), log=quiet)
+    (folder / "photos.tgz").unlink()
+    (folder / "photos.tgz").symlink_to("/dev/zero")
+    with pytest.raises(LabkitError, match="has no photos.tgz"):
+        downloads.fetch(remote, mirror=str(folder), log=quiet)
 
 
 def test_offline_the_error_names_the_file_its_checksum_and_where_to_put_it(file_server, cache):
