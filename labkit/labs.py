@@ -103,8 +103,15 @@ def training_jobs(lab: dict, profile: str, options: dict | None = None) -> list[
     if train.get("PRETRAINED", "none") != "none":
         from labkit import catalog
 
+        card = catalog.card(train["ALGORITHM"])
+        if train["TRANSFER_FROM"]:
+            raise LabkitError(f"this lab's job starts from its own base job (TRANSFER_FROM={train['TRANSFER_FROM']}): "
+                              "--pretrained would start it from two places", "run it without --pretrained")
+        if train["PRETRAINED"] not in card.weights:
+            raise LabkitError(f"{card.name} has no published {train['PRETRAINED']} weights in labkit",
+                              "run this lab without --pretrained; the flowers and food labs take it")
         features = job(kind, ratio, data.get("COUNT"), {**train["HYPER"], "pretrained": train["PRETRAINED"]})
-        tuned = {**train["HYPER"], **catalog.card(train["ALGORITHM"]).transfer_step("fine_tune", profile)}
+        tuned = {**train["HYPER"], **card.transfer_step("fine_tune", profile)}
         return [features] + ([job(kind, ratio, data.get("COUNT"), tuned)] if train.get("FINE_TUNE") else [])
     main = job(kind, ratio, data.get("COUNT"), train["HYPER"])
     if not train["TRANSFER_FROM"]:
@@ -152,6 +159,7 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
     lab = recipe(name)
     profile = profiles.profile(profile)
     options = check_options(dict(options or {}))
+    training_jobs(lab, profile, options)  # options the lab cannot take fail before anything runs
     lessons.notebook(lab["stages"][0]["notebook"], language)  # an unknown language fails before anything runs
     if max_epochs is not None and max_epochs < 1:
         raise LabkitError(f"--max-epochs {max_epochs}: a job needs at least one epoch", "use --max-epochs 1 or more")

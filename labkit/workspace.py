@@ -48,8 +48,9 @@ SEMVER = Numbering(re.compile(r"^\d+\.\d+\.\d+$"), "0.0.1", "MAJOR.MINOR.PATCH (
 
 def cache_dir() -> Path:
     """labkit's folder on this machine, outside any workspace (a calibration, downloads):
-    ``$LABKIT_CACHE``, else ``$XDG_CACHE_HOME/labkit``, else ``~/.cache/labkit``. A room's
-    server can point every learner's at one shared folder."""
+    ``$LABKIT_CACHE``, else ``$XDG_CACHE_HOME/labkit``, else ``~/.cache/labkit``. Each user's
+    own: what it holds is trusted once checked, so a room shares files through a mirror
+    (``labkit.downloads``), never by sharing this folder."""
     folder = os.environ.get("LABKIT_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "labkit"
     return Path(folder).expanduser()
 

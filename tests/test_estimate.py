@@ -131,3 +131,13 @@ def test_lab_options_reach_the_stages_that_take_them_and_nothing_else():
         labs.check_options({"DATA": "photos"})
     with pytest.raises(LabkitError, match="no real photos for the crowd data"):
         labs.training_jobs(labs.recipe("crowd-mcnn-mindspore"), "workshop", {"DATA": "real"})
+
+
+def test_options_a_lab_cannot_take_fail_before_it_runs(tmp_path):
+    with pytest.raises(LabkitError, match="MCNN has no published imagenet weights"):
+        labs.run("crowd-mcnn-mindspore", "quick", out=tmp_path, options={"PRETRAINED": "imagenet"})
+    with pytest.raises(LabkitError, match="starts from its own base job"):
+        labs.run("ghostnet-transfer-pytorch", "quick", out=tmp_path, options={"PRETRAINED": "imagenet"})
+    with pytest.raises(LabkitError, match="no real photos for the crowd data"):
+        labs.run("crowd-mcnn-mindspore", "quick", out=tmp_path, options={"DATA": "real"})
+    assert not list(tmp_path.iterdir())   # no run folder

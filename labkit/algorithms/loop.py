@@ -148,6 +148,13 @@ def fit_epoch(engine: Engine, data: Data, mine: np.ndarray, epoch: int, first: b
     return lr, total, correct, seen
 
 
+def freeze(engine: Engine, arch: str, hp: dict) -> None:
+    """Freeze what ``train_layers`` leaves out (``configs.trainable``), before the optimizer exists."""
+    trainable = configs.trainable(arch, hp.get("train_layers", "all"))
+    if trainable:
+        engine.freeze(trainable)
+
+
 def main(engine: Engine, argv=None) -> int:
     """Train one algorithm on one dataset version, in the ``--data_url/--train_url`` convention."""
     from labkit.catalog import card
@@ -168,10 +175,12 @@ def main(engine: Engine, argv=None) -> int:
     num_classes = hp.get("num_classes") or len(data.names)
     engine.build(spec.arch, num_classes, hp)
     if hp.get("pretrained_weight"):
-        reports.report_pretrained(hp["pretrained_weight"], *engine.load_pretrained(hp["pretrained_weight"]))
-    trainable = configs.trainable(spec.arch, hp.get("train_layers", "all"))
-    if trainable:
-        engine.freeze(trainable)
+        loaded, skipped = engine.load_pretrained(hp["pretrained_weight"])
+        reports.report_pretrained(hp["pretrained_weight"], loaded, skipped)
+        if hp.get("pretrained", "none") != "none" and not all(k.startswith(configs.HEADS[spec.arch]) for k in skipped):
+            raise SystemExit(f"error: the published weights left more than the head out ({', '.join(skipped)}): "
+                             f"delete {hp['pretrained_weight']} (labkit makes it again from the download) and run again")
+    freeze(engine, spec.arch, hp)
     engine.configure(hp, data.counting)
     schedule = schedules.Schedule(hp)
     start, best = 0, None

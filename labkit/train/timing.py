@@ -198,7 +198,7 @@ def _measure(engine_name: str, arch: str, task: str, image_size: int, batch_size
 
     import numpy as np
 
-    from labkit.algorithms import configs, loop
+    from labkit.algorithms import loop
 
     counting = task == COUNTING
     rng = np.random.default_rng(0)
@@ -219,9 +219,7 @@ def _measure(engine_name: str, arch: str, task: str, image_size: int, batch_size
     engine = loop.engine(engine_name)
     rank = engine.setup("cpu", 0)[0]
     engine.build(arch, 0 if counting else CLASSES, hp)
-    trainable = configs.trainable(arch, train_layers)
-    if trainable:
-        engine.freeze(trainable)
+    loop.freeze(engine, arch, {"train_layers": train_layers})
     engine.configure(hp, counting)
     mine, schedule = np.arange(n), (lambda epoch: 0.001)
 

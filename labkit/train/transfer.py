@@ -7,6 +7,9 @@ from labkit.errors import LabkitError
 from labkit.tasks import HEADLINE
 from labkit.train import jobs
 
+# The hyper-parameters that make a job start from weights trained elsewhere, and freeze them
+FROM_ELSEWHERE = ("pretrained", "pretrained_weight", "train_layers")
+
 
 def pretrain(algorithm: str, engine: str, kind: str, name: str, num_classes: int, hyper: dict | None = None,
              device: str = "cpu", profile: str | None = None, log=print) -> dict:
@@ -30,17 +33,17 @@ def fine_tune(ref: str, name: str | None = None, log=print) -> dict:
     card's ``fine_tune`` recipe); the same data and sizes. Returns the new job's record, ended."""
     job = jobs.show(ref)
     card = catalog.card(job["algorithm"])
-    hyper = {k: v for k, v in job["hyper"].items() if k not in ("pretrained", "pretrained_weight", "max_epochs")}
+    hyper = {k: v for k, v in job["hyper"].items() if k not in (*FROM_ELSEWHERE, "max_epochs")}
     hyper.update(card.transfer_step("fine_tune", job["profile"]), pretrained_weight=job["job"])
     return jobs.create(job["algorithm"], job["engine"], job["dataset"], name or f"{job['job']}-tuned", hyper,
-                       device=job["device"], profile=job["profile"], wait=True, log=log)
+                       device=job["device"], device_num=job["device_num"], profile=job["profile"], wait=True, log=log)
 
 
 def versus_scratch(ref: str, log=print) -> dict:
     """Train job ``ref`` again as ``NAME-scratch`` with the same hyper-parameters but no
     pre-trained weights; return both jobs and their headline validation metric."""
     job = jobs.show(ref)
-    hyper = {k: v for k, v in job["hyper"].items() if k != "pretrained_weight"}
+    hyper = {k: v for k, v in job["hyper"].items() if k not in FROM_ELSEWHERE}
     scratch = jobs.create(job["algorithm"], job["engine"], job["dataset"], f"{job['job']}-scratch", hyper,
                           device=job["device"], profile=job["profile"], wait=True, log=log)
     metric = HEADLINE[catalog.card(job["algorithm"]).task]

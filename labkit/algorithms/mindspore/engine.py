@@ -14,10 +14,12 @@ from mindspore import nn, ops
 
 from labkit.algorithms import loop
 from labkit.algorithms.mindspore.models import build
-from labkit.algorithms.names import torch_to_mindspore
+from labkit.algorithms.names import TORCH_TO_MS_BN, torch_to_mindspore
 from labkit.cpu import cores
 
 DEVICE_TARGET = {"cpu": "CPU", "gpu": "GPU", "ascend": "Ascend"}
+# BatchNorm's statistics, which each data-parallel rank updates from its own shard
+MOVING = (TORCH_TO_MS_BN["running_mean"], TORCH_TO_MS_BN["running_var"])
 
 
 def load_pretrained(net: nn.Cell, path: str) -> tuple[list[str], list[str]]:
@@ -91,6 +93,7 @@ class MindSporeEngine(loop.Engine):
             ms.set_device(DEVICE_TARGET[device])
         ms.set_seed(seed)
         self.world, rank, local_rank, here = 1, 0, 0, 1
+        self.frozen_norms = []
         if int(os.environ.get("MS_WORKER_NUM", "1")) > 1:  # started by msrun
             from mindspore.communication import get_group_size, get_local_rank, get_local_rank_size, get_rank, init
 
@@ -109,8 +112,6 @@ class MindSporeEngine(loop.Engine):
 
     def load_pretrained(self, path: str) -> tuple[list[str], list[str]]:
         return load_pretrained(self.net, path)
-
-    frozen_norms: list = []
 
     def freeze(self, trainable: tuple[str, ...]) -> None:
         for p in self.net.get_parameters():
@@ -144,7 +145,9 @@ class MindSporeEngine(loop.Engine):
         reducer = nn.DistributedGradReducer(self.opt.parameters) if self.world > 1 else None
         self.step = TrainStep(grad_fn, self.opt, reducer, float(hp.get("clip_grad") or 0.0))
         if self.world > 1:
-            self.mean_statistics = MeanOverRanks([p for p in net.get_parameters() if not p.requires_grad], self.world)
+            frozen = {id(p) for norm in self.frozen_norms for p in norm.get_parameters()}  # the same everywhere
+            self.mean_statistics = MeanOverRanks([p for p in net.get_parameters() if p.name.endswith(MOVING)
+                                                  and id(p) not in frozen], self.world)
         self.counting = counting
 
     def set_train(self, training: bool) -> None:

@@ -37,7 +37,7 @@ class TorchEngine(loop.Engine):
     name = "pytorch"
 
     def setup(self, device: str, seed: int) -> tuple[int, int, int]:
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.world, self.frozen_norms = int(os.environ.get("WORLD_SIZE", "1")), []
         rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
         if device == "gpu" and not torch.cuda.is_available():
             sys.exit("error: --device gpu but PyTorch sees no CUDA device")
@@ -61,8 +61,6 @@ class TorchEngine(loop.Engine):
 
     def load_pretrained(self, path: str) -> tuple[list[str], list[str]]:
         return load_pretrained(self.model, path)
-
-    frozen_norms: list = []
 
     def freeze(self, trainable: tuple[str, ...]) -> None:
         for name, p in self.model.named_parameters():
@@ -123,8 +121,9 @@ class TorchEngine(loop.Engine):
         return state["epoch"]
 
     def sync_statistics(self) -> None:
+        frozen = {id(b) for norm in self.frozen_norms for b in norm.buffers()}  # the same on every rank already
         for buf in self.model.buffers():
-            if buf.is_floating_point():  # not num_batches_tracked, the same count on every rank
+            if buf.is_floating_point() and id(buf) not in frozen:  # not num_batches_tracked, the same count everywhere
                 dist.all_reduce(buf)
                 buf /= self.world
 
