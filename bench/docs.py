@@ -226,21 +226,24 @@ def disk(lang: str) -> str:
 def transfer(lang: str) -> str:
     """The transfer lesson's cost by input size: a training image by what trains, an evaluation
     image, and the two-step recipe's minutes on the real photos."""
+    from labkit.algorithms.configs import TRAIN_LAYERS
+
     run = latest("transfer")
     recipes = sorted((f for f in run["figures"] if f["key"].endswith(".recipe")), key=lambda f: (f["engine"], f["size"]))
+    epochs = " + ".join(str(n) for n in recipes[0]["epochs"].values())
     if lang == "zh-CN":
         rows = [f"在 {measured_on(run, lang)} 上（`bench/bench_transfer.py`，批大小 {run['arguments']['batch']}）：\n",
                 "| 引擎 | 输入尺寸 | 每张训练图片（毫秒）：全部 / 最后阶段 / 只训练分类头 | 每张验证图片（毫秒） | "
-                "workshop 的两步配方（3 + 2 个 epoch）在真实照片上（分钟） |",
+                f"workshop 的两步配方（{epochs} 个 epoch）在真实照片上（分钟） |",
                 "|---|---|---|---|---|"]
     else:
         rows = [f"On {measured_on(run, lang)} (`bench/bench_transfer.py`, batch {run['arguments']['batch']}):\n",
                 "| engine | input size | ms per training image: all / last / head | ms per evaluation image | "
-                "the workshop's two steps (3 + 2 epochs) on the real photos (min) |", "|---|---|---|---|---|"]
+                f"the workshop's two steps ({epochs} epochs) on the real photos (min) |", "|---|---|---|---|---|"]
     for f in recipes:
         engine, size = f["engine"], f["size"]
         train = " / ".join(f"{value(run, f'{engine}.{size}.{layers}.train_image')['value']:.1f}"
-                           for layers in ("all", "last", "head"))
+                           for layers in TRAIN_LAYERS)
         evaluation = value(run, f"{engine}.{size}.all.eval_image")["value"]
         rows.append(f"| {engine} | {size} px | {train} | {evaluation:.1f} | {f['value']:.1f} |")
     return "\n".join(rows) + "\n"

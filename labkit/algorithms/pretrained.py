@@ -19,6 +19,7 @@ from labkit.downloads import Remote, fetch as download
 from labkit.errors import LabkitError
 
 CHOICES = ("none", "imagenet")
+MAPPING_VERSION = 1  # in the converted file's name: a change to the renaming (or the networks) converts again
 
 
 def same_names(name: str) -> str:
@@ -111,7 +112,7 @@ def converted_path(arch: str) -> Path:
     from labkit.downloads import cached_path
 
     remote = published(arch).remote
-    return cached_path(remote).with_name(f"{arch}-imagenet-{remote.sha256[:8]}.labkit.npz")
+    return cached_path(remote).with_name(f"{arch}-imagenet-{remote.sha256[:8]}-v{MAPPING_VERSION}.labkit.npz")
 
 
 def fetch(arch: str, mirror: str | None = None, log=print) -> Path:

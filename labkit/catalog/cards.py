@@ -211,9 +211,9 @@ MCNN_PROFILES = {
 
 # The two-step transfer lesson from ImageNet weights: a frozen backbone trains its head fast and
 # well at a high rate; then the last stage joins, at a tenth of it, for a few epochs.
-# In the workshop profile, 3 + 2 epochs at the profile's 64 px: on the real photos (2,936 to train)
-# a 2-core AVX2 laptop (AMD Zen 3) takes 3.9 min for both in PyTorch and 6.0 in MindSpore, where
-# 96 px takes 1.6-1.8 times as long (bench/bench_transfer.py, the README's table).
+# In the workshop profile, 3 + 2 epochs at the profile's 64 px: the size at which both steps on the
+# real photos leave a 2-core AVX2 laptop time for the lab's other stages (bench/bench_transfer.py:
+# the README's table).
 RESNET_TRANSFER = {
     "features": {"all": {"train_layers": "head", "learning_rate_strategy": "5:0.01"},
                  "workshop": {"learning_rate_strategy": "3:0.01"}, "quick": {"learning_rate_strategy": "1:0.01"}},

@@ -116,7 +116,8 @@ def add(sub) -> None:
     i.add_argument("--name", required=True, help="dataset name")
     i.add_argument("--format", choices=FORMATS, help="layout of PATH (default: detected)")
     d = verb(group, "download", "download a public dataset (checked, cached once per machine) and import it", download)
-    d.add_argument("public", choices=PUBLIC, metavar="NAME", help=f"which: {', '.join(PUBLIC)}")
+    d.add_argument("public", choices=PUBLIC, metavar="NAME",
+                   help="which: " + "; ".join(f"{name} ({d.title}, {d.images:,} images)" for name, d in PUBLIC.items()))
     d.add_argument("--name", help="dataset name (default: NAME)")
     d.add_argument("--mirror", help=f"fetch from a room's server (URL) or a shared folder holding the file instead of "
                                     f"its own address (default: ${MIRROR_ENV})")

@@ -89,7 +89,7 @@ def download(public: str, name: str | None = None, mirror: str | None = None, lo
               "licence": entry.remote.licence, "format": "imagefolder"}
     if (datasets.path(name) / "dataset.json").exists():
         rec = datasets.record(name)
-        if rec["source"] == origin:
+        if (rec["source"].get("public"), rec["source"].get("sha256")) == (public, entry.remote.sha256):
             return dict(rec, reused=True)
         raise datasets.already_exists(name)
     archive = fetch(entry.remote, mirror, log)
