@@ -95,7 +95,7 @@ def test_a_data_parallel_job_is_timed_as_it_runs_under_its_launcher(cache, monke
     monkeypatch.setattr(timing, "BUSY_SHARE", 1.0)
     s = timing.speed("pytorch", "mcnn", COUNTING, 32, 2, device_num=2, log=lambda _: None)
     assert s.startup > 0 and s.train_image > 0 and s.eval_image > 0
-    assert [json.loads(key)[1] for key in json.loads(cache.read_text())] == [["pytorch", "mcnn", COUNTING, 32, 2, 2]]
+    assert [json.loads(key)[1] for key in json.loads(cache.read_text())] == [["pytorch", "mcnn", COUNTING, 32, 2, "all", 2]]
 
 
 @pytest.mark.slow
