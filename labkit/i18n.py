@@ -68,12 +68,17 @@ _language = LANGUAGES[0]
 
 
 def use(language: str | None) -> str:
-    """Label figures and forms in ``language`` from now on (None: English). Returns it."""
+    """Label figures and forms in ``language`` from now on (None: English). Returns it. Sets up
+    matplotlib's fonts too, so that a learner's own figure draws Chinese from the lesson's first
+    cell, not only once labkit has drawn one."""
+    from labkit.plots import setup_fonts
+
     global _language
     language = language or LANGUAGES[0]
     if language not in LANGUAGES:
         raise ValueError(f"unknown language {language!r}: choose one of {', '.join(LANGUAGES)}")
     _language = language
+    setup_fonts()
     return language
 
 

@@ -27,6 +27,11 @@ def _pyplot():
     return plt
 
 
+def setup_fonts() -> None:
+    """Draw CJK text in every matplotlib figure from now on, labkit's or not."""
+    _pyplot()
+
+
 def _figure(rows: int, cols: int, cell: float = 1.6):
     plt = _pyplot()
     fig, axes = plt.subplots(rows, cols, figsize=(cols * cell, rows * cell), squeeze=False)

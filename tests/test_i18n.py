@@ -222,3 +222,31 @@ def test_the_chinese_docs_have_the_english_sections_and_commands(english, chines
     assert zh_levels == en_levels, f"{chinese} has other sections than {english}"
     assert zh_commands == en_commands, f"{chinese} shows other commands than {english}"
     assert len(en_levels) > 5 and len(en_commands) > 5   # the check reads the documents
+
+
+FIGURE = """
+import warnings
+import matplotlib
+matplotlib.use("Agg")
+import labkit
+from labkit import i18n
+{setup}
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots()
+ax.set_title("雏菊、玫瑰、郁金香")
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    fig.canvas.draw()
+print(sum("missing from font" in str(w.message) for w in caught))
+"""
+
+
+@pytest.mark.parametrize("setup, missing", [("i18n.use('zh-CN')", False), ("i18n.use(None)", False), ("", True)])
+def test_a_learners_own_figure_draws_chinese_once_the_lesson_has_chosen_its_language(setup, missing):
+    """The lessons' first cell calls i18n.use: from then on, any figure finds the CJK font; without
+    it (the control) matplotlib's default font has no Chinese glyphs."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", FIGURE.format(setup=setup)], capture_output=True, text=True, check=True)
+    assert (int(out.stdout.strip()) > 0) == missing, out.stderr
