@@ -24,6 +24,7 @@ class Artifact:
     finished: str | None  # the state of a finished one (what can be packed); None: it never finishes
     cli: str  # its command group: ``labkit CLI ...``
     runs: bool  # a process owns it while it runs, and ``labkit CLI stop NAME`` ends that
+    single: bool = False  # one per workspace: its stop command takes no name
 
     @property
     def schema(self):
@@ -42,7 +43,7 @@ class Artifact:
         """The command that stops a running one (the CLI's spelling is a contract)."""
         if not self.runs:
             raise ValueError(f"a {self.kind} does not run")
-        return f"labkit {self.cli} stop {ref}"
+        return f"labkit {self.cli} stop" + ("" if self.single else f" {ref}")
 
 
 DATASET = Artifact("dataset", "datasets", SEQUENCE, "name", "Dataset", None, "data", runs=False)
@@ -50,7 +51,8 @@ JOB = Artifact("job", "jobs", SEQUENCE, "job", "Job", "COMPLETED", "train", runs
 CONVERSION = Artifact("conversion", "conversions", SEQUENCE, "task", "Conversion", "COMPLETED", "convert", runs=True)
 MODEL = Artifact("model", "models", SEMVER, "model", "Model", "NORMAL", "model", runs=False)
 SERVICE = Artifact("service", "services", None, "service", "Service", None, "service", runs=True)
+TENSORBOARD = Artifact("tensorboard", "tensorboard", None, "name", "Board", None, "tensorboard", runs=True, single=True)
 
-BY_KIND = {a.kind: a for a in (DATASET, JOB, CONVERSION, MODEL, SERVICE)}
+BY_KIND = {a.kind: a for a in (DATASET, JOB, CONVERSION, MODEL, SERVICE, TENSORBOARD)}
 VERSIONED = tuple(kind for kind, a in BY_KIND.items() if a.versioned)  # what packs carry and cleanup deletes
 AREAS = tuple(a.area for a in BY_KIND.values())

@@ -6,6 +6,8 @@ language of the kit), so they read the same in a bug report, a search and the do
 """
 from __future__ import annotations
 
+import os
+
 LANGUAGES = ("en", "zh-CN")
 
 # key: (English, Simplified Chinese). Fields in braces are filled in by ``word``.
@@ -13,6 +15,7 @@ WORDS = {
     "accuracy": ("accuracy", "准确率"),
     "best throughput": ("best throughput (images/s)", "最高吞吐量（张/秒）"),
     "count": ("count: {count:.1f}", "人数：{count:.1f}"),
+    "count of": ("{predicted:.1f} (true {true:.1f})", "{predicted:.1f}（真实 {true:.1f}）"),
     "dataset form": ("Dataset: change a value, then run the next cell",
                      "数据集：修改取值后运行下一个单元格"),
     "dataset name": ("dataset name", "数据集名称"),
@@ -30,6 +33,7 @@ WORDS = {
     "image": ("image", "图像"),
     "images": ("images", "图像数"),
     "images per class": ("images per class", "每类图像数"),
+    "label of": ("{predicted}\n(true: {true})", "{predicted}\n（真实：{true}）"),
     "latency": ("batch-1 latency (ms)", "批大小 1 的延迟（毫秒）"),
     "mae title": ("MAE {mae:.1f} (mean baseline {baseline:.1f})", "MAE {mae:.1f}（均值基线 {baseline:.1f}）"),
     "mean": ("mean", "均值"),
@@ -64,7 +68,10 @@ WORDS = {
     "validation MAE": ("validation MAE", "验证 MAE"),
 }
 
-_language = LANGUAGES[0]
+# A lesson's processes (a training job drawing its TensorBoard figures) speak its language:
+# train.create passes it on in LABKIT_LANG.
+LANGUAGE_ENV = "LABKIT_LANG"
+_language = os.environ.get(LANGUAGE_ENV) if os.environ.get(LANGUAGE_ENV) in LANGUAGES else LANGUAGES[0]
 
 
 def use(language: str | None) -> str:

@@ -204,8 +204,8 @@ def run(name: str, profile: str | None = None, out: str | Path = "runs", log=pri
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        # Whatever happened, no service the lab started keeps running (a failed stage never
-        # reached the deploy notebook's clean-up cell).
+        # Whatever happened, no service (nor TensorBoard) the lab started keeps running (a failed
+        # stage never reached the deploy notebook's clean-up cell).
         record["stopped_services"] = _stop_services_since(record["started"], log)
         record["finished"] = workspace.now()
         record["seconds"] = round(time.perf_counter() - started, 1)
@@ -257,7 +257,9 @@ def _results(run_dir: Path) -> dict:
 
 
 def _stop_services_since(since: str, log) -> list[str]:
+    """Stop the services, and the TensorBoard, started since ``since``: their names."""
     from labkit.serve import services
+    from labkit.train import board
 
     stopped = []
     for r in services.list_services():
@@ -265,4 +267,9 @@ def _stop_services_since(since: str, log) -> list[str]:
             services.stop(r["service"])
             log(f"stopped service {r['service']}, which the lab left running")
             stopped.append(r["service"])
+    up = board.running()
+    if up and up["timestamps"].get("STARTING", "") >= since:
+        board.stop()
+        log("stopped TensorBoard, which the lab left running")
+        stopped.append(up["name"])
     return stopped

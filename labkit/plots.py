@@ -221,6 +221,21 @@ def counts_scatter(report: dict):
     return fig
 
 
+def predictions(images: np.ndarray, predicted: np.ndarray, truth: np.ndarray, labels: list[str] | None = None):
+    """Images with what a network predicted: with ``labels``, the class (green when right, red
+    when not) and the true one; without, the head count against the true count."""
+    fig, axes = _figure(1, len(images), cell=2.0)
+    for ax, image, guess, true in zip(axes[0], images, predicted, truth, strict=True):
+        ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
+        if labels is None:
+            ax.set_title(word("count of", predicted=float(guess), true=float(true)), fontsize=9)
+        else:
+            ax.set_title(word("label of", predicted=labels[guess], true=labels[true]), fontsize=9,
+                         color="#2a7d3a" if guess == true else "#c44e52")
+    fig.tight_layout()
+    return fig
+
+
 def conversion_chart(rows: list[dict]):
     """Size, batch-1 latency and best throughput of each model of conversion reports
     (rows of ``report["models"]``, possibly from several reports)."""
@@ -300,24 +315,23 @@ def pipeline_timings(stats: dict):
     return fig
 
 
-def transfer_curves(gain: dict, source: str):
-    """Validation accuracy (or MAE) per epoch of a transfer job from ``source`` and of the same
-    job trained from scratch, on one plot (``gain``: what ``train.versus_scratch`` returns)."""
-    from labkit import train
-
+def compare_curves(comparison: dict):
+    """The learning curves of several jobs on one figure, one colour per job: the training loss,
+    and the validation metric that picks each job's best epoch (``train.compare``'s result)."""
     plt = _pyplot()
-    runs = {word("transfer from", source=source): train.metrics(gain["transfer"]),
-            word("from scratch"): train.metrics(gain["scratch"])}
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     plt.close(fig)
-    key = "val_acc"
-    for name, rows in runs.items():
-        key = "val_acc" if rows and rows[0].get("val_acc") is not None else "val_mae"
-        ax.plot([r["epoch"] for r in rows], [r[key] for r in rows], "o-", label=name)
-    _epoch_axis(ax)
-    ax.set_ylabel(word("validation accuracy" if key == "val_acc" else "validation MAE"))
-    if key == "val_acc":
-        ax.set_ylim(0, 1)
-    ax.legend()
+    metric = comparison["jobs"][0]["metric"]
+    for job in comparison["jobs"]:
+        epochs = [r["epoch"] for r in job["curves"]]
+        left.plot(epochs, [r["loss"] for r in job["curves"]], "o-", label=job["job"])
+        right.plot(epochs, [r.get(job["metric"]) for r in job["curves"]], "o-", label=job["job"])
+    for ax in (left, right):
+        _epoch_axis(ax)
+    left.set_ylabel(word("training loss"))
+    right.set_ylabel(word("validation accuracy" if metric == "val_acc" else "validation MAE"))
+    if metric == "val_acc":
+        right.set_ylim(0, 1)
+    right.legend(fontsize=8)
     fig.tight_layout()
     return fig

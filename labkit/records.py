@@ -199,6 +199,27 @@ class Kind:
             raise LabkitError(f"no {self.what} named {ref!r} ({self.what}s: {known})", self.hint)
         return folder
 
+    def refs(self, patterns: list[str]) -> list[str]:
+        """``NAME[@VERSION]`` of a versioned kind, where name and version may be shell globs
+        (``lr-*``, ``job@*``): each run they match as ``NAME@VERSION`` (a bare name: its latest
+        version), in the order asked, once each. A pattern that matches nothing is an error."""
+        import fnmatch
+
+        found = []
+        for pattern in patterns:
+            name, at, version = pattern.partition("@")
+            if not any(c in pattern for c in "*?["):
+                found.append(f"{name}@{self.dir(pattern).name}")  # a clear error where there is none
+                continue
+            names = sorted(p.name for p in self.root().iterdir() if p.is_dir() and fnmatch.fnmatchcase(p.name, name))
+            matched = [f"{n}@{v}" for n in names
+                       for v in (fnmatch.filter(workspace.versions(self.root() / n, self.artifact.numbering), version)
+                                 if at else workspace.versions(self.root() / n, self.artifact.numbering)[-1:])]
+            if not matched:
+                raise LabkitError(f"no {self.what} matches {pattern!r}", f"`labkit {self.artifact.cli} list` shows them")
+            found += matched
+        return list(dict.fromkeys(found))
+
     def refresh(self, run: Path) -> dict:
         """The record, after marking it FAILED if its process died unnoticed."""
         return refresh(run, self.died, self.artifact.schema)

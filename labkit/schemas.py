@@ -310,6 +310,16 @@ class Service(Run):
     url: Text | None = None
 
 
+class Board(Run):
+    """TensorBoard's record (``labkit tensorboard``): the jobs it shows, none for all of them."""
+    name: Name
+    state: Literal["STARTING", "RUNNING", "STOPPED", "FAILED"]
+    jobs: Annotated[list[Ref], Field(max_length=1000)]
+    host: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.:_-]{1,253}$")]
+    url: Text | None = None
+    browser_url: Text | None = None
+
+
 # --- the catalog ---------------------------------------------------------------------------
 
 class HyperSpec(Record):

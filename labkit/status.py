@@ -1,12 +1,13 @@
 """``labkit status``: everything labkit started that is still running — training jobs,
-conversions, services — and the command that stops each (the seeds' "make sure nothing is
+conversions, services, TensorBoard — and the command that stops each (the seeds' "make sure nothing is
 still billing"), and what the workspace holds on disk. A record whose process died is
 reported as such, never as running."""
 from __future__ import annotations
 
 from labkit import convert, train, workspace
-from labkit.artifacts import AREAS, CONVERSION, JOB, SERVICE
+from labkit.artifacts import AREAS, CONVERSION, JOB, SERVICE, TENSORBOARD
 from labkit.serve import services
+from labkit.train import board
 
 
 def running() -> list[dict]:
@@ -27,6 +28,11 @@ def running() -> list[dict]:
                 detail += f"; only {alive} of {r['instances']} instances alive"
             found.append({"kind": "service", "name": r["service"], "state": r["state"], "detail": detail,
                           "stop": SERVICE.stop_command(r["service"])})
+    up = board.running()
+    if up:
+        found.append({"kind": "tensorboard", "name": up["name"], "state": up["state"],
+                      "detail": f"{up.get('url') or ''} over {', '.join(up['jobs']) or 'every job'}",
+                      "stop": TENSORBOARD.stop_command(up["name"])})
     return found
 
 

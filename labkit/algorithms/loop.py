@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from labkit.algorithms import arguments, checkpoint, configs, inputs, reports, schedules
+from labkit.algorithms import arguments, checkpoint, configs, inputs, reports, schedules, summaries
 from labkit.tasks import COUNTING
 
 EVAL_BATCH = 64
@@ -189,11 +189,14 @@ def main(engine: Engine, argv=None) -> int:
         print(f"resumed from {args.resume} after epoch {start}", flush=True)
 
     log = reports.RunLog(out, reports.metric_fields(spec.task))
+    board = summaries.Board(out) if writes else None
     reports.emit("start", epochs=schedule.stop, start_epoch=start, rank=rank, world=world,
                 train=len(data.x_train), val=len(data.x_val))
     best_outputs, best_epoch = None, None  # the best epoch's validation outputs, for the final report
     for epoch in range(start, schedule.stop):
+        started = time.perf_counter()
         lr, total, correct, seen = fit_epoch(engine, data, mine, epoch, epoch == start, hp, schedule, rng)
+        pace = seen * world / (time.perf_counter() - started)  # training images per second, all ranks
         if world > 1:
             engine.sync_statistics()
         outputs = evaluate(engine, data, num_classes)
@@ -206,7 +209,7 @@ def main(engine: Engine, argv=None) -> int:
             engine.save(saved, epoch + 1, best)
             if is_best:
                 reports.mark_best(saved)
-            log.epoch(epoch + 1, schedule.stop, lr, **metrics)
+            board.epoch(log.epoch(epoch + 1, schedule.stop, lr, pace, **metrics))
 
     if world > 1:  # the final weights of every rank, before the writers reload the best epoch
         reports.write_rank_digest(out, rank, world, engine.weights())
@@ -216,5 +219,7 @@ def main(engine: Engine, argv=None) -> int:
             best_epoch = engine.load_best(checkpoint(out, engine.name))
             best_outputs = evaluate(engine, data, num_classes)
         report = reports.final_report(spec.task, best_outputs, data.t_val, data.t_train, data.names, best_epoch)
+        board.finish(hp, report, data.x_val, data.t_val, best_outputs)
+        board.close()
         reports.finish(out, report, reports.model_info(hp, spec.task, spec.arch, engine.name, data.names))
     return 0

@@ -4,6 +4,7 @@ that judge each epoch, and the files it leaves in ``--train_url``.
 Output layout of a training run (``--train_url``)::
 
     metrics.csv            one row per epoch
+    tensorboard/           the same per epoch, the hyper-parameters and final figures, for TensorBoard
     checkpoints/epoch_NNN.*  a checkpoint per epoch (model, optimizer, epoch), best.* the best
     eval.json              the final evaluation on the validation split
     model.json             what a converter needs: arch, classes, input size, normalisation
@@ -20,7 +21,7 @@ import numpy as np
 
 from labkit.algorithms import PROGRESS
 from labkit.algorithms.inputs import normalization
-from labkit.tasks import COUNTING
+from labkit.tasks import CLASSIFICATION, COUNTING
 from labkit.workspace import write_json  # atomic: a killed run never leaves half a file
 
 
@@ -35,6 +36,10 @@ def report_pretrained(path: str, loaded: list[str], skipped: list[str]) -> None:
     emit("pretrained", loaded=len(loaded), skipped=skipped)
 
 
+# The column of metrics.csv that picks a job's best epoch (``better`` says which way)
+BEST_BY = {COUNTING: "val_mae", CLASSIFICATION: "val_acc"}
+
+
 def metric_fields(task: str) -> list[str]:
     """The columns of metrics.csv besides epoch, lr and seconds."""
     return ["loss", "val_mae", "val_rmse"] if task == COUNTING else ["loss", "train_acc", "val_acc"]
@@ -45,10 +50,11 @@ def epoch_metrics(task: str, val_out: np.ndarray, t_val: np.ndarray, loss: float
     seen = max(seen, 1)
     if task == COUNTING:
         counts, truth = val_out.reshape(len(val_out), -1).sum(1), t_val.reshape(len(t_val), -1).sum(1)
-        mae = float(np.abs(counts - truth).mean())
-        return mae, {"loss": loss / seen, "val_mae": mae, "val_rmse": float(np.sqrt(((counts - truth) ** 2).mean()))}
-    acc = float((val_out.argmax(1) == t_val).mean())
-    return acc, {"loss": loss / seen, "train_acc": correct / seen, "val_acc": acc}
+        row = {"loss": loss / seen, "val_mae": float(np.abs(counts - truth).mean()),
+               "val_rmse": float(np.sqrt(((counts - truth) ** 2).mean()))}
+    else:
+        row = {"loss": loss / seen, "train_acc": correct / seen, "val_acc": float((val_out.argmax(1) == t_val).mean())}
+    return row[BEST_BY[task]], row
 
 
 def final_report(task: str, val_out: np.ndarray, t_val: np.ndarray, t_train: np.ndarray, names: list[str],
@@ -102,19 +108,24 @@ class RunLog:
 
     def __init__(self, train_url: Path, fields: list[str]):
         self.path = Path(train_url) / "metrics.csv"
-        self.fields = ["epoch", *fields, "lr", "seconds"]
-        if not self.path.exists():
+        self.fields = ["epoch", *fields, "lr", "seconds", "images_per_second"]
+        if self.path.exists():  # resumed: the columns it was started with
+            with open(self.path, newline="") as f:
+                self.fields = next(csv.reader(f), None) or self.fields
+        else:
             with open(self.path, "w", newline="") as f:
                 csv.writer(f).writerow(self.fields)
         self.t0 = time.perf_counter()
 
-    def epoch(self, epoch: int, epochs: int, lr: float, **metrics) -> None:
+    def epoch(self, epoch: int, epochs: int, lr: float, pace: float, **metrics) -> dict:
+        """Record an epoch (``pace``: training images per second); the row written."""
         row = {"epoch": epoch, **{k: round(float(v), 6) for k, v in metrics.items()}, "lr": lr,
-               "seconds": round(time.perf_counter() - self.t0, 2)}
+               "seconds": round(time.perf_counter() - self.t0, 2), "images_per_second": round(pace, 1)}
         with open(self.path, "a", newline="") as f:
             csv.writer(f).writerow([row.get(k, "") for k in self.fields])
         emit("epoch", epochs=epochs, **row)
         self.t0 = time.perf_counter()
+        return row
 
 
 def write_rank_digest(train_url: Path, rank: int, world: int, arrays) -> None:

@@ -47,6 +47,7 @@ def _report_lines(report: dict) -> list[str]:
     for m in report["models"]:
         score = (f"acc {m['accuracy']:.3f}" if "accuracy" in m else f"MAE {m['mae']:.3f}" if "mae" in m else "")
         diff = f"max|diff| {m['max_abs_diff']:.2e}" if "max_abs_diff" in m else ""
+        diff += f" agree {m['top1_agreement']:.1%}" if m.get("top1_agreement") is not None else ""
         speed = f"{m['latency_ms']:.1f} ms/img" if "latency_ms" in m else ""
         lines.append(f"  {m['model']:<24} {m['size_mb']:>7.1f} MB  {diff:<20} {score:<11} {speed:<12} "
                      f"{m['throughput']:.0f} img/s")
@@ -81,6 +82,19 @@ def stop(args) -> int:
     return 0
 
 
+def compare(args) -> int:
+    from labkit import convert, plots
+
+    rows = convert.comparison(args.tasks)
+    lines = _report_lines({"models": rows})[1:]
+    if args.plot:
+        plots.conversion_chart(rows).savefig(args.plot, dpi=120)
+        lines.append(f"chart: {args.plot}")
+    emit(args, rows, "\n".join(["each model on the validation split: size, difference from the source engine "
+                                "(top-1 agreement), accuracy, batch-1 latency, best throughput", *lines]))
+    return 0
+
+
 def add(sub) -> None:
     group = verbs(sub, "convert", "stage 3: export and convert a trained model, with a parity report")
     c = verb(group, "create", "convert a job's model with a template; waits and prints the verdict", create)
@@ -101,3 +115,7 @@ def add(sub) -> None:
     verb(group, "show", "a task's options, state and parity report", show, ("task", "TASK[@VERSION]"))
     verb(group, "stop", "stop a running conversion (it keeps nothing)", stop, ("task", "TASK[@VERSION]"))
     delete_verb(group, "conversion", "TASK[@VERSION]")
+    c = verb(group, "compare", "conversions of one job side by side: size, agreement, accuracy, latency, throughput",
+             compare)
+    c.add_argument("tasks", nargs="+", metavar="TASK[@VERSION]", help="names may be shell globs (flowers-*)")
+    c.add_argument("--plot", metavar="FILE", help="also draw them as bars into FILE (.png, .svg, .pdf)")

@@ -115,6 +115,38 @@ def resume(args) -> int:
     return 0 if rec["state"] != "FAILED" else 1
 
 
+def _cell(value) -> str:
+    return "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def compare(args) -> int:
+    from labkit import plots, train
+    from labkit.train.compare import rows
+
+    found = train.compare(args.jobs)
+    shown = rows(found)
+    columns = list(shown[0])
+    lines = [table([{k: _cell(v) for k, v in row.items()} for row in shown], columns)]
+    lines.append("the same in all: " + (", ".join(f"{k}={v}" for k, v in found["same"].items()) or "nothing"))
+    if args.plot:
+        plots.compare_curves(found).savefig(args.plot, dpi=120)
+        lines.append(f"learning curves: {args.plot}")
+    emit(args, found, "\n".join(lines))
+    return 0
+
+
+def tensorboard(args) -> int:
+    from labkit import train
+
+    if args.jobs == ["stop"]:
+        rec = train.stop_tensorboard()
+        emit(args, rec, f"TensorBoard: {rec['state']}" if rec else "TensorBoard was not running")
+        return 0
+    rec = train.tensorboard(args.jobs, log=progress)
+    emit(args, rec, rec["browser_url"] or rec["url"])
+    return 0
+
+
 def add(sub) -> None:
     group = verbs(sub, "train", "stage 2: training jobs")
     c = verb(group, "create", "start a training job (a new version if the job exists)", create)
@@ -143,3 +175,10 @@ def add(sub) -> None:
     r = verb(group, "resume", "continue a failed or stopped job from its last checkpoint", resume, ("job", "JOB[@VERSION]"))
     r.add_argument("--wait", action="store_true", help="return when the job has ended")
     delete_verb(group, "job", "JOB[@VERSION]")
+    c = verb(group, "compare", "jobs side by side: the hyper-parameters that differ, metrics, time, pace", compare)
+    c.add_argument("jobs", nargs="+", metavar="JOB[@VERSION]", help="two or more; names may be shell globs (lr-*, job@*)")
+    c.add_argument("--plot", metavar="FILE", help="also draw their learning curves into FILE (.png, .svg, .pdf)")
+
+    b = verb(sub, "tensorboard", "TensorBoard over the workspace's jobs (`labkit tensorboard stop` ends it)", tensorboard)
+    b.add_argument("jobs", nargs="*", metavar="JOB[@VERSION]",
+                   help="the jobs to show (globs allowed); none: every job, later ones too; stop: end TensorBoard")

@@ -214,9 +214,16 @@ COMPARED = ("size_mb", "max_abs_diff", "relative_diff", "top1_agreement", "accur
 
 
 def comparison(refs: list[str]) -> list[dict]:
-    """Rows of the reports of several conversions of one job: the source engine and the plain
-    ONNX export once (every report measures them alike), then each converted model, its name
-    marked with its verdict. What ``plots.conversion_chart`` draws."""
+    """Rows of the reports of several conversions of one job (``TASK[@V]``, shell globs
+    allowed): the source engine and the plain ONNX export once (every report measures them
+    alike), then each converted model, its name marked with its verdict. What
+    ``plots.conversion_chart`` draws and ``labkit convert compare`` prints."""
+    refs = CONVERSIONS.refs(refs)
+    made_from = {ref: show(ref)["job"] for ref in refs}
+    if len(set(made_from.values())) > 1:
+        raise LabkitError("these conversions are of different jobs: "
+                          + ", ".join(f"{ref} of {job}" for ref, job in made_from.items()),
+                          "compare the conversions of one job; compare jobs with `labkit train compare`")
     reports = [report(ref) for ref in refs]
     converted = [{**r["models"][2], "model": r["models"][2]["model"] + parity.VERDICT_LABELS[r["verdict"]]}
                  for r in reports]

@@ -49,7 +49,8 @@ def describe(event: dict) -> str | None:
                 f"{event['val']} validation images{world}")
     if kind == "epoch":
         shown = "  ".join(f"{k} {event[k]:.4g}" for k in METRICS if k in event)
-        return f"epoch {event['epoch']}/{event['epochs']}  {shown}  lr {event['lr']:.3g}  ({event['seconds']:.1f} s)"
+        pace = f", {event['images_per_second']:.0f} images/s" if event.get("images_per_second") else ""
+        return f"epoch {event['epoch']}/{event['epochs']}  {shown}  lr {event['lr']:.3g}  ({event['seconds']:.1f} s{pace})"
     if kind == "done":
         return "done: " + ", ".join(f"{k} {v:.4g}" for k, v in event.items() if k != "event")
     return None

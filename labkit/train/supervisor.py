@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from labkit import records, workspace
+from labkit import i18n, records, workspace
 from labkit.algorithms import PROGRESS
 from labkit.errors import LabkitError
 
@@ -28,6 +28,7 @@ def child_env() -> dict:
     # msrun and torchrun start `python` from PATH: make it this interpreter, venv or not
     env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
     env["PYTHONUNBUFFERED"] = "1"
+    env[i18n.LANGUAGE_ENV] = i18n.language()  # the lesson's, for the job's TensorBoard figures
     return env
 
 
