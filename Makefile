@@ -19,7 +19,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # and ignores these variables. CI runs it after `make test`.
 AVX2_ONLY := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
 
-.PHONY: install lab test test-fast test-avx2 fuzz lint jupyter twins bench docs wheelhouse clean
+.PHONY: install lab test test-fast test-avx2 fuzz lint jupyter tensorboard twins bench docs wheelhouse clean
 
 install: $(VENV)/.installed
 
@@ -82,6 +82,10 @@ LESSON_DIR := notebooks$(if $(filter-out en,$(LESSONS)),/$(LESSONS))
 jupyter: install
 	LABKIT_HOME=$(CURDIR)/workspace $(BIN)/jupyter lab $(LESSON_DIR) \
 		$(if $(filter-out en,$(LESSONS)),--LabApp.app_settings_dir=$(CURDIR)/$(LESSON_DIR)/.jupyterlab) $(JUPYTER_ARGS)
+
+# TensorBoard over every job of the workspace (later ones too); `labkit tensorboard stop` ends it
+tensorboard: install
+	LABKIT_HOME=$(or $(LABKIT_HOME),$(CURDIR)/workspace) $(BIN)/labkit tensorboard
 
 # After changing an English lesson: copy its code into the translations, mark the prose to translate.
 twins: install

@@ -216,7 +216,7 @@ class Kind:
                        for v in (fnmatch.filter(workspace.versions(self.root() / n, self.artifact.numbering), version)
                                  if at else workspace.versions(self.root() / n, self.artifact.numbering)[-1:])]
             if not matched:
-                raise LabkitError(f"no {self.what} matches {pattern!r}", f"`labkit {self.artifact.cli} list` shows them")
+                raise LabkitError(f"no {self.what} matches {pattern!r}", self.hint)
             found += matched
         return list(dict.fromkeys(found))
 

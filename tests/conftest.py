@@ -43,7 +43,8 @@ def session_temporary_directory(tmp_path_factory):
     SESSION_DIRS.append(str(tmp_path_factory.getbasetemp()))
 
 
-LABKIT_PROCESSES = ("labkit.serve.server", "labkit.train.supervisor", "labkit.convert.worker", "labkit/algorithms/")
+LABKIT_PROCESSES = ("labkit.serve.server", "labkit.train.supervisor", "labkit.convert.worker", "labkit/algorithms/",
+                    "labkit.train.board", "tensorboard_data_server")
 
 
 def leftover_processes() -> list:

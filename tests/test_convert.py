@@ -187,7 +187,7 @@ def test_int8_with_preprocessing_and_a_fixed_batch(jobs):
     assert convert.comparison(["rn-fp32", "rn-int8"]) == convert.report("rn-fp32")["models"] + [converted]
 
 
-def test_fp16_output_nodes_and_cli(jobs):
+def test_fp16_output_nodes_and_cli(jobs, tmp_path):
     env = {"LABKIT_HOME": str(jobs)}
     out = labkit_cli("convert", "create", "--job", "rn", "--template", "onnx-ort-fp16", "--name", "rn-fp16",
                      "--output-nodes", "logits", env=env)
@@ -203,6 +203,11 @@ def test_fp16_output_nodes_and_cli(jobs):
     wrong = labkit_cli("convert", "create", "--job", "rn", "--template", "onnx-ort-int8", "--name", "y",
                        "--precision", "fp32", env=env, check=False)
     assert wrong.returncode == 1 and "--template onnx-ort-fp32" in wrong.stderr
+    # side by side: the source and the plain export, then each conversion named (a glob of names)
+    rows = json.loads(labkit_cli("convert", "compare", "rn-fp1?", "--json", env=env).stdout)
+    assert rows == convert.comparison(["rn-fp16"]) and [r["model"] for r in rows][2:] == ["onnx-ort-fp16"]
+    shown = labkit_cli("convert", "compare", "rn-fp16", "--plot", tmp_path / "chart.png", env=env).stdout
+    assert "agree " in shown and "img/s" in shown and (tmp_path / "chart.png").stat().st_size > 0
 
 
 def test_mindspore_counting_model_exports_onnx_and_mindir(jobs):
@@ -219,6 +224,9 @@ def test_mindspore_counting_model_exports_onnx_and_mindir(jobs):
     record = convert.show("mc-int8")
     assert record["verdict"] == parity.NOT_JUDGED and "too few images" in record["note"]
     assert convert.comparison(["mc-int8"])[2]["model"] == converted["model"] + " (not judged)"
+    convert.create("rn", "onnx-ort-fp32", "rn-other", output_nodes=["no_such_tensor"], log=quiet)  # a record suffices
+    with pytest.raises(LabkitError, match="different jobs: mc-int8@V001 of mc@V001, rn-other@V001 of rn@V001"):
+        convert.comparison(["mc-int8", "rn-other"])
     said = []  # a lab asking for "INT8, else ..." does not take a model the gate did not vouch for
     with pytest.raises(LabkitError, match="completed and passed its parity gate"):
         convert.first_completed(["mc-int8"], log=said.append)

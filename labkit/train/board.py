@@ -93,9 +93,8 @@ def _announce(record: dict, log) -> None:
 
 
 def stop() -> dict | None:
-    """End TensorBoard's process (and its data server): its record, STOPPED; None if it never ran."""
-    folder = BOARD.root() / NAME
-    return BOARD.stop(folder) if (folder / "run.json").exists() else None
+    """End TensorBoard's process (and its data server): its record, STOPPED; None if it was not running."""
+    return BOARD.stop(BOARD.root() / NAME) if running() else None
 
 
 # --- the process ---------------------------------------------------------------------------
