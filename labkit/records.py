@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 from labkit import workspace
@@ -250,6 +251,18 @@ class Kind:
         finished = self.artifact.finished
         done = [r for r in self.list() if r["state"] == finished and keep(r)]
         return max(done, key=lambda r: r["timestamps"][finished]) if done else None
+
+    def wait_ready(self, run: Path, proc: subprocess.Popen, ready, timeout: float) -> dict | None:
+        """After ``spawn`` started ``proc``: the record once ``ready(record)`` holds, or once it has
+        ended (FAILED, STOPPED) if that comes first; None when ``timeout`` seconds pass first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            record = self.refresh(run)
+            if record["state"] in TERMINAL or ready(record):
+                return record
+            if proc.poll() is None:  # else the next refresh reports how it ended
+                time.sleep(0.2)
+        return None
 
     def stop_grace(self, record: dict) -> float:
         """Seconds the run's processes have after SIGTERM before they are killed."""

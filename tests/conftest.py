@@ -1,3 +1,4 @@
+import contextlib
 import os
 import subprocess
 import sys
@@ -82,6 +83,18 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(os.environ["LABKIT_HOME"], ignore_errors=True)
 
 
+@contextlib.contextmanager
+def labkit_home(home):
+    """``LABKIT_HOME`` set to ``home`` while a fixture wider than a test (which monkeypatch cannot
+    serve) makes its workspace."""
+    old = os.environ["LABKIT_HOME"]
+    os.environ["LABKIT_HOME"] = str(home)
+    try:
+        yield home
+    finally:
+        os.environ["LABKIT_HOME"] = old
+
+
 @pytest.fixture
 def ws(tmp_path, monkeypatch):
     """A fresh, empty workspace for one test."""
@@ -148,9 +161,7 @@ def trained_home(tmp_path_factory):
     from labkit import data, train
 
     home = tmp_path_factory.mktemp("trained") / "workspace"
-    old = os.environ["LABKIT_HOME"]
-    os.environ["LABKIT_HOME"] = str(home)
-    try:
+    with labkit_home(home):
         data.import_dataset(colour_manifest(tmp_path_factory.mktemp("colours") / "colours"), "fl")
         flowers = "fl@" + data.publish("fl", train_ratio=0.5)["version"]
         data.make("crowd", name="cr", count=12, size=64, seed=0)
@@ -162,8 +173,6 @@ def trained_home(tmp_path_factory):
                           wait=True, log=lambda *_: None)
         assert pt["state"] == ms["state"] == "COMPLETED", (pt.get("reason"), ms.get("reason"))
         assert train.evaluation("rn")["accuracy"] == 1.0, "the colour classes are easy: the fixture's model must learn them"
-    finally:
-        os.environ["LABKIT_HOME"] = old
     return home
 
 
@@ -179,17 +188,13 @@ def models(trained_home):
     """Imported models: the float ResNet from its job, and an INT8 one taking uint8 pixels."""
     from labkit import convert, registry
 
-    old = os.environ["LABKIT_HOME"]
-    os.environ["LABKIT_HOME"] = str(trained_home)
-    try:
+    with labkit_home(trained_home):
         rec = convert.create("rn", "onnx-ort-int8", "rn-serve-int8", preprocess="auto", calibration_images=16,
                              log=lambda *_: None)
         assert rec["state"] == "COMPLETED", rec.get("reason")
         registry.import_model("flowers", from_job="rn", log=lambda *_: None)
         registry.import_model("flowers", from_conversion="rn-serve-int8", log=lambda *_: None)
         registry.import_model("crowd", from_job="mc", log=lambda *_: None)
-    finally:
-        os.environ["LABKIT_HOME"] = old
     return trained_home
 
 
@@ -205,9 +210,7 @@ def instructor(tmp_path_factory):
 
     home = tmp_path_factory.mktemp("instructor") / "workspace"
     out = home.parent / "packs"
-    old = os.environ["LABKIT_HOME"]
-    os.environ["LABKIT_HOME"] = str(home)
-    try:
+    with labkit_home(home):
         data.make("crowd", name="cr", count=8, size=64, seed=0)
         data.publish("cr")
         job = train.create("MCNN", "pytorch", "cr@V001", "mc", {"image_size": "64", "batch_size": "2", "epoch_size": "2"},
@@ -222,8 +225,6 @@ def instructor(tmp_path_factory):
         packs.pack("crowd@0.0.1", out / "model.tar.gz", log=lambda *_: None)
         packs.pack("mc-fp32", out / "conversion.tar.gz", log=lambda *_: None)
         packs.pack("fl@V001", out / "flowers.tar.gz", log=lambda *_: None)
-    finally:
-        os.environ["LABKIT_HOME"] = old
     return home, out
 
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import labkit_cli
+from conftest import labkit_cli, labkit_home
 from labkit import data, i18n, labs, status, train
 from labkit.algorithms.summaries import EVENTS, FINAL
 from labkit.errors import LabkitError
@@ -72,17 +72,13 @@ def rates_home(tmp_path_factory):
     """A workspace with two versions of job "lr" that differ in one hyper-parameter, the
     learning-rate strategy (trained once for this file's tests)."""
     home = tmp_path_factory.mktemp("rates") / "workspace"
-    old = os.environ["LABKIT_HOME"]
-    os.environ["LABKIT_HOME"] = str(home)
-    try:
+    with labkit_home(home):
         data.make("flowers", name="fl", count=25, size=32, seed=0)
         dataset = "fl@" + data.publish("fl")["version"]
         for strategy in ("2:0.01", "2:0.05"):
             rec = train.create("ResNet50", "pytorch", dataset, "lr", {**TINY, "learning_rate_strategy": strategy},
                                wait=True, log=lambda *_: None)
             assert rec["state"] == "COMPLETED", rec.get("reason")
-    finally:
-        os.environ["LABKIT_HOME"] = old
     return home
 
 

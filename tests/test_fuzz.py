@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import colour_manifest, listing, members, resign, write_archive
+from conftest import colour_manifest, labkit_home, listing, members, resign, write_archive
 from labkit import data as datasets, packs
 from labkit.cli import main as cli
 from labkit.errors import LabkitError
@@ -167,13 +167,9 @@ def installed(instructor, tmp_path_factory):
     unpacked; and its records."""
     _, out = instructor
     home = tmp_path_factory.mktemp("installed") / "workspace"
-    old = os.environ["LABKIT_HOME"]
-    os.environ["LABKIT_HOME"] = str(home)
-    try:
+    with labkit_home(home):
         for name in ("conversion", "model"):
             packs.unpack(out / f"{name}.tar.gz", log=lambda *_: None)
-    finally:
-        os.environ["LABKIT_HOME"] = old
     return home, {str(p.relative_to(home)): p.read_bytes() for p in home.rglob("*")
                   if p.is_file() and p.suffix in (".json", ".jsonl")}
 

@@ -73,6 +73,29 @@ def test_a_service_is_reached_through_jupyters_proxy_with_its_docs(models, jobs,
         services.stop("hub")
 
 
+def test_tensorboard_is_reached_through_jupyters_proxy(jobs, jupyter, monkeypatch):
+    from labkit import train
+
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", PREFIX)
+    rec = train.tensorboard(["rn"], log=lambda *_: None)
+    try:
+        assert rec["browser_url"] == f"{PREFIX}proxy/{rec['port']}/"
+        browser = httpx.Client(base_url=jupyter, headers={"Authorization": "token t"}, timeout=30)
+        page = browser.get(rec["browser_url"])
+        assert page.status_code == 200 and "<tb-webapp>" in page.text
+        # the page asks for its scripts and data by relative URLs: under the proxy, they answer there
+        scripts = re.findall(r"""src=['"]([^'"/][^'"]*)['"]""", page.text)
+        assert scripts and all(browser.get(rec["browser_url"] + u).status_code == 200 for u in scripts), scripts
+        for _ in range(60):
+            if browser.get(rec["browser_url"] + "data/runs").json() == ["rn@V001"]:
+                break
+            time.sleep(0.5)
+        values = browser.get(rec["browser_url"] + "data/plugin/scalars/scalars", params={"run": "rn@V001", "tag": "loss"})
+        assert [step for _, step, _ in values.json()] == [1, 2, 3]
+    finally:
+        train.stop_tensorboard()
+
+
 def test_without_a_proxy_the_service_is_opened_at_its_own_url(models, jobs, monkeypatch):
     for variable in ("JUPYTERHUB_SERVICE_PREFIX", "LABKIT_PROXY_PREFIX"):
         monkeypatch.delenv(variable, raising=False)

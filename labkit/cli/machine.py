@@ -48,7 +48,7 @@ def gc(args) -> int:
 
 def add(sub) -> None:
     verb(sub, "doctor", "check this machine: python, engines, devices, disk, workspace, ports", doctor)
-    verb(sub, "status", "everything still running (jobs, conversions, services), how to stop it, and disk use",
+    verb(sub, "status", "everything still running (jobs, conversions, services, TensorBoard), how to stop it, and disk use",
          status)
     g = verb(sub, "gc", "free disk: delete epoch checkpoints other than each job's best and last", gc)
     g.add_argument("--dry-run", action="store_true", help="only say what would be deleted")

@@ -121,10 +121,9 @@ def _cell(value) -> str:
 
 def compare(args) -> int:
     from labkit import plots, train
-    from labkit.train.compare import rows
 
     found = train.compare(args.jobs)
-    shown = rows(found)
+    shown = train.compare_table(found)
     columns = list(shown[0])
     lines = [table([{k: _cell(v) for k, v in row.items()} for row in shown], columns)]
     lines.append("the same in all: " + (", ".join(f"{k}={v}" for k, v in found["same"].items()) or "nothing"))

@@ -198,6 +198,12 @@ def first_completed(refs: list[str], log=print) -> str:
                       "see `labkit convert list` and `labkit convert show TASK`; convert again or import the job")
 
 
+def of_job(job: str) -> list[str]:
+    """``TASK@VERSION`` of each completed conversion of job ``job`` (``JOB@VERSION``), the latest
+    version of each task name: what ``comparison`` can put side by side."""
+    return [f"{r['task']}@{r['version']}" for r in list_tasks() if r["job"] == job and r["state"] == "COMPLETED"]
+
+
 def report(ref: str) -> dict:
     """The task's parity report (also written for a task that failed its tolerances)."""
     run = _run_dir(ref)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import socket
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -81,25 +80,20 @@ def deploy(model: str, name: str | None = None, instances: int = 1, auto_stop: f
         stale.unlink()
     env = {**os.environ, "LABKIT_HOME": str(workspace.home()), "PROMETHEUS_MULTIPROC_DIR": str(folder / "prometheus")}
     proc = records.spawn(folder, [sys.executable, "-m", "labkit.serve.server", str(folder)], "service.log", env)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        record = refresh(folder)
-        if record["state"] not in LIVE:
-            raise LabkitError(f"service {name} did not start: {record.get('reason')}: {_log_tail(folder)}",
-                              f"see {folder / 'service.log'}")
-        if record.get("url") and _healthy(record["url"]):
-            record = records.update(folder, state="RUNNING")
-            log(f"service {name} is up at {record['url']} ({model_ref}, {instances} instance(s)"
-                + (f", stops itself after {auto_stop:g} s" if auto_stop else "") + ")")
-            log(f"try: curl -F images=@IMAGE.jpg {record['url']}/")
-            if record.get("browser_url"):
-                log(f"in your browser (through Jupyter's proxy): {record['browser_url']}/docs")
-            return record
-        if proc.poll() is not None:
-            continue  # the next refresh reports it
-        time.sleep(0.2)
-    stop(name)
-    raise LabkitError(f"service {name} was not ready within {READY_TIMEOUT_S} s", f"see {folder / 'service.log'}")
+    record = SERVICES.wait_ready(folder, proc, lambda r: bool(r.get("url")) and _healthy(r["url"]), READY_TIMEOUT_S)
+    if record is None:
+        stop(name)
+        raise LabkitError(f"service {name} was not ready within {READY_TIMEOUT_S} s", f"see {folder / 'service.log'}")
+    if record["state"] not in LIVE:
+        raise LabkitError(f"service {name} did not start: {record.get('reason')}: {_log_tail(folder)}",
+                          f"see {folder / 'service.log'}")
+    record = records.update(folder, state="RUNNING")
+    log(f"service {name} is up at {record['url']} ({model_ref}, {instances} instance(s)"
+        + (f", stops itself after {auto_stop:g} s" if auto_stop else "") + ")")
+    log(f"try: curl -F images=@IMAGE.jpg {record['url']}/")
+    if record.get("browser_url"):
+        log(f"in your browser (through Jupyter's proxy): {record['browser_url']}/docs")
+    return record
 
 
 def _healthy(url: str) -> bool:

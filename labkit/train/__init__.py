@@ -11,10 +11,10 @@ from labkit.records import TERMINAL
 from labkit.train.jobs import (DEVICES, create, parse_events, ensure_job, evaluation, list_jobs, logs, metrics,
                                output_dir, progress, resume, show, stop, wait)
 from labkit.train.board import start as tensorboard, stop as stop_tensorboard
-from labkit.train.compare import compare
+from labkit.train.compare import compare, rows as compare_table
 from labkit.train.timing import expected_time, for_dataset as estimate
 from labkit.train.transfer import fine_tune, pretrain, versus_scratch
 
 __all__ = ["TERMINAL", "DEVICES", "create", "ensure_job", "evaluation", "list_jobs", "logs", "metrics", "output_dir",
            "parse_events", "progress", "resume", "show", "stop", "wait", "pretrain", "fine_tune", "versus_scratch", "estimate",
-           "expected_time", "compare", "tensorboard", "stop_tensorboard"]
+           "expected_time", "compare", "compare_table", "tensorboard", "stop_tensorboard"]

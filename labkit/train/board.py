@@ -63,19 +63,14 @@ def start(refs: list[str] | None = None, host: str = "127.0.0.1", log=print) -> 
                                                    "timestamps": {"STARTING": workspace.now()}})
     env = {**os.environ, "LABKIT_HOME": str(workspace.home())}
     proc = records.spawn(folder, [sys.executable, "-m", "labkit.train.board", str(folder)], "tensorboard.log", env)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        record = BOARD.refresh(folder)
-        if record["state"] not in LIVE:
-            raise LabkitError(f"TensorBoard did not start: {record.get('reason')}", f"see {folder / 'tensorboard.log'}")
-        if record["state"] == "RUNNING" and _answers(record["url"]):
-            _announce(record, log)
-            return record
-        if proc.poll() is not None:
-            continue  # the next refresh reports it
-        time.sleep(0.2)
-    stop()
-    raise LabkitError(f"TensorBoard was not ready within {READY_TIMEOUT_S} s", f"see {folder / 'tensorboard.log'}")
+    record = BOARD.wait_ready(folder, proc, lambda r: r["state"] == "RUNNING" and _answers(r["url"]), READY_TIMEOUT_S)
+    if record is None:
+        stop()
+        raise LabkitError(f"TensorBoard was not ready within {READY_TIMEOUT_S} s", f"see {folder / 'tensorboard.log'}")
+    if record["state"] not in LIVE:
+        raise LabkitError(f"TensorBoard did not start: {record.get('reason')}", f"see {folder / 'tensorboard.log'}")
+    _announce(record, log)
+    return record
 
 
 def _answers(url: str) -> bool:
