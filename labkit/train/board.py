@@ -33,10 +33,6 @@ BOARD = records.Kind(artifacts.TENSORBOARD, "TensorBoard", "start it with `labki
                      "TensorBoard's process died; start it again with `labkit tensorboard`")
 
 
-def show() -> dict:
-    return BOARD.show(NAME)
-
-
 def running() -> dict | None:
     """The record of the TensorBoard that is up (or starting), if any."""
     if not (BOARD.root() / NAME / "run.json").exists():
