@@ -61,6 +61,7 @@ class Board:
         step = report["best_epoch"]
         final = {k: float(v) for k, v in report.items() if k not in NOT_METRICS and isinstance(v, (int, float))}
         hyper = {k: v for k, v in hp.items() if isinstance(v, (bool, int, float, str))}
+        # no experiment summary: TensorBoard then makes one from all the runs' (jobs differ in hyper-parameters)
         _, start, end = hparams(hyper, {FINAL + k: v for k, v in final.items()})
         self.writer.file_writer.add_summary(start)
         self.writer.file_writer.add_summary(end)
@@ -68,6 +69,8 @@ class Board:
             self.writer.add_scalar(FINAL + k, v, step)
         self.writer.add_figure("evaluation", plots.evaluation(report), step)
         shown = np.unique(np.linspace(0, len(x_val) - 1, min(SHOWN, len(x_val))).astype(int))  # across the classes
+        if not len(shown):
+            return
         if "labels" in report:
             predicted, truth, labels = outputs[shown].argmax(1), t_val[shown], report["labels"]
         else:  # density maps: their sums are the counts
