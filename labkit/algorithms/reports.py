@@ -36,6 +36,8 @@ def report_pretrained(path: str, loaded: list[str], skipped: list[str]) -> None:
     emit("pretrained", loaded=len(loaded), skipped=skipped)
 
 
+# The columns of metrics.csv that time an epoch (the others are the same in a job run twice)
+TIMES = ("seconds", "images_per_second")
 # The column of metrics.csv that picks a job's best epoch (``better`` says which way)
 BEST_BY = {COUNTING: "val_mae", CLASSIFICATION: "val_acc"}
 
@@ -108,7 +110,7 @@ class RunLog:
 
     def __init__(self, train_url: Path, fields: list[str]):
         self.path = Path(train_url) / "metrics.csv"
-        self.fields = ["epoch", *fields, "lr", "seconds", "images_per_second"]
+        self.fields = ["epoch", *fields, "lr", *TIMES]
         if self.path.exists():  # resumed: the columns it was started with
             with open(self.path, newline="") as f:
                 self.fields = next(csv.reader(f), None) or self.fields
