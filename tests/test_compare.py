@@ -15,6 +15,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import labkit_cli, labkit_home
 from labkit import data, i18n, labs, status, train
+from labkit.algorithms.reports import TIMES
 from labkit.algorithms.summaries import EVENTS, FINAL
 from labkit.errors import LabkitError
 from labkit.train import board, supervisor
@@ -37,8 +38,8 @@ def test_every_job_writes_its_epochs_hyper_parameters_and_figures_for_tensorboar
     rows = train.metrics(ref)
     found = events(jobs, ref)
     tags = found.Tags()
-    assert set(tags["scalars"]) == {*columns, "lr", "seconds", "images_per_second", *(FINAL + k for k in final)}
-    for column in [*columns, "lr", "seconds", "images_per_second"]:  # one value per epoch, metrics.csv's
+    assert set(tags["scalars"]) == {*columns, "lr", *TIMES, *(FINAL + k for k in final)}
+    for column in [*columns, "lr", *TIMES]:  # one value per epoch, metrics.csv's
         assert [(s.step, round(s.value, 4)) for s in found.Scalars(column)] == \
             [(r["epoch"], round(r[column], 4)) for r in rows], column
     assert all(r["images_per_second"] > 0 for r in rows)
