@@ -224,8 +224,9 @@ def counts_scatter(report: dict):
 def predictions(images: np.ndarray, predicted: np.ndarray, truth: np.ndarray, labels: list[str] | None = None):
     """Images with what a network predicted: with ``labels``, the class (green when right, red
     when not) and the true one; without, the head count against the true count."""
-    fig, axes = _figure(1, len(images), cell=2.0)
-    for ax, image, guess, true in zip(axes[0], images, predicted, truth, strict=True):
+    cols = min(4, len(images))
+    fig, axes = _figure(-(-len(images) // cols), cols, cell=2.2)
+    for ax, image, guess, true in zip(axes.flat, images, predicted, truth):
         ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
         if labels is None:
             ax.set_title(word("count of", predicted=float(guess), true=float(true)), fontsize=9)
