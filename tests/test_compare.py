@@ -109,7 +109,9 @@ def test_compare_names_exactly_the_hyper_parameter_that_differs(rates_home, rate
         assert figure.width > 600
     # what cannot be compared says why, without a traceback
     for refs, message in ((["lr@V001"], "a comparison needs two or more"), (["nope-*", "lr"], "no training job matches"),
-                          (["lr@V009", "lr"], "has no version V009")):
+                          (["lr@V009", "lr"], "has no version V009"),
+                          (["lr@*", "--plot", tmp_path / "no" / "such.png"], "cannot write the figure"),
+                          (["lr@*", "--plot", tmp_path / "curves.xyz"], "cannot write the figure")):
         bad = labkit_cli("train", "compare", *refs, env=env, check=False)
         assert bad.returncode == 1 and message in bad.stderr and "Traceback" not in bad.stderr
 

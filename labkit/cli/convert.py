@@ -1,7 +1,7 @@
 """``labkit convert``: stage 3, export and convert a trained model, with a parity report."""
 from __future__ import annotations
 
-from labkit.cli.output import delete_verb, emit, progress, table, verb, verbs
+from labkit.cli.output import delete_verb, emit, progress, save_figure, table, verb, verbs
 from labkit.convert.conversions import FORMATS, OUTPUT_TYPES, PRECISIONS, TEMPLATES
 from labkit.errors import LabkitError
 
@@ -88,7 +88,7 @@ def compare(args) -> int:
     rows = convert.comparison(args.tasks)
     lines = _report_lines({"models": rows})[1:]
     if args.plot:
-        plots.conversion_chart(rows).savefig(args.plot, dpi=120)
+        save_figure(plots.conversion_chart(rows), args.plot)
         lines.append(f"chart: {args.plot}")
     emit(args, rows, "\n".join(["each model on the validation split: size, difference from the source engine "
                                 "(top-1 agreement), accuracy, batch-1 latency, best throughput", *lines]))

@@ -7,6 +7,7 @@ import json
 import sys
 
 from labkit.boundary import printable
+from labkit.errors import LabkitError
 from labkit.workspace import size_text
 
 
@@ -34,6 +35,15 @@ def progress(message: str) -> None:
 def on_terminal() -> bool:
     """Is progress read by a person? Bars only then: piped to a file, progress stays plain lines."""
     return sys.stderr.isatty()
+
+
+def save_figure(figure, path: str) -> None:
+    """``--plot FILE``: the figure into FILE, its format from the extension; a clear error if it cannot be."""
+    try:
+        figure.savefig(path, dpi=120)
+    except (OSError, ValueError) as exc:
+        raise LabkitError(f"cannot write the figure to {path}: {exc}",
+                          "give a file in an existing folder, ending in .png, .svg or .pdf") from None
 
 
 def verb(group, name: str, help: str, func, ref: tuple[str, str] | None = None) -> argparse.ArgumentParser:

@@ -5,7 +5,7 @@ import sys
 
 from labkit.algorithms import DEVICES
 from labkit.catalog import ENGINES
-from labkit.cli.output import delete_verb, emit, progress, table, verb, verbs
+from labkit.cli.output import delete_verb, emit, progress, save_figure, table, verb, verbs
 from labkit.errors import LabkitError
 
 
@@ -128,7 +128,7 @@ def compare(args) -> int:
     lines = [table([{k: _cell(v) for k, v in row.items()} for row in shown], columns)]
     lines.append("the same in all: " + (", ".join(f"{k}={v}" for k, v in found["same"].items()) or "nothing"))
     if args.plot:
-        plots.compare_curves(found).savefig(args.plot, dpi=120)
+        save_figure(plots.compare_curves(found), args.plot)
         lines.append(f"learning curves: {args.plot}")
     emit(args, found, "\n".join(lines))
     return 0
