@@ -23,7 +23,7 @@ CGROUP_ROOT, PROC_CGROUP = Path("/sys/fs/cgroup"), Path("/proc/self/cgroup")
 
 def cores() -> int:
     """The cores this process may use, which every thread pool of labkit is sized by: the CPUs
-    it may run on (its affinity), capped by its cgroup v2 CPU quota (what a container or a
+    it may run on (its affinity), capped by its cgroup CPU quota (what a container or a
     JupyterHub spawner grants), at least 1. ``os.cpu_count()`` sees the whole machine."""
     try:
         usable = len(os.sched_getaffinity(0))
@@ -34,23 +34,47 @@ def cores() -> int:
 
 
 def cgroup_quota(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> float | None:
-    """The CPUs this process's cgroup v2 quota allows (``cpu.max``: quota / period), the
-    tightest of its cgroup and every parent's; None when there is no quota (or no cgroup v2)."""
+    """The CPUs this process's cgroup CPU quota allows, the tightest of its cgroup and every
+    parent's: cgroup v2's ``cpu.max`` (quota / period) or, on a host with cgroup v1, the cpu
+    controller's ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``; None when there is no quota."""
     try:
-        line = next(ln for ln in proc_cgroup.read_text().splitlines() if ln.startswith("0::"))
-    except (OSError, StopIteration):
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
         return None
-    path, limits = root / line[3:].strip().lstrip("/"), []
+    limits = []
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if line.startswith("0::"):
+            limits += _up_the_tree(root, path, _v2_quota)
+        elif "cpu" in controllers.split(","):  # v1 mounts the controller as cpu/ (or cpu,cpuacct/)
+            mount = root / controllers if (root / controllers).is_dir() else root / "cpu"
+            limits += _up_the_tree(mount, path, _v1_quota)
+    return min(limits) if limits else None
+
+
+def _up_the_tree(mount: Path, path: str, quota) -> list[float]:
+    """The quotas ``quota(folder)`` finds from the cgroup's folder up to the hierarchy's mount."""
+    here, found = mount / path.strip().lstrip("/"), []
     while True:
         try:
-            quota, period = (path / "cpu.max").read_text().split()
-            if quota != "max":
-                limits.append(int(quota) / int(period))
+            limit = quota(here)
         except (OSError, ValueError):
-            pass
-        if path == root or root not in path.parents:
-            return min(limits) if limits else None
-        path = path.parent
+            limit = None
+        if limit is not None:
+            found.append(limit)
+        if here == mount or mount not in here.parents:
+            return found
+        here = here.parent
+
+
+def _v2_quota(folder: Path) -> float | None:
+    quota, period = (folder / "cpu.max").read_text().split()
+    return None if quota == "max" else int(quota) / int(period)
+
+
+def _v1_quota(folder: Path) -> float | None:
+    quota = int((folder / "cpu.cfs_quota_us").read_text())  # -1: no quota
+    return quota / int((folder / "cpu.cfs_period_us").read_text()) if quota > 0 else None
 
 
 def onnx_session(model: str | Path, threads: int | None = None):

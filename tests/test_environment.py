@@ -58,8 +58,19 @@ def test_thread_pools_follow_the_cpu_quota(tmp_path):
     assert cpu.cgroup_quota(root, proc) == 1.5
     (root / "hub" / "user-ada" / "cpu.max").write_text("50000 100000\n")
     assert cpu.cgroup_quota(root, proc) == 0.5
-    proc.write_text("12:cpu:/old-v1-hierarchy\n")  # cgroup v1 only: nothing to read
-    assert cpu.cgroup_quota(root, proc) is None
+    # cgroup v1 (this kind of host): the cpu controller's CFS quota, also up the tree
+    proc.write_text("12:cpu,cpuacct:/hub/user-bo\n4:memory:/hub/user-bo\n0::/\n")
+    v1 = root / "cpu,cpuacct" / "hub" / "user-bo"
+    v1.mkdir(parents=True)
+    assert cpu.cgroup_quota(root, proc) is None  # no quota files: nothing to read
+    (v1 / "cpu.cfs_quota_us").write_text("-1\n")
+    (v1 / "cpu.cfs_period_us").write_text("100000\n")
+    assert cpu.cgroup_quota(root, proc) is None  # -1: no quota
+    (v1.parent / "cpu.cfs_quota_us").write_text("200000\n")
+    (v1.parent / "cpu.cfs_period_us").write_text("100000\n")
+    assert cpu.cgroup_quota(root, proc) == 2.0
+    (v1 / "cpu.cfs_quota_us").write_text("50000\n")
+    assert cpu.cgroup_quota(root, proc) == 0.5
     # a process allowed one CPU sizes its pools by one, whatever the machine has
     code = "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); from labkit import cpu; print(cpu.cores())"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "1"
