@@ -213,9 +213,10 @@ class Kind:
                 found.append(f"{name}@{self.dir(pattern).name}")  # a clear error where there is none
                 continue
             names = sorted(p.name for p in self.root().iterdir() if p.is_dir() and fnmatch.fnmatchcase(p.name, name))
-            matched = [f"{n}@{v}" for n in names
-                       for v in (fnmatch.filter(workspace.versions(self.root() / n, self.artifact.numbering), version)
-                                 if at else workspace.versions(self.root() / n, self.artifact.numbering)[-1:])]
+            matched = []
+            for n in names:
+                published = workspace.versions(self.root() / n, self.artifact.numbering)
+                matched += [f"{n}@{v}" for v in (fnmatch.filter(published, version) if at else published[-1:])]
             if not matched:
                 raise LabkitError(f"no {self.what} matches {pattern!r}", self.hint)
             found += matched

@@ -206,6 +206,7 @@ def test_fp16_output_nodes_and_cli(jobs, tmp_path):
     # side by side: the source and the plain export, then each conversion named (a glob of names)
     rows = json.loads(labkit_cli("convert", "compare", "rn-fp1?", "--json", env=env).stdout)
     assert rows == convert.comparison(["rn-fp16"]) and [r["model"] for r in rows][2:] == ["onnx-ort-fp16"]
+    assert "rn-fp16@V001" in convert.of_same_job("rn-fp16") and convert.of_same_job("no-such-task") == []
     shown = labkit_cli("convert", "compare", "rn-fp16", "--plot", tmp_path / "chart.png", env=env).stdout
     assert "agree " in shown and "img/s" in shown and (tmp_path / "chart.png").stat().st_size > 0
 

@@ -10,8 +10,8 @@ options the seeds name (input shape, NCHW/NHWC, output nodes, output type, pre-p
 inside the model), and keeps the result unless its parity gate fails it.
 """
 from labkit.convert.conversions import (COMPARED, TEMPLATES, comparison, create, export, exports, first_completed,
-                                        latest_completed, list_tasks, model_path, of_job, parse_shape, report, show,
+                                        latest_completed, list_tasks, model_path, of_same_job, parse_shape, report, show,
                                         signature, stop)
 
 __all__ = ["COMPARED", "TEMPLATES", "comparison", "create", "export", "exports", "first_completed", "latest_completed",
-           "list_tasks", "model_path", "of_job", "parse_shape", "report", "show", "signature", "stop"]
+           "list_tasks", "model_path", "of_same_job", "parse_shape", "report", "show", "signature", "stop"]

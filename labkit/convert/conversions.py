@@ -198,9 +198,14 @@ def first_completed(refs: list[str], log=print) -> str:
                       "see `labkit convert list` and `labkit convert show TASK`; convert again or import the job")
 
 
-def of_job(job: str) -> list[str]:
-    """``TASK@VERSION`` of each completed conversion of job ``job`` (``JOB@VERSION``), the latest
-    version of each task name: what ``comparison`` can put side by side."""
+def of_same_job(ref: str) -> list[str]:
+    """``TASK@VERSION`` of each completed conversion (the latest version of each task name) of
+    the job that conversion ``ref`` was made from: what ``comparison`` can put side by side.
+    An empty list where ``ref`` is not in this workspace (a model unpacked without it)."""
+    try:
+        job = show(ref)["job"]
+    except LabkitError:
+        return []
     return [f"{r['task']}@{r['version']}" for r in list_tasks() if r["job"] == job and r["state"] == "COMPLETED"]
 
 

@@ -28,6 +28,7 @@ LIVE = ("STARTING", "RUNNING")
 READY_TIMEOUT_S = 60
 SYNC_SECONDS = 3  # how soon a new job's runs appear
 RUNS = "runs"  # the folder of links TensorBoard reads
+HOST = "127.0.0.1"  # this machine only; a hub's learners reach it through their proxy
 
 BOARD = records.Kind(artifacts.TENSORBOARD, "TensorBoard", "start it with `labkit tensorboard`",
                      "TensorBoard's process died; start it again with `labkit tensorboard`")
@@ -41,7 +42,7 @@ def running() -> dict | None:
     return record if record["state"] in LIVE else None
 
 
-def start(refs: list[str] | None = None, host: str = "127.0.0.1", log=print) -> dict:
+def start(refs: list[str] | None = None, log=print) -> dict:
     """Start TensorBoard over jobs ``refs`` (``JOB[@V]``, globs allowed; none: every job, those
     created later too) and return its record once it answers. One already running over the same
     jobs is kept; over others, it is started again."""
@@ -55,7 +56,7 @@ def start(refs: list[str] | None = None, host: str = "127.0.0.1", log=print) -> 
         stop()
     with workspace.locked(BOARD.root()):
         folder.mkdir(parents=True, exist_ok=True)
-        workspace.write_json(folder / "run.json", {"name": NAME, "jobs": chosen, "host": host, "state": "STARTING",
+        workspace.write_json(folder / "run.json", {"name": NAME, "jobs": chosen, "host": HOST, "state": "STARTING",
                                                    "timestamps": {"STARTING": workspace.now()}})
     env = {**os.environ, "LABKIT_HOME": str(workspace.home())}
     proc = records.spawn(folder, [sys.executable, "-m", "labkit.train.board", str(folder)], "tensorboard.log", env)
