@@ -19,7 +19,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # and ignores these variables. CI runs it after `make test`.
 AVX2_ONLY := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
 
-.PHONY: install lab test test-fast test-avx2 fuzz lint jupyter tensorboard twins bench docs wheelhouse clean
+.PHONY: install lab test test-fast test-avx2 fuzz lint jupyter tensorboard hub twins bench docs wheelhouse clean
 
 install: $(VENV)/.installed
 
@@ -57,7 +57,16 @@ $(VENV)/.installed: pyproject.toml
 lab: install
 	$(BIN)/labkit run $(LAB) --profile $(PROFILE) --lang $(LESSONS)
 
-test: install
+# JupyterHub's proxy for a room on one server (Node.js, from npm, pinned by docs/hub/package-lock.json).
+# The test suite runs a real hub with it where npm is there (tests/test_hub.py says when it cannot).
+HUB_PROXY := docs/hub/node_modules/.bin/configurable-http-proxy
+NPM := $(shell command -v npm 2>/dev/null)
+$(HUB_PROXY): docs/hub/package.json docs/hub/package-lock.json
+	$(if $(NPM),,@echo "the hub's proxy comes from npm: install Node.js 20 or later (Debian: apt install npm)"; exit 1)
+	cd docs/hub && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: install $(if $(NPM),$(HUB_PROXY))
 	$(BIN)/python -m pytest
 
 # The loop while editing: no training, no labs, no notebooks, no service processes (the tests
@@ -86,6 +95,14 @@ jupyter: install
 # TensorBoard over every job of the workspace (later ones too); `labkit tensorboard stop` ends it
 tensorboard: install
 	LABKIT_HOME=$(or $(LABKIT_HOME),$(CURDIR)/workspace) $(BIN)/labkit tensorboard
+
+# A workshop room on one server, as root there (docs/HUB.md): JupyterHub from the recipe in docs/hub,
+# its state (database, cookie secret) in HUB_DIR. LESSONS=zh-CN for a room that reads Chinese.
+HUB_DIR ?= /var/lib/labkit-hub
+hub: install $(HUB_PROXY)
+	mkdir -p $(HUB_DIR)
+	cd $(HUB_DIR) && LABKIT_DIR=$(CURDIR) LABKIT_LESSONS=$(LESSONS) $(abspath $(BIN))/jupyterhub \
+		-f $(CURDIR)/docs/hub/jupyterhub_config.py
 
 # After changing an English lesson: copy its code into the translations, mark the prose to translate.
 twins: install

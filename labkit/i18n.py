@@ -64,6 +64,27 @@ WORDS = {
     "validation accuracy": ("validation accuracy", "验证准确率"),
     "validation accuracy of": ("validation accuracy {value:.1%}", "验证准确率 {value:.1%}"),
     "validation MAE": ("validation MAE", "验证 MAE"),
+    # the room's page (labkit.room.page)
+    "room": ("labkit: the room", "labkit：教室"),
+    "room summary": ("{learners} learners, {running} things running, {disk} on disk; refreshed {time}",
+                     "{learners} 名学员，{running} 项正在运行，共占用 {disk}；刷新于 {time}"),
+    "learner": ("learner", "学员"),
+    "lesson": ("lesson", "课程"),
+    "stage": ("stage", "阶段"),
+    "jobs": ("training jobs", "训练作业"),
+    "conversions": ("conversions", "模型转换"),
+    "services": ("services", "在线服务"),
+    "disk": ("disk", "磁盘"),
+    "last error": ("last error", "最近的错误"),
+    "last change": ("last change", "最近的改动"),
+    "minutes ago": ("{minutes} min ago", "{minutes} 分钟前"),
+    "stage data": ("1 data", "1 数据"),
+    "stage train": ("2 train", "2 训练"),
+    "stage convert": ("3 convert", "3 转换"),
+    "stage model": ("4 model", "4 模型"),
+    "stage service": ("5 deploy", "5 部署"),
+    "not started": ("not started", "尚未开始"),
+    "give pack": ("hand a pack to a learner: labkit room give LEARNER PACK", "给学员一个讲师包：labkit room give 学员 讲师包"),
 }
 
 # A lesson's processes (a training job drawing its TensorBoard figures) speak its language:
@@ -92,6 +113,6 @@ def language() -> str:
     return _language
 
 
-def word(key: str, **fields) -> str:
-    """The words for ``key`` in the current language, with ``fields`` filled in."""
-    return WORDS[key][LANGUAGES.index(_language)].format(**fields)
+def word(key: str, language: str | None = None, **fields) -> str:
+    """The words for ``key`` in ``language`` (default: the current one), with ``fields`` filled in."""
+    return WORDS[key][LANGUAGES.index(language or _language)].format(**fields)

@@ -303,6 +303,7 @@ class Service(Run):
     host: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.:_-]{1,253}$")]
     port: Annotated[int, Field(ge=0, le=65535)]
     auto_stop: Annotated[Number, Field(gt=0)] | None = None
+    access: Literal["owner", "any"] = "any"   # owner: on a shared server, only the user who deployed it
     max_batch: Annotated[int, Field(ge=1, le=4096)]
     max_wait: Annotated[Number, Field(ge=0, le=60)]
     max_body: Annotated[int, Field(ge=1, le=2**34)]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from labkit.errors import LabkitError
 
+PRIVATE = 0o700   # a workspace's mode: only its owner reads it (mkdir's mode, narrowed by the umask)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -58,7 +59,7 @@ def cache_dir() -> Path:
 def home() -> Path:
     """The workspace root: ``$LABKIT_HOME``, else the nearest ``workspace/`` above the
     current directory (so a notebook started in ``notebooks/`` finds the repo's), else
-    ``./workspace``."""
+    ``./workspace``. One labkit creates is readable by its owner only (``PRIVATE``)."""
     env = os.environ.get("LABKIT_HOME")
     if env:
         root = Path(env).expanduser()
@@ -68,10 +69,17 @@ def home() -> Path:
                     cwd / "workspace")
     root = root.resolve()
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        if not root.is_dir():
+            root.parent.mkdir(parents=True, exist_ok=True)
+            root.mkdir(mode=PRIVATE)   # a new workspace is its owner's alone (a room's learners share one server)
+    except FileExistsError:
+        pass
     except OSError as exc:
         raise LabkitError(f"cannot create the workspace {root}: {exc.strerror}",
                           "set LABKIT_HOME to a writable directory") from exc
+    if not os.access(root, os.R_OK | os.W_OK | os.X_OK):
+        raise LabkitError(f"the workspace {root} is not yours to use (no read and write permission)",
+                          "set LABKIT_HOME to a workspace of your own")
     return root
 
 

@@ -116,30 +116,3 @@ def test_the_proxy_prefix_comes_from_the_hub_or_from_labkit(monkeypatch):
     monkeypatch.setenv("LABKIT_PROXY_PREFIX", "https://lab.example.org/jupyter/")   # a remote Jupyter without a hub
     assert proxy.browser_url(8080) == "https://lab.example.org/jupyter/proxy/8080"
     assert proxy.root_path(8080) == "/jupyter/proxy/8080"
-
-
-def test_the_hub_recipe_gives_each_learner_a_workspace_lessons_limits_and_culling(tmp_path, monkeypatch):
-    import getpass
-    from types import SimpleNamespace
-
-    from traitlets.config import PyFileConfigLoader
-
-    from labkit.lessons import NOTEBOOKS
-
-    monkeypatch.setenv("LABKIT_DIR", str(NOTEBOOKS.parent))
-    monkeypatch.setenv("LABKIT_LESSONS", "zh-CN")
-    config = PyFileConfigLoader("jupyterhub_config.py", str(NOTEBOOKS.parent / "docs" / "hub")).load_config()
-    learner = SimpleNamespace(user=SimpleNamespace(name=getpass.getuser()))
-    monkeypatch.setattr("os.path.expanduser", lambda path: str(tmp_path / path.lstrip("~")))
-    env = config.Spawner.environment
-    assert env["LABKIT_HOME"](learner) == str(tmp_path / learner.user.name / "labkit-workspace")
-    assert env["PATH"].startswith(str(NOTEBOOKS.parent / ".venv" / "bin"))
-    config.Spawner.pre_spawn_hook(learner)
-    lessons = tmp_path / learner.user.name / "labkit-lessons"
-    assert sorted(p.name for p in lessons.glob("*.ipynb"))[0] == "01_data_prep.ipynb"
-    assert "实验阶段" in (lessons / "01_data_prep.ipynb").read_text(encoding="utf-8")   # the Chinese lessons
-    assert config.Spawner.args == [f"--LabApp.app_settings_dir={NOTEBOOKS / 'zh-CN' / '.jupyterlab'}"]
-    assert (config.Spawner.cpu_limit, config.Spawner.mem_limit) == (2, "8G")
-    (culler,) = config.JupyterHub.services
-    assert culler["command"][1:] == ["-m", "jupyterhub_idle_culler", "--timeout=3600"]
-    assert config.JupyterHub.load_roles[0]["services"] == ["idle-culler"]

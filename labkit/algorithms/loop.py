@@ -32,10 +32,11 @@ class Engine:
 
     name: str
     drop_last = False  # a graph engine that compiles per input shape drops the ragged last batch
+    threads: int | None = None  # the CPU threads each process computes with, once set up (None: the device's)
 
     def setup(self, device: str, seed: int) -> tuple[int, int, int]:
         """Select the device, seed the framework, join the data-parallel group: (rank, world,
-        rank on this machine)."""
+        rank on this machine); size the CPU thread pool by this process's share of ``cores()``."""
         raise NotImplementedError
 
     def build(self, arch: str, num_classes: int, hp: dict) -> None:
@@ -190,7 +191,7 @@ def main(engine: Engine, argv=None) -> int:
 
     log = reports.RunLog(out, reports.metric_fields(spec.task))
     board = summaries.Board(out) if writes else None
-    reports.emit("start", epochs=schedule.stop, start_epoch=start, rank=rank, world=world,
+    reports.emit("start", epochs=schedule.stop, start_epoch=start, rank=rank, world=world, threads=engine.threads,
                 train=len(data.x_train), val=len(data.x_val))
     best_outputs, best_epoch = None, None  # the best epoch's validation outputs, for the final report
     for epoch in range(start, schedule.stop):

@@ -12,11 +12,11 @@ import os
 import sys
 
 from labkit import __version__
-from labkit.cli import algo, convert, data, deploy, evaluate, labs, machine, model, packs, train
+from labkit.cli import algo, convert, data, deploy, evaluate, labs, machine, model, packs, room, train
 from labkit.boundary import printable
 from labkit.errors import LabkitError
 
-GROUPS = (machine, data, algo, train, convert, model, deploy, evaluate, packs, labs)  # in the order --help lists them
+GROUPS = (machine, data, algo, train, convert, model, deploy, evaluate, packs, labs, room)  # in the order --help lists them
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ truth; the error handlers; and a body-size limit in front of it all.
 """
 from __future__ import annotations
 
+import os
 import signal
 import time
 
@@ -20,9 +21,9 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from labkit import __version__
-from labkit.serve import metrics, schemas
+from labkit.serve import metrics, peers, schemas
 from labkit.serve.endpoints import Endpoints, Settings
-from labkit.serve.errors import MEANINGS, PayloadTooLarge, ServiceError, error_model, error_response
+from labkit.serve.errors import MEANINGS, PayloadTooLarge, ServiceError, error_model, error_response, route_of
 
 IMAGE_UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["images"],
@@ -88,8 +89,9 @@ def routes(ep: Endpoints) -> list[APIRoute]:
     ]
 
 
-def create_app(settings: Settings) -> BodyLimit:
-    """The app to serve: the FastAPI app behind the body limit."""
+def create_app(settings: Settings):
+    """The app to serve: the FastAPI app behind the body limit (and, on a shared server, the
+    owner check)."""
     endpoints = Endpoints(settings)
 
     def drain_on(sig: int) -> None:
@@ -120,13 +122,14 @@ def create_app(settings: Settings) -> BodyLimit:
     async def http_error(request: Request, exc: StarletteHTTPException):
         message = {404: f"no route {request.url.path}; the routes are listed at /docs",
                    405: f"{request.method} is not allowed on {request.url.path}; see /docs"}.get(exc.status_code)
-        return error_response(request.url.path, exc.status_code, message or str(exc.detail), exc.headers)
+        return error_response(route_of(request.scope), exc.status_code, message or str(exc.detail), exc.headers)
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError):
-        return error_response(request.url.path, exc.status, exc.message)
+        return error_response(route_of(request.scope), exc.status, exc.message)
 
-    return BodyLimit(app, settings.max_body)
+    limited = BodyLimit(app, settings.max_body)
+    return OwnerOnly(limited) if settings.owner_only else limited
 
 
 def _openapi(app: FastAPI) -> dict:
@@ -159,7 +162,7 @@ class BodyLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         start, status = time.perf_counter(), {"code": 500}
-        path = scope["path"]
+        path = route_of(scope)
         too_large = f"the body is over the limit of {self.limit // (1024 * 1024)} MB"
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
@@ -188,3 +191,21 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         finally:
             metrics.observe_request(path, status["code"], time.perf_counter() - start)
+
+
+class OwnerOnly:
+    """Pure ASGI: answer 403 to a caller that is not this process's Unix user (``peers``), so
+    that on a room's server one learner's service is not another's to call or flood."""
+
+    def __init__(self, app):
+        self.app, self.owner = app, os.getuid()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and peers.uid_of_peer(scope["client"], scope["server"]) != self.owner:
+            response = error_response(route_of(scope), 403, "this service answers only the user who deployed it: "
+                                                          "call your own service, from your notebook or terminal "
+                                                          "or through your Jupyter's proxy")
+            await response(scope, receive, send)
+            metrics.observe_request(route_of(scope), 403, 0.0)
+            return None
+        return await self.app(scope, receive, send)

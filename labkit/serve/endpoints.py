@@ -37,6 +37,7 @@ class Settings:
     max_batch: int = 16
     max_wait: float = 0.005
     threads: int | None = None
+    owner_only: bool = False   # answer only the Unix user who deployed it (a room's shared server)
 
 
 class Endpoints:

@@ -61,6 +61,13 @@ class DeadlineExceeded(ServiceError):
     status = 504
 
 
+def route_of(scope: dict) -> str:
+    """The route a request asks for: its path less the root path the service is mounted at (a
+    proxy's ``/user/NAME/proxy/PORT``, which uvicorn puts in front of every path)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root):] or "/" if root and path.startswith(root) else path
+
+
 def _is_v2(path: str) -> bool:
     return path.startswith("/v2")
 

@@ -23,6 +23,12 @@ def prefix() -> str | None:
     return None
 
 
+def shared_server() -> bool:
+    """Does this Jupyter run under JupyterHub, on a server other users share? (Then a service
+    answers only its owner: ``labkit.serve.peers``.)"""
+    return bool(os.environ.get("JUPYTERHUB_SERVICE_PREFIX"))
+
+
 def browser_url(port: int) -> str | None:
     """Where the learner's browser reaches a service on ``port`` (None: at its own URL)."""
     base = prefix()

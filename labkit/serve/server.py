@@ -33,7 +33,7 @@ def app_factory():
     settings = Settings(model_dir=Path(rec["model_dir"]), service=rec["service"],
                          model_name=rec["model"].split("@")[0], model_version=rec["model"].split("@")[1],
                          max_body=rec["max_body"], deadline=rec["deadline"], max_batch=rec["max_batch"],
-                         max_wait=rec["max_wait"], threads=rec["threads"])
+                         max_wait=rec["max_wait"], threads=rec["threads"], owner_only=rec.get("access") == "owner")
     return create_app(settings)
 
 

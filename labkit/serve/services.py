@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from labkit import artifacts, cpu, records, registry, workspace
+from labkit.serve import proxy
 from labkit.errors import LabkitError
 
 LIVE = ("DEPLOYING", "RUNNING")
@@ -70,6 +71,7 @@ def deploy(model: str, name: str | None = None, instances: int = 1, auto_stop: f
         cores = cpu.cores()
         record = {"service": name, "model": model_ref, "model_dir": str(model_dir), "task": serving["task"],
                   "host": host, "port": port, "instances": instances, "auto_stop": auto_stop,
+                  "access": "owner" if proxy.shared_server() else "any",
                   "threads": max(1, cores // instances), "max_batch": max_batch, "max_wait": max_wait_ms / 1000,
                   "max_body": int(max_body_mb * 1024 * 1024), "deadline": deadline_s, "max_connections": 1024,
                   "state": "DEPLOYING", "timestamps": {"DEPLOYING": workspace.now()}}
@@ -89,7 +91,8 @@ def deploy(model: str, name: str | None = None, instances: int = 1, auto_stop: f
                           f"see {folder / 'service.log'}")
     record = records.update(folder, state="RUNNING")
     log(f"service {name} is up at {record['url']} ({model_ref}, {instances} instance(s)"
-        + (f", stops itself after {auto_stop:g} s" if auto_stop else "") + ")")
+        + (f", stops itself after {auto_stop:g} s" if auto_stop else "")
+        + (", answers only you" if record["access"] == "owner" else "") + ")")
     log(f"try: curl -F images=@IMAGE.jpg {record['url']}/")
     if record.get("browser_url"):
         log(f"in your browser (through Jupyter's proxy): {record['browser_url']}/docs")

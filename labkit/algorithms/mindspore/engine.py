@@ -93,7 +93,7 @@ class MindSporeEngine(loop.Engine):
             ms.set_device(DEVICE_TARGET[device])
         ms.set_seed(seed)
         self.world, rank, local_rank, here = 1, 0, 0, 1
-        self.frozen_norms = []
+        self.frozen_norms, self.threads = [], None
         if int(os.environ.get("MS_WORKER_NUM", "1")) > 1:  # started by msrun
             from mindspore.communication import get_group_size, get_local_rank, get_local_rank_size, get_rank, init
 
@@ -104,7 +104,8 @@ class MindSporeEngine(loop.Engine):
         if device == "cpu":
             # MindSpore starts 25 kernel threads per process whatever the machine: with two msrun
             # workers on 2 cores, half the CPU time was system time (docs/BENCHMARKS.md).
-            _kernel_threads(max(1, cores() // here))
+            self.threads = max(1, cores() // here)
+            _kernel_threads(self.threads)
         return rank, self.world, local_rank
 
     def build(self, arch: str, num_classes: int, hp: dict) -> None:

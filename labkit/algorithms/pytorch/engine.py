@@ -51,6 +51,7 @@ class TorchEngine(loop.Engine):
         # torchrun's processes on this machine splitting them); torch's own default counts the whole machine
         here = int(os.environ.get("LOCAL_WORLD_SIZE", self.world))
         torch.set_num_threads(min(torch.get_num_threads(), max(1, cores() // here)))
+        self.threads = torch.get_num_threads()
         # The same run twice gives the same numbers (a test checks it): an op without a deterministic
         # kernel fails loudly instead of varying. On CPU with a fixed thread count this costs nothing.
         torch.use_deterministic_algorithms(True)

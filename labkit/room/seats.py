@@ -1,0 +1,117 @@
+"""What the hub does for each learner's seat; the recipe (docs/hub/jupyterhub_config.py) calls
+these from its spawner hooks.
+
+- ``prepare``: before the server starts, a workspace and a copy of the lessons, both the
+  learner's own and readable by them alone.
+- ``pinned``: the server's command under ``taskset``, on a share of the cores, where no cgroup
+  quota is given (JupyterHub's default LocalProcessSpawner); labkit sizes every thread pool by
+  the CPUs it may run on (``labkit.cpu.cores``).
+- ``server_stopped``: once the server has stopped (culled, or stopped from the hub's control
+  panel), what the learner left running stops too: jobs, conversions, TensorBoard, and every
+  service deployed without ``--auto-stop``. A service deployed with ``--auto-stop`` keeps
+  serving until its own time: the learner asked for that lifetime.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import shutil
+import sys
+from pathlib import Path
+
+WORKSPACE = "labkit-workspace"   # in the learner's home
+LESSONS = "labkit-lessons"       # beside it
+PRIVATE = 0o700
+
+
+def home(name: str) -> Path:
+    return Path(pwd.getpwnam(name).pw_dir)
+
+
+def unusable_environment(venv: Path) -> str | None:
+    """Why learners could not run labkit's environment ``venv``, if they could not: each
+    learner's server runs its Python as the learner, so that Python, and every folder above
+    it, must be open to all (a pyenv Python in root's home is not)."""
+    if not (venv / "bin" / "jupyterhub-singleuser").exists():
+        return f"{venv} has no jupyterhub-singleuser: .venv/bin/pip install -e '.[hub]' in labkit's folder"
+    python = (venv / "bin" / "python").resolve()
+    for path in (python, *python.parents):
+        if not path.stat().st_mode & 0o001:
+            return (f"{path} is closed to other users, and learners run {python} as themselves: "
+                    "make install PYTHON=/usr/bin/python3.11 (the system's Python) in a folder every user can read")
+    return None
+
+
+def prepare(name: str, lessons: Path) -> None:
+    """``~name/labkit-workspace`` and, the first time, a copy of ``lessons`` in
+    ``~name/labkit-lessons``: owned by the learner, mode 0700 (the hub runs as root)."""
+    user = pwd.getpwnam(name)
+    workspace, copy = home(name) / WORKSPACE, home(name) / LESSONS
+    workspace.mkdir(mode=PRIVATE, exist_ok=True)
+    if not copy.exists():
+        shutil.copytree(lessons, copy, symlinks=False, ignore=shutil.ignore_patterns("zh-CN", "labs", ".ipynb_checkpoints"))
+    for top in (workspace, copy):
+        if top.is_symlink():   # a learner's own link must not send root's chown elsewhere
+            raise RuntimeError(f"{top} is a link: remove it")
+        os.chown(top, user.pw_uid, user.pw_gid)
+        top.chmod(PRIVATE)
+    for path in copy.rglob("*"):
+        os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
+
+
+class Cores:
+    """Hands each learner ``per_learner`` of ``cores`` (default: the hub's), in turn, in the
+    order learners first start: on a server with fewer cores than learners × per_learner,
+    neighbours share."""
+
+    def __init__(self, per_learner: int, cores: list[int] | None = None):
+        self.cores = sorted(cores if cores is not None else os.sched_getaffinity(0))
+        self.per_learner = max(1, min(per_learner, len(self.cores)))
+        self.seats: list[str] = []
+
+    def of(self, name: str) -> list[int]:
+        if name not in self.seats:
+            self.seats.append(name)
+        start = self.seats.index(name) * self.per_learner
+        return [self.cores[(start + i) % len(self.cores)] for i in range(self.per_learner)]
+
+    def pinned(self, name: str, cmd: list[str]) -> list[str]:
+        """``cmd`` run on the learner's cores."""
+        return ["taskset", "--cpu-list", ",".join(map(str, self.of(name))), *cmd]
+
+
+async def server_stopped(name: str, python: str, log=None) -> None:
+    """Stop what ``name`` left running, as ``name`` (``python -m labkit.room.seats``)."""
+    user = pwd.getpwnam(name)
+    env = {"LABKIT_HOME": str(home(name) / WORKSPACE), "HOME": user.pw_dir, "PATH": f"{Path(python).parent}:/usr/bin:/bin"}
+    proc = await asyncio.create_subprocess_exec(python, "-m", "labkit.room.seats", cwd=user.pw_dir, env=env,
+                                                user=user.pw_uid, group=user.pw_gid, extra_groups=[],
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await proc.communicate()
+    if log:
+        log(f"labkit clean-up for {name} (exit {proc.returncode}): {out.decode(errors='replace').strip()}")
+
+
+def stop_left_running(log=print) -> list[str]:
+    """In the learner's workspace: stop every job, conversion, TensorBoard and service that
+    runs, but a service deployed with an auto-stop. What was stopped, as ``KIND NAME``."""
+    from labkit import convert, status, train
+    from labkit.serve import services
+
+    stoppers = {"job": train.stop, "conversion": convert.stop, "service": services.stop,
+                "tensorboard": lambda _: train.stop_tensorboard()}
+    stopped = []
+    for item in status.running():
+        if item["kind"] == "service" and services.show(item["name"]).get("auto_stop"):
+            log(f"kept service {item['name']}: it stops itself (--auto-stop)")
+            continue
+        stoppers[item["kind"]](item["name"])
+        stopped.append(f"{item['kind']} {item['name']}")
+    log("stopped: " + (", ".join(stopped) or "nothing was running"))
+    return stopped
+
+
+if __name__ == "__main__":
+    stop_left_running()
+    sys.exit(0)
