@@ -22,7 +22,8 @@ from pathlib import Path
 import results
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ("README.md", "README.zh-CN.md", "docs/WORKSHOP.md", "docs/WORKSHOP.zh-CN.md", "docs/BENCHMARKS.md")
+DOCS = ("README.md", "README.zh-CN.md", "docs/WORKSHOP.md", "docs/WORKSHOP.zh-CN.md", "docs/BENCHMARKS.md",
+        "docs/HUB.md", "docs/HUB.zh-CN.md")
 REGION = re.compile(r"(<!-- results: ([\w-]+) -->\n)(.*?)(<!-- /results -->)", re.S)
 # AMD's families as the CPU reports them (model names on these VMs say only "AMD EPYC")
 AMD_CORES = {(25, range(0, 16)): "Zen 3", (25, range(16, 128)): "Zen 4", (26, range(0, 128)): "Zen 5"}
@@ -249,7 +250,24 @@ def transfer(lang: str) -> str:
     return "\n".join(rows) + "\n"
 
 
-REGIONS = {"transfer": transfer, "data": data_table, "quick-labs": quick_labs, "quick-span": quick_span,
+def hub(lang: str) -> str:
+    """The quick food lab on the room's server: one learner alone, then three at once."""
+    run = latest("hub")
+    alone = value(run, "hub.alone")["value"]
+    together = [(f["learner"], f["value"]) for f in run["figures"] if f["key"].startswith("hub.together.")]
+    rows = "".join(f"| {who} | {cores} | {minutes(took)} | {took / alone:.1f}× |\n"
+                   for (who, took), cores in zip(together, ("0", "1", "0")))
+    if lang == "zh-CN":
+        return (f"在 {measured_on(run, lang)} 上：一位学员单独运行（绑定 1 个核）用时 {minutes(alone)} 分钟；"
+                "三位学员同时运行时，每人绑定两个核中的一个（按登录顺序轮流分配，lkt-ana 与 lkt-chen 共用 0 号核）：\n\n"
+                "| 学员 | 核 | 同时运行（分钟） | 相对单独运行 |\n|---|---|---|---|\n" + rows)
+    return (f"On {measured_on(run, lang)}: one learner alone (pinned to one core) took {minutes(alone)} min; "
+            "with the three at once, each pinned to one of the two cores (handed out in turn, so lkt-ana and "
+            "lkt-chen share core 0):\n\n| learner | core | three at once (min) | against alone |\n|---|---|---|---|\n"
+            + rows)
+
+
+REGIONS = {"hub": hub, "transfer": transfer, "data": data_table, "quick-labs": quick_labs, "quick-span": quick_span,
            "workshop-lab": workshop_lab, "workshop-labs": workshop_labs, "test-time": test_time, "venv": venv,
            "disk": disk, "wheelhouse": wheelhouse}
 

@@ -61,8 +61,11 @@ async def clean_up_seat(spawner) -> None:
 
 c.Spawner.pre_spawn_hook = prepare_seat
 c.Spawner.post_stop_hook = clean_up_seat
+# A terminal is an interactive bash, not a login shell (Jupyter's default under a hub), whose
+# /etc/profile would put labkit's environment off PATH.
+c.Spawner.args = ["--ServerApp.terminado_settings=shell_command=['/bin/bash']"]
 if LESSONS != "en":   # JupyterLab's interface in the lessons' language
-    c.Spawner.args = [f"--LabApp.app_settings_dir={LABKIT / 'notebooks' / LESSONS / '.jupyterlab'}"]
+    c.Spawner.args += [f"--LabApp.app_settings_dir={LABKIT / 'notebooks' / LESSONS / '.jupyterlab'}"]
 
 # JupyterHub's proxy (Node.js): `make hub` installs it in docs/hub/node_modules.
 PROXY = LABKIT / "docs" / "hub" / "node_modules" / ".bin" / "configurable-http-proxy"

@@ -11,6 +11,7 @@ for TCP.
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 
 TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
@@ -53,3 +54,16 @@ def _normal(end) -> tuple[str, int]:
     if ip.version == 6 and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     return str(ip), int(port)
+
+
+def owner_only_wsgi(app, owner: int | None = None):
+    """A WSGI app (TensorBoard's) that answers 403 to any caller but ``owner`` (this process's user)."""
+    owner = os.getuid() if owner is None else owner
+
+    def guarded(environ, start_response):
+        client = (environ.get("REMOTE_ADDR"), environ.get("REMOTE_PORT"))
+        if uid_of_peer(client, (environ.get("SERVER_NAME"), environ.get("SERVER_PORT"))) != owner:
+            start_response("403 Forbidden", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"this TensorBoard answers only the user who started it\n"]
+        return app(environ, start_response)
+    return guarded

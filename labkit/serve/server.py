@@ -73,6 +73,9 @@ def main(run_dir: str) -> int:
     config = uvicorn.Config("labkit.serve.server:app_factory", factory=True, workers=rec["instances"],
                             log_level="warning", access_log=False, timeout_graceful_shutdown=int(rec["deadline"]) + 5,
                             limit_concurrency=rec["max_connections"], timeout_keep_alive=30,
+                            # the client is the socket's peer, never what a proxy's X-Forwarded-For
+                            # says: the owner check (peers) asks the kernel who that peer is
+                            proxy_headers=False,
                             root_path=proxy.root_path(port))
     # uvicorn re-raises the SIGTERM it handled once it has shut down; the default action would
     # end this process before the record says STOPPED, so make that second delivery harmless.

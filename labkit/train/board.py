@@ -119,14 +119,17 @@ def sync(runs: Path, chosen: list[str]) -> None:
 def main(run_dir: str) -> int:
     from tensorboard import program
 
-    from labkit.serve import proxy
+    from labkit.serve import peers, proxy
 
     run = Path(run_dir)
     record = records.read(run)
     runs = run / RUNS
     runs.mkdir(exist_ok=True)
     sync(runs, record["jobs"])
-    board = program.TensorBoard()
+    def owner_only(app, flags):   # a room's server: this learner's TensorBoard is not the others'
+        return program.create_port_scanning_werkzeug_server(peers.owner_only_wsgi(app), flags)
+
+    board = program.TensorBoard(server_class=owner_only if proxy.shared_server() else None)
     board.configure(argv=[None, "--logdir", str(runs), "--host", record["host"], "--port", "0",
                           "--reload_interval", str(SYNC_SECONDS)])
     try:
