@@ -134,6 +134,26 @@ def test_the_room_reads_a_workspace_and_says_why_it_cannot(ws, tmp_path):
     assert learners.room(str(tmp_path / "nothing-*")) == []
 
 
+@pytest.mark.skipif(os.getuid() != 0, reason="reads another user's workspace: run as root")
+def test_the_room_is_read_with_a_python_the_learners_can_run():
+    """As the learner, the reading process imports more of the standard library: from a Python in
+    root's home it could not, and says so instead of failing half-way."""
+    shared = Path(tempfile.mkdtemp(prefix="labkit-room-"))
+    SESSION_DIRS.append(str(shared))
+    try:
+        shared.chmod(0o755)
+        (shared / "ws").mkdir(mode=0o700)
+        os.chown(shared / "ws", pwd.getpwnam("nobody").pw_uid, pwd.getpwnam("nobody").pw_gid)
+        (entry,) = learners.room(str(shared / "ws"))
+        assert entry["learner"] == "nobody"
+        if seats.closed_to_others(Path(sys.executable)):
+            assert "which nobody may not enter" in entry["error"], entry
+        else:
+            assert entry["stage"] is None and entry["disk_bytes"] == 0, entry
+    finally:
+        shutil.rmtree(shared)
+
+
 @needs_other_users
 def test_under_a_hub_a_service_answers_only_its_owner(models, monkeypatch):
     """The owner's kernel and Jupyter server (whose proxy the hub authenticated) get answers;
@@ -405,15 +425,21 @@ def test_a_room_of_three_learners_on_a_real_jupyterhub(room, learner_env, instru
         assert read_json(homes[name] / seats.WORKSPACE / "services" / "svc" / "run.json")["state"] == state, name
 
     # the instructor's view: labkit room status, and the page through the hub (admins only)
-    found = {e["learner"]: e for e in learners.room("/home/lkt-*/labkit-workspace")}
+    as_user("lkt-chen", "touch", str(homes["lkt-chen"] / seats.LESSONS / "03_convert_model.ipynb"))   # chen saves lesson 3
+    listed = subprocess.run([learner_env / "bin" / "labkit", "room", "status", "--homes", "/home/lkt-*/labkit-workspace",
+                             "--json"], capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    found = {e["learner"]: e for e in json.loads(listed.stdout)}
     assert sorted(found) == list(LEARNERS)
+    assert [found[n]["lesson"] for n in LEARNERS] == [None, None, "03_convert_model"]
     for name, entry in found.items():
-        assert entry["stage"] == "service" and entry["jobs"] and entry["lesson"] is None, entry
+        assert entry["stage"] == "service" and entry["jobs"], entry
         assert all(j["state"] == "COMPLETED" and "accuracy" in j["metrics"] for j in entry["jobs"])
         assert entry["disk_bytes"] > 0 and entry["last_error"] is None
     assert found["lkt-ana"]["running"] == ["service svc"] and found["lkt-ben"]["running"] == []
     page = httpx.get(f"{hub}/services/labkit-room/", headers={"Authorization": f"token {admin}"}, timeout=60)
-    assert page.status_code == 200 and all(name in page.text for name in LEARNERS) and "5 deploy" in page.text
+    assert page.status_code == 200 and all(name in page.text for name in LEARNERS), page.text
+    assert page.text.count("5 deploy") == 3 and "class=error>/" not in page.text, page.text
     chinese = httpx.get(f"{hub}/services/labkit-room/?lang=zh-CN", headers={"Authorization": f"token {admin}"}, timeout=60)
     assert "学员" in chinese.text and "5 部署" in chinese.text
     assert httpx.get(f"{hub}/services/labkit-room/json", headers={"Authorization": f"token {admin}"},
@@ -427,7 +453,7 @@ def test_a_room_of_three_learners_on_a_real_jupyterhub(room, learner_env, instru
         shared.chmod(0o755)
         shutil.copy(instructor[1] / "flowers.tar.gz", shared)
         (shared / "flowers.tar.gz").chmod(0o644)
-        given = subprocess.run([sys.executable, "-m", "labkit.cli", "room", "give", "lkt-chen", "flowers.tar.gz",
+        given = subprocess.run([learner_env / "bin" / "labkit", "room", "give", "lkt-chen", "flowers.tar.gz",
                                 "--packs", str(shared), "--homes", "/home/lkt-*/labkit-workspace"],
                                capture_output=True, text=True)
         assert given.returncode == 0, given.stderr

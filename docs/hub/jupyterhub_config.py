@@ -72,11 +72,11 @@ PROXY = LABKIT / "docs" / "hub" / "node_modules" / ".bin" / "configurable-http-p
 c.ConfigurableHTTPProxy.command = [str(PROXY) if PROXY.exists() else shutil.which("configurable-http-proxy")
                                    or "configurable-http-proxy"]
 
-# Idle culling: stop a learner's server after an hour without activity; the room's page, for admins.
-HUB_PYTHON = sys.executable
+# Idle culling: stop a learner's server after an hour without activity. The room's page, for
+# admins, reads each workspace as its learner: with labkit's environment, which they can run.
 c.JupyterHub.services = [
-    {"name": "idle-culler", "command": [HUB_PYTHON, "-m", "jupyterhub_idle_culler", "--timeout=3600"]},
-    {"name": "labkit-room", "command": [HUB_PYTHON, "-m", "labkit.room.page"], "url": f"http://127.0.0.1:{os.environ.get('LABKIT_ROOM_PORT', '10101')}",
+    {"name": "idle-culler", "command": [sys.executable, "-m", "jupyterhub_idle_culler", "--timeout=3600"]},
+    {"name": "labkit-room", "command": [str(VENV / "bin" / "python"), "-m", "labkit.room.page"], "url": f"http://127.0.0.1:{os.environ.get('LABKIT_ROOM_PORT', '10101')}",
      "oauth_no_confirm": True, "display": True,
      "environment": {"LABKIT_ROOM_HOMES": os.environ.get("LABKIT_ROOM_HOMES", "")}},
 ]

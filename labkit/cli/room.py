@@ -20,10 +20,9 @@ def status(args) -> int:
         if "error" in e:
             rows.append({"learner": e["learner"], "last error": e["error"]})
             continue
-        best = [f"{j['job']} {j['state']}" + "".join(f" {k}={v:.3g}" for k, v in j["metrics"].items()
-                                                       if isinstance(v, (int, float)))[:40] for j in e["jobs"][-1:]]
         rows.append({"learner": e["learner"], "lesson": e["lesson"] or "", "stage": e["stage"] or "-",
-                     "last job": "".join(best), "jobs": len(e["jobs"]), "conversions": len(e["conversions"]),
+                     "last job": learners.job_text(e["jobs"][-1]) if e["jobs"] else "",
+                     "jobs": len(e["jobs"]), "conversions": len(e["conversions"]),
                      "running": len(e["running"]), "disk": size_text(e["disk_bytes"]),
                      "last change": e["last_change"] or "", "last error": (e["last_error"] or "")[:60]})
     columns = ["learner", "lesson", "stage", "last job", "jobs", "conversions", "running", "disk", "last change",

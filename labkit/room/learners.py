@@ -16,15 +16,17 @@ import os
 import pwd
 import select
 import signal
+import sys
 import time
 from pathlib import Path
 
 from labkit.artifacts import CONVERSION, DATASET, JOB, MODEL, SERVICE
 from labkit.errors import LabkitError
-from labkit.room.seats import LESSONS, WORKSPACE
+from labkit.room.seats import LESSONS, WORKSPACE, closed_to_others
 
 HOMES = f"/home/*/{WORKSPACE}"      # where the hub recipe puts each learner's workspace
 STAGES = (DATASET, JOB, CONVERSION, MODEL, SERVICE)   # the workflow's order: the stage reached is the last with a record
+COPY_SECONDS = 5                     # the lessons' copy takes less: a notebook dated later was saved since
 READ_TIMEOUT_S = 30                  # per learner: a workspace too big (or too odd) to read in time says so
 
 
@@ -45,7 +47,7 @@ def summary(lessons: Path | None = None) -> dict:
     return {"stage": reached[-1] if reached else None,
             "lesson": lesson[0] if lesson else None,
             "jobs": [{"job": f"{r['job']}@{r['version']}", "state": r["state"], "metrics": r.get("metrics", {})}
-                     for r in found[JOB]],
+                     for r in sorted(found[JOB], key=lambda r: min(r["timestamps"].values()))],   # the latest last
             "conversions": [{"task": f"{r['task']}@{r['version']}", "state": r["state"]} for r in found[CONVERSION]],
             "models": [f"{r['model']}@{r['version']}" for r in found[MODEL]],
             "services": [{"service": r["service"], "state": r["state"], "model": r["model"]}
@@ -56,13 +58,21 @@ def summary(lessons: Path | None = None) -> dict:
             "last_change": changed}
 
 
+def job_text(job: dict) -> str:
+    """A job of ``summary`` in a few words: ``rn@V001 COMPLETED (accuracy 0.92)``."""
+    metrics = ", ".join(f"{k} {v:.3g}" for k, v in job["metrics"].items() if isinstance(v, (int, float)))
+    return f"{job['job']} {job['state']}" + (f" ({metrics})" if metrics else "")
+
+
 def _lesson(lessons: Path | None) -> tuple[str, str] | None:
-    """The lesson notebook saved last, and when (ISO time): where the learner is."""
+    """The lesson notebook the learner saved last, and when (ISO time): where they are. The hub
+    copies the lessons all at once (``seats.prepare``); one saved since stands out."""
     notebooks = [p for p in lessons.glob("*.ipynb") if not p.is_symlink()] if lessons and lessons.is_dir() else []
-    if not notebooks:
+    saved = {p: p.stat().st_mtime for p in notebooks}
+    if not saved or max(saved.values()) <= min(saved.values()) + COPY_SECONDS:
         return None
-    last = max(notebooks, key=lambda p: p.stat().st_mtime)
-    return last.stem, _iso(last.stat().st_mtime)
+    last = max(saved, key=saved.get)
+    return last.stem, _iso(saved[last])
 
 
 def _iso(seconds: float) -> str:
@@ -101,8 +111,13 @@ def as_owner(folder: Path, work, timeout: float = READ_TIMEOUT_S):
     """``work()`` in a child process run as the owner of workspace ``folder``, with
     ``LABKIT_HOME`` set to it: its JSON answer. Needs root for another user's workspace."""
     st = folder.lstat()
-    if st.st_uid != os.getuid() and os.getuid() != 0:
-        raise LabkitError(f"{folder} belongs to {_user_name(st.st_uid)}", "run this as root on the room's server")
+    if st.st_uid != os.getuid():
+        if os.getuid() != 0:
+            raise LabkitError(f"{folder} belongs to {_user_name(st.st_uid)}", "run this as root on the room's server")
+        closed = closed_to_others(Path(sys.executable))
+        if closed:   # the child, as the learner, could not import the rest of the standard library
+            raise LabkitError(f"labkit's Python ({sys.executable}) is under {closed}, which {_user_name(st.st_uid)} "
+                              "may not enter", "run labkit's environment made with the system's Python (docs/HUB.md)")
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:   # the child: become the learner, do the work, write the answer, exit

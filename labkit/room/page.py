@@ -55,13 +55,6 @@ def _ago(stamp: str | None, now: datetime, language: str) -> str:
     return word("minutes ago", language, minutes=minutes)
 
 
-def _jobs(entry: dict) -> str:
-    def one(job):
-        metric = ", ".join(f"{k} {v:.3g}" for k, v in job["metrics"].items() if isinstance(v, (int, float)))
-        return f"{job['job']} {job['state']}" + (f" ({metric})" if metric else "")
-    return "<br>".join(html.escape(one(j)) for j in entry.get("jobs", []))
-
-
 def render(found: list[dict], language: str, now: datetime) -> str:
     """The page: one row per learner."""
     w = lambda key, **fields: html.escape(word(key, language, **fields))  # noqa: E731
@@ -73,7 +66,8 @@ def render(found: list[dict], language: str, now: datetime) -> str:
             rows.append(f"<tr><td>{html.escape(e['learner'])}</td><td colspan=8 class=error>{html.escape(e['error'])}</td></tr>")
             continue
         stage = w(f"stage {e['stage']}") if e["stage"] else w("not started")
-        cells = [html.escape(e["learner"]), html.escape(e["lesson"] or ""), stage, _jobs(e),
+        cells = [html.escape(e["learner"]), html.escape(e["lesson"] or ""), stage,
+                 "<br>".join(html.escape(learners.job_text(j)) for j in e["jobs"]),
                  "<br>".join(html.escape(f"{c['task']} {c['state']}") for c in e["conversions"]),
                  "<br>".join(html.escape(f"{s['service']} {s['state']}") for s in e["services"]),
                  size_text(e["disk_bytes"]), f"<span class=error>{html.escape(e['last_error'] or '')}</span>",

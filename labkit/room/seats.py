@@ -36,11 +36,17 @@ def unusable_environment(venv: Path) -> str | None:
     if not (venv / "bin" / "jupyterhub-singleuser").exists():
         return f"{venv} has no jupyterhub-singleuser: .venv/bin/pip install -e '.[hub]' in labkit's folder"
     python = (venv / "bin" / "python").resolve()
-    for path in (python, *python.parents):
-        if not path.stat().st_mode & 0o001:
-            return (f"{path} is closed to other users, and learners run {python} as themselves: "
-                    "make install PYTHON=/usr/bin/python3.11 (the system's Python) in a folder every user can read")
+    closed = closed_to_others(python)
+    if closed:
+        return (f"{closed} is closed to other users, and learners run {python} as themselves: "
+                "make install PYTHON=/usr/bin/python3.11 (the system's Python) in a folder every user can read")
     return None
+
+
+def closed_to_others(path: Path) -> Path | None:
+    """The first of ``path`` and the folders above it that other users may not enter, if any."""
+    path = path.resolve()
+    return next((p for p in (path, *path.parents) if not p.stat().st_mode & 0o001), None)
 
 
 def prepare(name: str, lessons: Path) -> None:
@@ -50,7 +56,9 @@ def prepare(name: str, lessons: Path) -> None:
     workspace, copy = home(name) / WORKSPACE, home(name) / LESSONS
     workspace.mkdir(mode=PRIVATE, exist_ok=True)
     if not copy.exists():
-        shutil.copytree(lessons, copy, symlinks=False, ignore=shutil.ignore_patterns("zh-CN", "labs", ".ipynb_checkpoints"))
+        # shutil.copy, not copy2: every copy dated now, so the one the learner saves later stands out
+        shutil.copytree(lessons, copy, symlinks=False, copy_function=shutil.copy,
+                        ignore=shutil.ignore_patterns("zh-CN", "labs", ".ipynb_checkpoints"))
     for top in (workspace, copy):
         if top.is_symlink():   # a learner's own link must not send root's chown elsewhere
             raise RuntimeError(f"{top} is a link: remove it")
