@@ -66,8 +66,8 @@ WORDS = {
     "validation MAE": ("validation MAE", "验证 MAE"),
     # the room's page (labkit.room.page)
     "room": ("labkit: the room", "labkit：教室"),
-    "room summary": ("{learners} learners, {running} things running, {disk} on disk; refreshed {time}",
-                     "{learners} 名学员，{running} 项正在运行，共占用 {disk}；刷新于 {time}"),
+    "room summary": ("{learners} learners; running now: {running}; on disk: {disk}; refreshed {time}",
+                     "{learners} 名学员；正在运行：{running} 项；磁盘占用：{disk}；刷新于 {time}"),
     "learner": ("learner", "学员"),
     "lesson": ("lesson", "课程"),
     "stage": ("stage", "阶段"),

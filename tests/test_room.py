@@ -131,6 +131,12 @@ def test_the_room_reads_a_workspace_and_says_why_it_cannot(ws, tmp_path):
         learners.as_owner(ws, lambda: 1 / 0)
     with pytest.raises(LabkitError, match="no user 'no-such-learner'"):
         learners.give("no-such-learner", "x.tar.gz", tmp_path)
+    me = pwd.getpwuid(os.getuid()).pw_name
+    assert learners.workspace_of(me, str(ws.parent / "work*")) == ws
+    with pytest.raises(LabkitError, match=f"{me} has no workspace among"):
+        learners.workspace_of(me, str(tmp_path / "nothing-*"))
+    with pytest.raises(LabkitError, match="no pack 'x.tar.gz'"):
+        learners.give(me, "x.tar.gz", tmp_path, str(ws.parent / "work*"))
     assert learners.room(str(tmp_path / "nothing-*")) == []
 
 
@@ -469,8 +475,9 @@ def test_a_room_of_three_learners_on_a_real_jupyterhub(room, learner_env, instru
     assert status == 0, printed[-2000:]
     api = httpx.Client(base_url=f"{hub}/hub/api", headers={"Authorization": f"token {admin}"}, timeout=120)
     assert api.delete("/users/lkt-ana/server").status_code in (202, 204)
-    for _ in range(240):
-        if not api.get("/users/lkt-ana").json()["servers"]:
+    plain = homes["lkt-ana"] / seats.WORKSPACE / "services" / "svc" / "run.json"
+    for _ in range(240):   # until the hub has stopped the server and run its post-stop hook
+        if not api.get("/users/lkt-ana").json()["servers"] and read_json(plain)["state"] == "STOPPED":
             break
         time.sleep(0.5)
     ana_home = {"LABKIT_HOME": str(homes["lkt-ana"] / seats.WORKSPACE)}

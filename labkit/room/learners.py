@@ -160,15 +160,17 @@ def as_owner(folder: Path, work, timeout: float = READ_TIMEOUT_S):
 
 
 def workspace_of(learner: str, homes: str = HOMES) -> Path:
-    """The workspace of ``learner`` under the room's layout ``homes`` (``*`` is the learner's name)."""
+    """The workspace of ``learner``: the one folder matching ``homes`` that they own."""
     try:
-        pwd.getpwnam(learner)
+        uid = pwd.getpwnam(learner).pw_uid
     except KeyError:
         raise LabkitError(f"no user {learner!r} on this server", "`labkit room status` lists the learners") from None
-    folder = Path(homes.replace("*", learner, 1))
-    if not folder.is_dir() or folder.is_symlink():
-        raise LabkitError(f"{learner} has no workspace at {folder}", "the learner's server creates it at the first login")
-    return folder
+    found = [Path(f) for f in sorted(glob.glob(homes))
+             if Path(f).is_dir() and not Path(f).is_symlink() and Path(f).lstat().st_uid == uid]
+    if len(found) != 1:
+        raise LabkitError(f"{learner} has {'no workspace' if not found else 'several workspaces'} among {homes}",
+                          "the learner's server creates it at the first login; --homes names where they are")
+    return found[0]
 
 
 def give(learner: str, pack: str, packs: Path, homes: str = HOMES) -> dict:

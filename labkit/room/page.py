@@ -80,7 +80,8 @@ def render(found: list[dict], language: str, now: datetime) -> str:
 <html lang="{language}"><head><meta charset="utf-8"><meta http-equiv="refresh" content="{REFRESH_S}">
 <title>{w("room")}</title>
 <style>body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}} .error{{color:#b00}}</style>
+td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}} .error{{color:#b00}}
+td:nth-child(3),td:nth-child(7),td:nth-child(9){{white-space:nowrap}}</style>
 </head><body><h1>{w("room")}</h1><p>{summary}</p>
 <table><tr>{head}</tr>
 {"".join(rows)}
