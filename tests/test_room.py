@@ -97,6 +97,20 @@ def test_learners_get_cores_in_turn_and_share_when_outnumbered():
     assert seats.Cores(2, cores=[0, 1, 2]).of("x") == [0, 1] and seats.Cores(8, cores=[0, 1]).of("x") == [0, 1]
 
 
+def test_a_seat_gets_a_private_workspace_and_lessons_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path / seats.WORKSPACE))
+    seats.prepare(REPO / "notebooks")
+    copy = tmp_path / seats.LESSONS
+    assert sorted(p.name for p in copy.glob("*.ipynb"))[0] == "01_data_prep.ipynb" and not (copy / "zh-CN").exists()
+    for folder in (tmp_path / seats.WORKSPACE, copy):
+        assert folder.stat().st_mode & 0o777 == 0o700
+    assert min(p.stat().st_mtime for p in copy.glob("*.ipynb")) > time.time() - 60   # dated now, not the repo's dates
+    (copy / "01_data_prep.ipynb").write_text("the learner's own")
+    seats.prepare(REPO / "notebooks")   # the next login keeps the learner's copy
+    assert (copy / "01_data_prep.ipynb").read_text() == "the learner's own"
+
+
 def test_a_new_workspace_is_its_owners_alone(tmp_path, monkeypatch):
     from labkit import workspace
 

@@ -48,15 +48,19 @@ c.Spawner.cpu_limit = CORES_PER_LEARNER
 c.Spawner.mem_limit = "8G"
 
 
-def prepare_seat(spawner) -> None:
+PYTHON = str(VENV / "bin" / "python")
+
+
+async def prepare_seat(spawner) -> None:
     """A private workspace, a private copy of the lessons (the first time), the learner's cores."""
-    seats.prepare(spawner.user.name, LABKIT / "notebooks" / ("" if LESSONS == "en" else LESSONS))
+    lessons = LABKIT / "notebooks" / ("" if LESSONS == "en" else LESSONS)
+    await seats.as_learner(spawner.user.name, PYTHON, "prepare", str(lessons), log=spawner.log.info)
     spawner.cmd = CORES.pinned(spawner.user.name, SINGLEUSER)
 
 
 async def clean_up_seat(spawner) -> None:
     """Culled or stopped: stop what the learner left running (not services with --auto-stop)."""
-    await seats.server_stopped(spawner.user.name, str(VENV / "bin" / "python"), spawner.log.info)
+    await seats.as_learner(spawner.user.name, PYTHON, "stop", log=spawner.log.info)
 
 
 c.Spawner.pre_spawn_hook = prepare_seat
@@ -76,7 +80,7 @@ c.ConfigurableHTTPProxy.command = [str(PROXY) if PROXY.exists() else shutil.whic
 # admins, reads each workspace as its learner: with labkit's environment, which they can run.
 c.JupyterHub.services = [
     {"name": "idle-culler", "command": [sys.executable, "-m", "jupyterhub_idle_culler", "--timeout=3600"]},
-    {"name": "labkit-room", "command": [str(VENV / "bin" / "python"), "-m", "labkit.room.page"], "url": f"http://127.0.0.1:{os.environ.get('LABKIT_ROOM_PORT', '10101')}",
+    {"name": "labkit-room", "command": [PYTHON, "-m", "labkit.room.page"], "url": f"http://127.0.0.1:{os.environ.get('LABKIT_ROOM_PORT', '10101')}",
      "oauth_no_confirm": True, "display": True,
      "environment": {"LABKIT_ROOM_HOMES": os.environ.get("LABKIT_ROOM_HOMES", "")}},
 ]

@@ -3,21 +3,25 @@ these from its spawner hooks.
 
 - ``prepare``: before the server starts, a workspace and a copy of the lessons, both the
   learner's own and readable by them alone.
-- ``pinned``: the server's command under ``taskset``, on a share of the cores, where no cgroup
+- ``Cores``: the server's command under ``taskset``, on a share of the cores, where no cgroup
   quota is given (JupyterHub's default LocalProcessSpawner); labkit sizes every thread pool by
   the CPUs it may run on (``labkit.cpu.cores``).
-- ``server_stopped``: once the server has stopped (culled, or stopped from the hub's control
+- ``stop_left_running``: once the server has stopped (culled, or stopped from the hub's control
   panel), what the learner left running stops too: jobs, conversions, TensorBoard, and every
   service deployed without ``--auto-stop``. A service deployed with ``--auto-stop`` keeps
   serving until its own time: the learner asked for that lifetime.
+
+The hub runs as root; ``prepare`` and ``stop_left_running`` run as the learner
+(``as_learner``: ``python -m labkit.room.seats prepare|stop``), so root never writes into a
+learner's home, where the learner could turn a folder into a link to elsewhere.
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import pwd
 import shutil
-import sys
 from pathlib import Path
 
 WORKSPACE = "labkit-workspace"   # in the learner's home
@@ -49,23 +53,32 @@ def closed_to_others(path: Path) -> Path | None:
     return next((p for p in (path, *path.parents) if not p.stat().st_mode & 0o001), None)
 
 
-def prepare(name: str, lessons: Path) -> None:
-    """``~name/labkit-workspace`` and, the first time, a copy of ``lessons`` in
-    ``~name/labkit-lessons``: owned by the learner, mode 0700 (the hub runs as root)."""
+async def as_learner(name: str, python: str, *args: str, log=None) -> None:
+    """``python -m labkit.room.seats ARGS`` as ``name``, in their home, with their workspace."""
     user = pwd.getpwnam(name)
-    workspace, copy = home(name) / WORKSPACE, home(name) / LESSONS
+    env = {"LABKIT_HOME": str(home(name) / WORKSPACE), "HOME": user.pw_dir, "PATH": f"{Path(python).parent}:/usr/bin:/bin"}
+    proc = await asyncio.create_subprocess_exec(python, "-m", "labkit.room.seats", *args, cwd=user.pw_dir, env=env,
+                                                user=user.pw_uid, group=user.pw_gid, extra_groups=[],
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await proc.communicate()
+    said = out.decode(errors="replace").strip()
+    if log:
+        log(f"labkit {args[0]} for {name} (exit {proc.returncode}): {said}")
+    if proc.returncode:
+        raise RuntimeError(f"labkit {args[0]} for {name} failed: {said[-500:]}")
+
+
+def prepare(lessons: Path) -> None:
+    """As the learner: their workspace and, the first time, a copy of ``lessons`` beside it,
+    both mode 0700."""
+    workspace, copy = Path(os.environ["LABKIT_HOME"]), Path.home() / LESSONS
     workspace.mkdir(mode=PRIVATE, exist_ok=True)
     if not copy.exists():
         # shutil.copy, not copy2: every copy dated now, so the one the learner saves later stands out
-        shutil.copytree(lessons, copy, symlinks=False, copy_function=shutil.copy,
+        shutil.copytree(lessons, copy, copy_function=shutil.copy,
                         ignore=shutil.ignore_patterns("zh-CN", "labs", ".ipynb_checkpoints"))
     for top in (workspace, copy):
-        if top.is_symlink():   # a learner's own link must not send root's chown elsewhere
-            raise RuntimeError(f"{top} is a link: remove it")
-        os.chown(top, user.pw_uid, user.pw_gid)
         top.chmod(PRIVATE)
-    for path in copy.rglob("*"):
-        os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
 
 
 class Cores:
@@ -89,21 +102,9 @@ class Cores:
         return ["taskset", "--cpu-list", ",".join(map(str, self.of(name))), *cmd]
 
 
-async def server_stopped(name: str, python: str, log=None) -> None:
-    """Stop what ``name`` left running, as ``name`` (``python -m labkit.room.seats``)."""
-    user = pwd.getpwnam(name)
-    env = {"LABKIT_HOME": str(home(name) / WORKSPACE), "HOME": user.pw_dir, "PATH": f"{Path(python).parent}:/usr/bin:/bin"}
-    proc = await asyncio.create_subprocess_exec(python, "-m", "labkit.room.seats", cwd=user.pw_dir, env=env,
-                                                user=user.pw_uid, group=user.pw_gid, extra_groups=[],
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await proc.communicate()
-    if log:
-        log(f"labkit clean-up for {name} (exit {proc.returncode}): {out.decode(errors='replace').strip()}")
-
-
 def stop_left_running(log=print) -> list[str]:
-    """In the learner's workspace: stop every job, conversion, TensorBoard and service that
-    runs, but a service deployed with an auto-stop. What was stopped, as ``KIND NAME``."""
+    """As the learner: stop every job, conversion, TensorBoard and service that runs in their
+    workspace, but a service deployed with an auto-stop. What was stopped, as ``KIND NAME``."""
     from labkit import convert, status, train
     from labkit.serve import services
 
@@ -121,5 +122,12 @@ def stop_left_running(log=print) -> list[str]:
 
 
 if __name__ == "__main__":
-    stop_left_running()
-    sys.exit(0)
+    parser = argparse.ArgumentParser(description="a learner's seat, run as the learner by the hub's hooks")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    verbs.add_parser("prepare").add_argument("lessons", type=Path)
+    verbs.add_parser("stop")
+    args = parser.parse_args()
+    if args.verb == "prepare":
+        prepare(args.lessons)
+    else:
+        stop_left_running()
