@@ -257,14 +257,16 @@ def hub(lang: str) -> str:
     together = [(f["learner"], f["value"]) for f in run["figures"] if f["key"].startswith("hub.together.")]
     rows = "".join(f"| {who} | {cores} | {minutes(took)} | {took / alone:.1f}× |\n"
                    for (who, took), cores in zip(together, ("0", "1", "0")))
+    last, one_by_one = minutes(max(took for _, took in together)), minutes(alone * len(together))
     if lang == "zh-CN":
         return (f"在 {measured_on(run, lang)} 上：一位学员单独运行（绑定 1 个核）用时 {minutes(alone)} 分钟；"
                 "三位学员同时运行时，每人绑定两个核中的一个（按登录顺序轮流分配，lkt-ana 与 lkt-chen 共用 0 号核）：\n\n"
-                "| 学员 | 核 | 同时运行（分钟） | 相对单独运行 |\n|---|---|---|---|\n" + rows)
+                "| 学员 | 核 | 同时运行（分钟） | 相对单独运行 |\n|---|---|---|---|\n" + rows +
+                f"\n三个实验都完成了，全部在 {last} 分钟内结束（依次运行需要 {one_by_one} 分钟）。\n")
     return (f"On {measured_on(run, lang)}: one learner alone (pinned to one core) took {minutes(alone)} min; "
             "with the three at once, each pinned to one of the two cores (handed out in turn, so lkt-ana and "
             "lkt-chen share core 0):\n\n| learner | core | three at once (min) | against alone |\n|---|---|---|---|\n"
-            + rows)
+            + rows + f"\nAll three labs completed, the last after {last} min (one after another: {one_by_one} min).\n")
 
 
 REGIONS = {"hub": hub, "transfer": transfer, "data": data_table, "quick-labs": quick_labs, "quick-span": quick_span,
