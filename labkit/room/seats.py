@@ -18,7 +18,6 @@ learner's home, where the learner could turn a folder into a link to elsewhere.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import pwd
 import shutil
@@ -55,6 +54,8 @@ def closed_to_others(path: Path) -> Path | None:
 
 async def as_learner(name: str, python: str, *args: str, log=None) -> None:
     """``python -m labkit.room.seats ARGS`` as ``name``, in their home, with their workspace."""
+    import asyncio
+
     user = pwd.getpwnam(name)
     env = {"LABKIT_HOME": str(home(name) / WORKSPACE), "HOME": user.pw_dir, "PATH": f"{Path(python).parent}:/usr/bin:/bin"}
     proc = await asyncio.create_subprocess_exec(python, "-m", "labkit.room.seats", *args, cwd=user.pw_dir, env=env,
