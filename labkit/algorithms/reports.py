@@ -40,6 +40,7 @@ def report_pretrained(path: str, loaded: list[str], skipped: list[str]) -> None:
 TIMES = ("seconds", "images_per_second")
 # The column of metrics.csv that picks a job's best epoch (``better`` says which way)
 BEST_BY = {COUNTING: "val_mae", CLASSIFICATION: "val_acc"}
+NOT_METRICS = ("best_epoch", "samples", "train_mean_count")  # numbers of a final report that judge nothing
 
 
 def metric_fields(task: str) -> list[str]:

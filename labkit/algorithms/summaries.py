@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from labkit.algorithms import reports
+
 EVENTS = "tensorboard"  # the folder in a run's output
 SHOWN = 8  # validation images drawn with their predictions
 FINAL = "final/"  # the tags of the final metrics, the HParams dashboard's columns
-NOT_METRICS = ("best_epoch", "samples", "train_mean_count")  # numbers of a final report that judge nothing
 
 
 def _writer_class():
@@ -59,7 +60,7 @@ class Board:
         from labkit import plots
 
         step = report["best_epoch"]
-        final = {k: float(v) for k, v in report.items() if k not in NOT_METRICS and isinstance(v, (int, float))}
+        final = {k: float(v) for k, v in report.items() if k not in reports.NOT_METRICS and isinstance(v, (int, float))}
         hyper = {k: v for k, v in hp.items() if isinstance(v, (bool, int, float, str))}
         # no experiment summary: TensorBoard then makes one from all the runs' (jobs differ in hyper-parameters)
         _, start, end = hparams(hyper, {FINAL + k: v for k, v in final.items()})

@@ -33,6 +33,7 @@ READ_TIMEOUT_S = 30                  # per learner: a workspace too big (or too 
 def summary(lessons: Path | None = None) -> dict:
     """This workspace (``LABKIT_HOME``) as the room's table shows it."""
     from labkit import convert, data, registry, status, train
+    from labkit.algorithms.reports import NOT_METRICS
     from labkit.serve import services
 
     found = {DATASET: data.list_datasets(), JOB: train.list_jobs(), CONVERSION: convert.list_tasks(),
@@ -46,7 +47,8 @@ def summary(lessons: Path | None = None) -> dict:
     changed = max([*stamps, *([lesson[1]] if lesson else [])], default=None)
     return {"stage": reached[-1] if reached else None,
             "lesson": lesson[0] if lesson else None,
-            "jobs": [{"job": f"{r['job']}@{r['version']}", "state": r["state"], "metrics": r.get("metrics", {})}
+            "jobs": [{"job": f"{r['job']}@{r['version']}", "state": r["state"],
+                      "metrics": {k: v for k, v in r.get("metrics", {}).items() if k not in NOT_METRICS}}
                      for r in sorted(found[JOB], key=lambda r: min(r["timestamps"].values()))],   # the latest last
             "conversions": [{"task": f"{r['task']}@{r['version']}", "state": r["state"]} for r in found[CONVERSION]],
             "models": [f"{r['model']}@{r['version']}" for r in found[MODEL]],
