@@ -30,11 +30,17 @@ COPY_SECONDS = 5                     # the lessons' copy takes less: a notebook 
 READ_TIMEOUT_S = 30                  # per learner: a workspace too big (or too odd) to read in time says so
 
 
-def summary(lessons: Path | None = None) -> dict:
-    """This workspace (``LABKIT_HOME``) as the room's table shows it."""
+def summary_modules():
     from labkit import convert, data, registry, status, train
     from labkit.algorithms.reports import NOT_METRICS
     from labkit.serve import services
+
+    return convert, data, registry, status, train, NOT_METRICS, services
+
+
+def summary(lessons: Path | None = None) -> dict:
+    """This workspace (``LABKIT_HOME``) as the room's table shows it."""
+    convert, data, registry, status, train, NOT_METRICS, services = summary_modules()
 
     found = {DATASET: data.list_datasets(), JOB: train.list_jobs(), CONVERSION: convert.list_tasks(),
              MODEL: registry.list_models(), SERVICE: services.list_services()}
@@ -86,6 +92,7 @@ def _iso(seconds: float) -> str:
 def room(homes: str = HOMES, timeout: float = READ_TIMEOUT_S) -> list[dict]:
     """Every learner whose workspace matches ``homes``, by name: ``summary`` read as its owner,
     or ``error`` saying why it could not be."""
+    summary_modules()   # imported once here, so that each learner's child has them already
     found = []
     for folder in sorted(glob.glob(homes)):
         path = Path(folder)
