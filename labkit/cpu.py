@@ -14,7 +14,9 @@ from pathlib import Path
 
 # /proc/cpuinfo flag -> the name people know it by, narrowest first
 VECTOR_FEATURES = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI",
-                   "amx_int8": "AMX"}
+                   "amx_int8": "AMX", "avx512_bf16": "AVX-512 BF16", "amx_bf16": "AMX-BF16"}
+# The features that compute bfloat16 natively (elsewhere BF16 is emulated, slower than FP32)
+BF16_FEATURES = ("AVX-512 BF16", "AMX-BF16")
 # Settings that change which kernels run (and so the low bits of results): recorded with the CPU.
 KERNEL_SETTINGS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "OMP_NUM_THREADS")
 CPUINFO = Path("/proc/cpuinfo")
@@ -123,6 +125,16 @@ def int8_outlook(features: list[str] | None) -> str:
         return ("no VNNI: INT8 runs on AVX2 multiply-adds that can saturate, so it gains less speed and may "
                 "agree less with FP32; the parity gate measures it, and a lab serves FP32 when INT8 does not pass")
     return "no AVX2: INT8 and FP32 both run on slow generic kernels; expect the labs to take much longer"
+
+
+def native_precisions(features: list[str] | None) -> str:
+    """The precisions this CPU computes natively, in a sentence a learner can act on."""
+    if features is None:
+        return "native precisions unknown on this system (FP32 always works)"
+    bf16 = [f for f in BF16_FEATURES if f in features]
+    if bf16:
+        return f"native precisions: FP32 and BF16 ({', '.join(bf16)}): mixed precision can train faster here"
+    return "native precisions: FP32 only (BF16 would be emulated here, slower than FP32)"
 
 
 def summary(info: dict | None = None) -> str:

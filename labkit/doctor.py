@@ -58,7 +58,8 @@ def checks() -> list[Check]:
                    "labkit needs Python 3.11 or 3.12, the versions every pinned engine has wheels for")]
     machine = cpu.describe()
     found.append(Check("cpu", machine["features"] is None or "AVX2" in machine["features"],
-                       f"{cpu.summary(machine)}\n{'':18}{cpu.int8_outlook(machine['features'])}",
+                       f"{cpu.summary(machine)}\n{'':18}{cpu.int8_outlook(machine['features'])}"
+                       f"\n{'':18}{cpu.native_precisions(machine['features'])}",
                        "the labs are measured on CPUs with AVX2; this one will be much slower"))
     for engine in ENGINE_PROBES:
         info = probe_engine(engine)

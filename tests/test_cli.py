@@ -83,12 +83,15 @@ def test_doctor_reports_engines_and_exits_zero_when_ready(ws):
     assert {"python", "pytorch", "mindspore", "onnxruntime"} <= {c["name"] for c in checks if c["ok"]}
 
 
-@pytest.mark.parametrize("flags, named, outlook", [
-    ("fpu avx2 fma", ["AVX2"], "no VNNI"),
-    ("avx2 avx512f avx512_vnni", ["AVX2", "AVX-512", "AVX-512 VNNI"], "VNNI dot products"),
-    ("avx2 avx512f avx512_vnni amx_int8 amx_tile", ["AVX2", "AVX-512", "AVX-512 VNNI", "AMX"], "AMX"),
-    ("sse4_2", [], "no AVX2")])
-def test_the_cpu_is_named_with_its_vector_features(tmp_path, monkeypatch, flags, named, outlook):
+@pytest.mark.parametrize("flags, named, outlook, precisions", [
+    ("fpu avx2 fma", ["AVX2"], "no VNNI", "FP32 only"),
+    ("avx2 avx512f avx512_vnni", ["AVX2", "AVX-512", "AVX-512 VNNI"], "VNNI dot products", "FP32 only"),
+    ("avx2 avx512f avx512_vnni avx512_bf16", ["AVX2", "AVX-512", "AVX-512 VNNI", "AVX-512 BF16"], "VNNI dot products",
+     "FP32 and BF16 (AVX-512 BF16)"),   # AMD Zen 4 and 5
+    ("avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_int8 amx_tile",
+     ["AVX2", "AVX-512", "AVX-512 VNNI", "AMX", "AVX-512 BF16", "AMX-BF16"], "AMX", "BF16 (AVX-512 BF16, AMX-BF16)"),
+    ("sse4_2", [], "no AVX2", "FP32 only")])
+def test_the_cpu_is_named_with_its_vector_features(tmp_path, monkeypatch, flags, named, outlook, precisions):
     fake = tmp_path / "cpuinfo"
     fake.write_text(f"vendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 143\n"
                     f"model name\t: Intel(R) Xeon(R) Platinum 8480C\nflags\t\t: {flags}\n\n"
@@ -99,6 +102,7 @@ def test_the_cpu_is_named_with_its_vector_features(tmp_path, monkeypatch, flags,
     assert info["features"] == named and info["vendor"] == "GenuineIntel" and info["family"] == "family 6 model 143"
     assert info["settings"]["ONEDNN_MAX_CPU_ISA"] == "AVX2"
     assert outlook in cpu.int8_outlook(named)
+    assert precisions in cpu.native_precisions(named)
     assert cpu.summary(info).startswith("Intel(R) Xeon(R) Platinum 8480C (GenuineIntel family 6 model 143")
 
 
