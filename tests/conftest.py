@@ -153,7 +153,7 @@ def colour_manifest(folder, per_class=40, size=32, seed=0):
 
 @pytest.fixture(scope="session")
 def trained_home(tmp_path_factory):
-    """A workspace with a PyTorch ResNet-50 job ("rn", 5 colour classes with Chinese names at 32 px,
+    """A workspace with a PyTorch ResNet-50 job trained channels-last ("rn", 5 colour classes with Chinese names at 32 px,
     imported from a manifest, 100 validation images: enough for the parity gate to pass a model) and a
     MindSpore MCNN job ("mc", 64 px),
     trained briefly on tiny data; the conversion, registry and service tests share it (use the
@@ -166,12 +166,14 @@ def trained_home(tmp_path_factory):
         flowers = "fl@" + data.publish("fl", train_ratio=0.5)["version"]
         data.make("crowd", name="cr", count=12, size=64, seed=0)
         crowd = "cr@" + data.publish("cr")["version"]
+        # channels-last: the conversions, the registry and the services below get such a job's model
         pt = train.create("ResNet50", "pytorch", flowers, "rn",
-                          {"image_size": "32", "batch_size": "8", "learning_rate_strategy": "3:0.01"},
-                          wait=True, log=lambda *_: None)
+                          {"image_size": "32", "batch_size": "8", "learning_rate_strategy": "3:0.01",
+                           "layout": "channels_last"}, wait=True, log=lambda *_: None)
         ms = train.create("MCNN", "mindspore", crowd, "mc", {"image_size": "64", "batch_size": "2", "epoch_size": "1"},
                           wait=True, log=lambda *_: None)
         assert pt["state"] == ms["state"] == "COMPLETED", (pt.get("reason"), ms.get("reason"))
+        assert (pt["hyper"]["layout"], pt["hyper"]["precision"], ms["hyper"]["layout"]) == ("channels_last", "fp32", "nchw")
         assert train.evaluation("rn")["accuracy"] == 1.0, "the colour classes are easy: the fixture's model must learn them"
     return home
 

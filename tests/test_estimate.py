@@ -54,9 +54,11 @@ def test_a_calibration_times_the_real_loop_once_per_machine(cache, monkeypatch):
     assert said and "timing mcnn (pytorch, 32 px, batch 2)" in said[0]
     assert s.startup > 0 and s.train_image > 0 and s.eval_image > 0 and s.checkpoint > 0
     assert s.train_image > s.eval_image  # a train step also goes backward and updates the weights
+    # each layout PyTorch offers is timed; the figures are the chosen one's
+    assert set(s.layouts) == {"nchw", "channels_last"} and s.layouts[s.layout] == [s.train_image, s.eval_image]
     ((machine, shape),) = [json.loads(key) for key in json.loads(cache.read_text())]
     machine = json.loads(machine)   # what the calibration holds for: the shape, the CPU, its cores, the engines
-    assert shape == ["pytorch", "mcnn", COUNTING, 32, 2, "all", 1] and machine["cpu"] and machine["cores"] >= 1
+    assert shape == ["pytorch", "mcnn", COUNTING, 32, 2, "all", "fp32", 1] and machine["cpu"] and machine["cores"] >= 1
     assert machine["engines"]["torch"]
 
     def no_calibration(shape):
@@ -95,7 +97,8 @@ def test_a_data_parallel_job_is_timed_as_it_runs_under_its_launcher(cache, monke
     monkeypatch.setattr(timing, "BUSY_SHARE", 1.0)
     s = timing.speed("pytorch", "mcnn", COUNTING, 32, 2, device_num=2, log=lambda _: None)
     assert s.startup > 0 and s.train_image > 0 and s.eval_image > 0
-    assert [json.loads(key)[1] for key in json.loads(cache.read_text())] == [["pytorch", "mcnn", COUNTING, 32, 2, "all", 2]]
+    shapes = [json.loads(key)[1] for key in json.loads(cache.read_text())]
+    assert shapes == [["pytorch", "mcnn", COUNTING, 32, 2, "all", "fp32", 2]]
 
 
 @pytest.mark.slow

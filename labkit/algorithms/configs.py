@@ -41,6 +41,26 @@ HEADS = {"resnet50": ("fc.",), "ghostnet": ("conv_head.", "classifier.")}
 LAST_STAGES = {"resnet50": ("layer4.",), "ghostnet": (f"blocks.{len(GHOSTNET_STAGES) - 1}.", f"blocks.{len(GHOSTNET_STAGES)}.")}
 TRAIN_LAYERS = ("all", "last", "head")
 
+# How a job computes (the same network and weights either way): the activations' memory layout
+# and the arithmetic's precision; "auto" is decided per machine (labkit.train.speedups).
+AUTO = "auto"
+NCHW, CHANNELS_LAST = "nchw", "channels_last"
+FP32, BF16 = "fp32", "bf16"
+LAYOUTS = (AUTO, NCHW, CHANNELS_LAST)
+PRECISIONS = (AUTO, FP32, BF16)
+# What each engine computes in on a CPU, its default first. MindSpore 2.7's CPU kernels take NCHW
+# only (its Conv2d and BatchNorm2d accept NHWC on GPU alone); labkit trains MindSpore in FP32.
+ENGINE_LAYOUTS = {"pytorch": (NCHW, CHANNELS_LAST), "mindspore": (NCHW,)}
+ENGINE_PRECISIONS = {"pytorch": (FP32, BF16), "mindspore": (FP32,)}
+
+
+def not_offered(engine: str, hp: dict) -> str | None:
+    """Why ``engine`` cannot compute in ``hp``'s layout or precision, or None when it can."""
+    for name, offered in (("layout", ENGINE_LAYOUTS[engine]), ("precision", ENGINE_PRECISIONS[engine])):
+        if hp.get(name, AUTO) not in (AUTO, *offered):
+            return f"labkit's {engine} engine computes in {name} {' or '.join(offered)}, not {hp[name]}"
+    return None
+
 
 def trainable(arch: str, train_layers: str) -> tuple[str, ...] | None:
     """The name prefixes of the parameters that train, or None: all of them."""

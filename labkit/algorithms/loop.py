@@ -40,6 +40,8 @@ class Engine:
         raise NotImplementedError
 
     def build(self, arch: str, num_classes: int, hp: dict) -> None:
+        """The network, computing in ``hp``'s layout and precision (``configs.ENGINE_LAYOUTS`` and
+        ``ENGINE_PRECISIONS`` say which an engine offers; "auto" or none: NCHW, FP32)."""
         raise NotImplementedError
 
     def load_pretrained(self, path: str) -> tuple[list[str], list[str]]:
@@ -174,6 +176,8 @@ def main(engine: Engine, argv=None) -> int:
     data = Data.load(args.data_url, spec.task, hp["image_size"])
     mine = inputs.shard(len(data.x_train), rank, world)
     num_classes = hp.get("num_classes") or len(data.names)
+    if configs.not_offered(engine.name, hp):
+        raise SystemExit(f"error: {configs.not_offered(engine.name, hp)}")
     engine.build(spec.arch, num_classes, hp)
     if hp.get("pretrained_weight"):
         loaded, skipped = engine.load_pretrained(hp["pretrained_weight"])

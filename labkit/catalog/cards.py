@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit import profiles
-from labkit.algorithms.configs import TRAIN_LAYERS
+from labkit.algorithms.configs import LAYOUTS, PRECISIONS, TRAIN_LAYERS
 from labkit.algorithms.pretrained import CHOICES as PRETRAINED, WEIGHTS
 from labkit.errors import LabkitError
 from labkit.tasks import CLASSIFICATION, COUNTING
@@ -140,6 +140,15 @@ def H(name, type_, default, description, **kw) -> HyperParameter:
 MAX_EPOCHS = H("max_epochs", "int", None, "stop after this many epochs; the learning rates stay those of the "
                "whole schedule (to time an epoch or try a recipe)", range=(1, 100000))
 
+# How the job computes, not what it learns: each engine's choices on this machine
+# (labkit.train.speedups decides "auto" from the CPU and the machine's calibration).
+LAYOUT = H("layout", "str", "auto", "memory layout of the activations: nchw, or channels_last (PyTorch; "
+           "MindSpore's CPU kernels take NCHW only); auto: the faster one on this machine, as its time "
+           "calibration measured", choices=LAYOUTS)
+PRECISION = H("precision", "str", "auto", "fp32; bf16: mixed precision (bfloat16 arithmetic, FP32 weights), only on "
+              "a CPU that computes BF16 natively (AVX-512 BF16, AMX-BF16); auto: bf16 where it is native and measured "
+              "to keep this model's accuracy, else fp32", choices=PRECISIONS)
+
 COMMON = (
     H("batch_size", "int", 32, "images per step (per device)", range=(1, 4096)),
     H("image_size", "int", 224, "input height and width in pixels", range=(32, 2048)),
@@ -151,7 +160,7 @@ COMMON = (
     H("train_layers", "str", "all", "what trains: all; last (the last stage and the head: fine-tuning); head "
       "(the head alone on a frozen backbone: feature extraction)", choices=TRAIN_LAYERS),
     H("seed", "int", 0, "random seed of initialisation, shuffling and augmentation", range=(0, 2**31 - 1)),
-    MAX_EPOCHS,
+    MAX_EPOCHS, LAYOUT, PRECISION,
 )
 
 RESNET_HYPER = (
@@ -185,7 +194,7 @@ MCNN_HYPER = (
       range=(32, 2048)),
     H("pretrained_weight", "str", None, "a job name (its best checkpoint) or a checkpoint file to start from"),
     H("seed", "int", 0, "random seed", range=(0, 2**31 - 1)),
-    MAX_EPOCHS,
+    MAX_EPOCHS, LAYOUT, PRECISION,
 )
 
 # Profiles: quick (CI, about a minute), workshop (minutes on a laptop CPU, clearly above chance),

@@ -22,7 +22,7 @@ from labkit.algorithms import DEVICES, PROGRESS, checkpoint
 from labkit.boundary import printable
 from labkit.errors import LabkitError
 from labkit.tasks import SAMPLE_DATA
-from labkit.train import supervisor
+from labkit.train import speedups, supervisor
 
 _DECODER = json.JSONDecoder()  # raw_decode: one event at the start of a piece of the log
 
@@ -165,6 +165,7 @@ def create(algorithm: str, engine: str, dataset: str, name: str, hyper: dict | N
     check_device(device, engine)
     if not 1 <= device_num <= 64:
         raise LabkitError(f"--device-num must be between 1 and 64 (got {device_num})", "use 1 for one process")
+    hp = speedups.settle(card, engine, hp, device, device_num, log)
     nodes = machines(engine, nnodes, node_rank, master_addr, master_port)
     data_url = data.version_dir(dataset)
     version = json.loads((data_url / "version.json").read_text())
@@ -208,7 +209,7 @@ def command(run: Path, record: dict, resume: Path | None = None) -> list[str]:
     card = catalog.card(record["algorithm"])
     engine = catalog.check_engine(card, record["engine"])
     check_device(record["device"], engine)
-    hp = card.resolve(record["hyper"], "full")
+    hp = speedups.precision(card, engine, card.resolve(record["hyper"], "full"), record["device"])
     world = record["world"]
     nodes = machines(engine, world["nnodes"], world["node_rank"], world.get("master_addr"), world.get("master_port"))
     args = [f"--data_url={data.version_dir(record['dataset'])}", f"--train_url={run / 'output'}",

@@ -4,6 +4,8 @@ A short calibration runs the training loop's own epoch and evaluation functions
 (``labkit.algorithms.loop``) on a few random batches of the job's shape, in the job's engine,
 in a process of its own, and times them: the start-up (interpreter, imports, building the
 network, MindSpore's graph compilation), a train step, an evaluation batch and a checkpoint.
+Where the engine offers more than one memory layout (PyTorch: NCHW and channels-last), each is
+timed, and the faster is the one a job's ``layout=auto`` computes in (``labkit.train.speedups``).
 It takes seconds and is cached per machine (CPU, cores, kernel settings, engine versions) in
 ``speed.json`` of labkit's cache folder (``$LABKIT_CACHE``, else ``~/.cache/labkit``). A job's
 estimate is then arithmetic over its epochs and image counts. A data-parallel job on one machine
@@ -12,7 +14,7 @@ gradients. A calibration during which other work took much of the CPU is used on
 How close estimates come to measured runs: docs/BENCHMARKS.md (``bench/bench_estimate.py``).
 An estimate is advice: when there can be none, the job or lab runs all the same.
 
-    python -m labkit.train.timing ENGINE ARCH TASK SIZE BATCH DEVICE_NUM T0   # the calibration child
+    python -m labkit.train.timing ENGINE ARCH TASK SIZE BATCH LAYERS PRECISION DEVICE_NUM T0   # the calibration child
                                                                             # (rank 0 prints SPEED {json})
 """
 from __future__ import annotations
@@ -22,10 +24,11 @@ import math
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from labkit import cpu, workspace
+from labkit.algorithms.configs import AUTO, ENGINE_LAYOUTS, FP32, NCHW
 from labkit.errors import LabkitError
 from labkit.tasks import COUNTING
 
@@ -35,6 +38,7 @@ CALIBRATION_TIMEOUT_S = 600
 SPEED = "LABKIT-SPEED "  # the line of the child's output that carries the measurement
 BUSY_SHARE = 0.10  # a calibration during which other work took more of the CPU is not kept
 CLASSES = 10  # the head's size hardly matters to the time: one calibration serves every class count
+LAYOUT_GAIN = 1.05  # another layout than NCHW is chosen when at least this much faster: a tie keeps the default
 # A lab's stages other than training (data, conversion, import, service: kernel start-up, figures,
 # conversions, calls), seconds per stage by profile, measured over the five labs (docs/BENCHMARKS.md):
 # quick 6-11 s (Intel Xeon, 2026-12-02), workshop 14-25 s (Intel Xeon, 2026-11-22), full 27-109 s
@@ -52,6 +56,14 @@ class Speed:
     train_image: float  # one training image (augmentation, forward, backward, update)
     eval_image: float   # one validation image
     checkpoint: float   # saving a checkpoint (model and optimizer), once per epoch
+    layout: str = NCHW  # the faster memory layout, whose figures train_image and eval_image are
+    layouts: dict = field(default_factory=dict)  # every layout timed: [train_image, eval_image]
+
+    def at(self, layout: str) -> "Speed":
+        """The figures of a job computing in ``layout`` ("auto": the faster)."""
+        if layout in (AUTO, self.layout) or layout not in self.layouts:
+            return self
+        return replace(self, layout=layout, train_image=self.layouts[layout][0], eval_image=self.layouts[layout][1])
 
 
 def cache_path() -> Path:
@@ -68,19 +80,38 @@ def _machine() -> str:
                        "engines": {k: versions.get(k) for k in ("torch", "mindspore")}}, sort_keys=True)
 
 
+def _shape(engine: str, arch: str, task: str, image_size: int, batch_size: int, device_num: int,
+           train_layers: str, precision: str) -> list:
+    """What a calibration holds for besides the machine: ``train_layers`` (a frozen backbone
+    trains faster) and the precision are part of the shape; every layout is timed in one."""
+    return [engine, arch, task, image_size, batch_size, train_layers, precision, device_num]
+
+
+def _cached(path: Path) -> dict:
+    try:
+        return workspace.read_json(path) if path.exists() else {}
+    except LabkitError:  # a damaged cache is measured again
+        return {}
+
+
+def timed(engine: str, arch: str, task: str, image_size: int, batch_size: int, device_num: int = 1,
+          train_layers: str = "all", precision: str = FP32) -> Speed | None:
+    """The speed this machine's calibration measured for the shape, or None when it has not."""
+    key = json.dumps([_machine(), _shape(engine, arch, task, image_size, batch_size, device_num, train_layers,
+                                         precision)])
+    found = _cached(cache_path()).get(key)
+    return Speed(**found) if found else None
+
+
 def speed(engine: str, arch: str, task: str, image_size: int, batch_size: int, device_num: int = 1,
-          log=print, train_layers: str = "all") -> Speed:
-    """The calibrated speed of one job shape on this machine: from the cache, or measured now.
-    ``train_layers`` (a frozen backbone trains faster) is part of the shape."""
-    shape = [engine, arch, task, image_size, batch_size, train_layers, device_num]
+          log=print, train_layers: str = "all", precision: str = FP32) -> Speed:
+    """The calibrated speed of one job shape on this machine: from the cache, or measured now."""
+    shape = _shape(engine, arch, task, image_size, batch_size, device_num, train_layers, precision)
     key = json.dumps([_machine(), shape])
     path = cache_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     with workspace.locked(path.parent):  # two notebooks asking at once measure once
-        try:
-            cached = workspace.read_json(path) if path.exists() else {}
-        except LabkitError:  # a damaged cache is measured again
-            cached = {}
+        cached = _cached(path)
         if key in cached:
             return Speed(**cached[key])
         frozen = "" if train_layers == "all" else f", training {train_layers}"
@@ -155,10 +186,12 @@ def job_seconds(algorithm: str, engine: str, n_train: int, n_val: int, hyper: di
     card = catalog.card(algorithm)
     if card.custom:
         raise LabkitError(f"{algorithm} is a custom algorithm: labkit cannot time its code", "time one epoch instead")
-    hp = card.resolve(dict(hyper or {}), profiles.profile(profile))
+    from labkit.train import speedups
+
+    hp = speedups.precision(card, engine, card.resolve(dict(hyper or {}), profiles.profile(profile)))
     s = speed(engine, card.arch, card.task, hp["image_size"], hp["batch_size"], device_num, log,
-              hp.get("train_layers", "all"))
-    return epochs_seconds(s, Schedule(hp).stop, n_train, n_val, device_num)
+              hp.get("train_layers", "all"), hp.get("precision", FP32))
+    return epochs_seconds(s.at(hp.get("layout", AUTO)), Schedule(hp).stop, n_train, n_val, device_num)
 
 
 def for_dataset(algorithm: str, engine: str, dataset: str, hyper: dict | None = None, profile: str | None = None,
@@ -191,9 +224,10 @@ def expected_time(algorithm: str, engine: str, dataset: str, hyper: dict | None 
 # --- the calibration child -----------------------------------------------------------------
 
 def _measure(engine_name: str, arch: str, task: str, image_size: int, batch_size: int, train_layers: str,
-             t0: float) -> tuple[Speed, int]:
+             precision: str, t0: float) -> tuple[Speed, int]:
     """(this machine's speed, measured by this process; its rank): every rank of a data-parallel
-    calibration runs the same steps, and rank 0 reports."""
+    calibration runs the same steps, and rank 0 reports. Each layout the engine offers is timed
+    on the same batches; start-up is the first (NCHW)'s."""
     import tempfile
 
     import numpy as np
@@ -215,39 +249,45 @@ def _measure(engine_name: str, arch: str, task: str, image_size: int, batch_size
 
     n_val = EVAL_BATCHES * loop.EVAL_BATCH + 8  # a ragged last batch too: MindSpore compiles its shape
     data = loop.Data(task, images(n), targets(n), images(n_val), targets(n_val), [str(i) for i in range(CLASSES)])
-    hp = {"batch_size": batch_size, "lr": 0.001, "momentum": 0.9, "weight_decay": 1e-4}  # each task's default optimizer
     engine = loop.engine(engine_name)
     rank = engine.setup("cpu", 0)[0]
-    engine.build(arch, 0 if counting else CLASSES, hp)
-    loop.freeze(engine, arch, {"train_layers": train_layers})
-    engine.configure(hp, counting)
     mine, schedule = np.arange(n), (lambda epoch: 0.001)
+    timed, ready = {}, None
+    for layout in ENGINE_LAYOUTS[engine_name]:
+        # each task's default optimizer
+        hp = {"batch_size": batch_size, "lr": 0.001, "momentum": 0.9, "weight_decay": 1e-4, "layout": layout,
+              "precision": precision}
+        engine.build(arch, 0 if counting else CLASSES, hp)
+        loop.freeze(engine, arch, {"train_layers": train_layers})
+        engine.configure(hp, counting)
 
-    def epoch():
-        t = time.perf_counter()
-        loop.fit_epoch(engine, data, mine, 0, False, hp, schedule, rng)
-        return time.perf_counter() - t
+        def epoch():
+            t = time.perf_counter()
+            loop.fit_epoch(engine, data, mine, 0, False, hp, schedule, rng)
+            return time.perf_counter() - t
 
-    def evaluate():
-        t = time.perf_counter()
-        loop.evaluate(engine, data, CLASSES)
-        return time.perf_counter() - t
+        def evaluate():
+            t = time.perf_counter()
+            loop.evaluate(engine, data, CLASSES)
+            return time.perf_counter() - t
 
-    epoch(), evaluate()  # the warm-up pass: first calls build kernels and compile graphs
-    ready = time.time()
-    train, val = epoch(), evaluate()
+        epoch(), evaluate()  # the warm-up pass: first calls build kernels and compile graphs
+        ready = ready or time.time()
+        timed[layout] = (epoch(), evaluate())
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         engine.save(Path(tmp) / "calibration", 1, 0.0)
         save = time.perf_counter() - t
-    # start-up: everything before the steady state (the warm-up pass's steady share taken out)
     engine.close()
-    return Speed(startup=round(max(0.0, ready - t0 - train - val), 3), train_image=round(train / n, 6),
-                 eval_image=round(val / n_val, 6), checkpoint=round(save, 3)), rank
+    faster = min(timed, key=lambda k: sum(timed[k]) * (1 if k == NCHW else LAYOUT_GAIN))
+    train, val = timed[NCHW]  # start-up: everything before the steady state (the warm-up pass's steady share taken out)
+    return Speed(startup=round(max(0.0, ready - t0 - train - val), 3), train_image=round(timed[faster][0] / n, 6),
+                 eval_image=round(timed[faster][1] / n_val, 6), checkpoint=round(save, 3), layout=faster,
+                 layouts={k: [round(tr / n, 6), round(ev / n_val, 6)] for k, (tr, ev) in timed.items()}), rank
 
 
 if __name__ == "__main__":
-    engine_name, arch, task, size, batch, train_layers, _device_num, t0 = sys.argv[1:]
-    measured, rank = _measure(engine_name, arch, task, int(size), int(batch), train_layers, float(t0))
+    engine_name, arch, task, size, batch, train_layers, precision, _device_num, t0 = sys.argv[1:]
+    measured, rank = _measure(engine_name, arch, task, int(size), int(batch), train_layers, precision, float(t0))
     if rank == 0:
         print(SPEED + json.dumps(asdict(measured)), flush=True)

@@ -13,6 +13,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from labkit.algorithms import loop
+from labkit.algorithms.configs import BF16, CHANNELS_LAST
 from labkit.algorithms.pytorch.models import build
 from labkit.cpu import cores
 
@@ -31,6 +32,16 @@ def load_pretrained(model: torch.nn.Module, path: str) -> tuple[list[str], list[
     loaded = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     model.load_state_dict(loaded, strict=False)
     return sorted(loaded), sorted(set(own) - set(loaded))
+
+
+def contiguous(state):
+    """A state dict (or an optimizer's, nested) with every tensor in the default layout: a
+    checkpoint is the same whichever layout the job trained in."""
+    if isinstance(state, torch.Tensor):
+        return state.contiguous()
+    if isinstance(state, dict):
+        return {k: contiguous(v) for k, v in state.items()}
+    return state
 
 
 class TorchEngine(loop.Engine):
@@ -55,10 +66,19 @@ class TorchEngine(loop.Engine):
         # The same run twice gives the same numbers (a test checks it): an op without a deterministic
         # kernel fails loudly instead of varying. On CPU with a fixed thread count this costs nothing.
         torch.use_deterministic_algorithms(True)
+        self.compute_in({})
         return rank, self.world, local_rank
 
+    def compute_in(self, hp: dict) -> None:
+        """The layout and precision of ``hp`` (NCHW and FP32 unless it says otherwise)."""
+        self.layout = torch.channels_last if hp.get("layout") == CHANNELS_LAST else torch.contiguous_format
+        # bf16: autocast runs convolutions and matrix products in bfloat16; weights, optimizer and
+        # the loss stay FP32 (torch's CPU autocast policy)
+        self.autocast = torch.autocast(self.device.type, torch.bfloat16, enabled=hp.get("precision") == BF16)
+
     def build(self, arch: str, num_classes: int, hp: dict) -> None:
-        self.model = build(arch, num_classes, hp).to(self.device)
+        self.compute_in(hp)
+        self.model = build(arch, num_classes, hp).to(self.device, memory_format=self.layout)
 
     def load_pretrained(self, path: str) -> tuple[list[str], list[str]]:
         return load_pretrained(self.model, path)
@@ -88,27 +108,31 @@ class TorchEngine(loop.Engine):
         for group in self.opt.param_groups:
             group["lr"] = lr
 
+    def _input(self, x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(x).to(self.device).contiguous(memory_format=self.layout)
+
     def train_step(self, x: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
-        x, target = torch.from_numpy(x).to(self.device), torch.from_numpy(target).to(self.device)
-        pred = self.net(x)
-        if self.counting:
-            loss = F.mse_loss(pred, target, reduction="sum") / len(x)
-        else:
-            loss = F.cross_entropy(pred, target)
+        x, target = self._input(x), torch.from_numpy(target).to(self.device)
+        with self.autocast:
+            pred = self.net(x)
+            if self.counting:
+                loss = F.mse_loss(pred, target, reduction="sum") / len(x)
+            else:
+                loss = F.cross_entropy(pred, target)
         self.opt.zero_grad()
         loss.backward()
         if self.clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
         self.opt.step()
-        return loss.item(), pred.detach().cpu().numpy()
+        return loss.item(), pred.detach().float().cpu().numpy()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return self.model(torch.from_numpy(x).to(self.device)).cpu().numpy()
+        with torch.no_grad(), self.autocast:
+            return self.model(self._input(x)).float().cpu().numpy()
 
     def save(self, path: Path, epoch: int, best: float | None) -> None:
-        torch.save({"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "epoch": epoch,
-                    "best": best}, path)
+        torch.save({"model": contiguous(self.model.state_dict()), "optimizer": contiguous(self.opt.state_dict()),
+                    "epoch": epoch, "best": best}, path)
 
     def resume(self, path: str) -> tuple[int, float | None]:
         state = torch.load(path, map_location="cpu", weights_only=True)

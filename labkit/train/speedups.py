@@ -1,0 +1,71 @@
+"""How a training job computes on this machine: the activations' memory layout and the
+arithmetic's precision, checked when asked for and decided for ``auto``. Neither changes the
+network, its checkpoints or its exports; both change its speed (docs/BENCHMARKS.md measures how
+much, per CPU).
+
+Layout: the PyTorch engine trains in NCHW or channels-last (NHWC); which is faster depends on
+the CPU and the network. The machine's time calibration (``labkit.train.timing``) times each,
+and ``auto`` takes the faster one it found, or NCHW while the job's shape has not been timed here
+(notebook 02 and ``labkit run`` time it before they create a job). MindSpore's CPU kernels take
+NCHW only.
+
+Precision: bf16 (mixed precision) only where the CPU computes BF16 natively; emulated, it is
+slower than FP32. ``auto`` chooses it only for the models in ``BF16_KEEPS_ACCURACY``: those
+whose accuracy bars were measured to hold in bf16.
+"""
+from __future__ import annotations
+
+from labkit import cpu
+from labkit.algorithms.configs import AUTO, BF16, ENGINE_PRECISIONS, FP32, NCHW, not_offered
+from labkit.errors import LabkitError
+
+# Architectures measured to meet their accuracy bars in bf16 (flowers >= 80% in 3 of 3 seeds; MCNN
+# <= 0.5x the mean-count MAE), with where it was measured. None yet: no native-BF16 CPU has run the
+# bars, so auto is FP32 everywhere.
+BF16_KEEPS_ACCURACY: dict[str, str] = {}
+
+
+def native_bf16(features: list[str] | None) -> bool:
+    return bool(features) and any(f in features for f in cpu.BF16_FEATURES)
+
+
+def precision(card, engine: str, hp: dict, device: str = "cpu", features: list[str] | None = None) -> dict:
+    """``hp`` with its precision decided: bf16 asked for on a CPU without native BF16 is an
+    error; ``auto`` is bf16 on such a CPU for a model that keeps its accuracy in it, else FP32."""
+    if "precision" not in hp:  # a custom algorithm computes as its code says
+        return hp
+    problem = not_offered(engine, hp)
+    if problem:
+        raise LabkitError(problem, "leave layout and precision at auto: labkit chooses what this engine offers")
+    if device != "cpu":
+        return {**hp, "precision": FP32} if hp["precision"] == AUTO else hp
+    features = cpu.describe()["features"] if features is None else features
+    native = native_bf16(features)
+    if hp["precision"] == BF16 and not native:
+        raise LabkitError(f"this CPU computes BF16 by emulation, slower than FP32 ({cpu.native_precisions(features)})",
+                          "use precision=fp32, or auto: labkit trains in bf16 where the CPU has AVX-512 BF16 or AMX-BF16")
+    if hp["precision"] == AUTO:
+        keeps = card.arch in BF16_KEEPS_ACCURACY and BF16 in ENGINE_PRECISIONS[engine]
+        hp = {**hp, "precision": BF16 if native and keeps else FP32}
+    return hp
+
+
+def settle(card, engine: str, hp: dict, device: str = "cpu", device_num: int = 1, log=print) -> dict:
+    """``hp`` with layout and precision decided for this machine (what a job records and runs)."""
+    from labkit.train import timing
+
+    hp = precision(card, engine, hp, device)
+    if hp.get("layout") != AUTO:
+        return hp
+    if device != "cpu":
+        return {**hp, "layout": NCHW}
+    measured = timing.timed(engine, card.arch, card.task, hp["image_size"], hp["batch_size"], device_num,
+                            hp.get("train_layers", "all"), hp.get("precision", FP32))
+    if measured is None:
+        log(f"layout {NCHW}: this job's shape has not been timed on this machine yet "
+            "(train.expected_time times it, and then layout=auto takes the faster layout)")
+        return {**hp, "layout": NCHW}
+    if measured.layout != NCHW:
+        gain = measured.layouts[NCHW][0] / measured.layouts[measured.layout][0]
+        log(f"layout {measured.layout}: training {gain:.2f}x as fast as in {NCHW} on this machine (its time calibration)")
+    return {**hp, "layout": measured.layout}
