@@ -269,7 +269,37 @@ def hub(lang: str) -> str:
             + rows + f"\nAll three labs completed, the last after {last} min (one after another: {one_by_one} min).\n")
 
 
-REGIONS = {"hub": hub, "transfer": transfer, "data": data_table, "quick-labs": quick_labs, "quick-span": quick_span,
+def speed_of_light(lang: str) -> str:
+    """Each CPU's latest speed-of-light run: the GEMM rates, then each model's training step and
+    evaluation batch as GFLOP/s and as a share of the FP32 GEMM rate (English: BENCHMARKS.md)."""
+    rows = []
+    for run in latest_per_cpu("sol"):
+        gemm = {f["key"].split(".")[1]: f["value"] for f in run["figures"] if f["key"].startswith("gemm.")}
+        rates = ", ".join(f"{p.upper()} {rate:.0f} GFLOP/s" for p, rate in gemm.items())
+        threads = next(f["threads"] for f in run["figures"] if "threads" in f)
+        rows += [f"\n{measured_on(run, lang)}, {threads} threads; best GEMM: {rates}.\n",
+                 "| model (batch, px) | engine | layout | precision | train step | GFLOP/s | share | "
+                 "eval batch of 64 | share | data prep / step |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for f in (f for f in run["figures"] if f["key"].endswith(".train")):
+            engine, arch, layout, precision, _ = f["key"].split(".")
+            evaluation = value(run, f["key"][:-len("train")] + "eval")
+            prepare = value(run, f["key"][:-len("train")] + "prepare")["value"]
+            rows.append(f"| {arch} ({f['batch']}, {f['image_size']}) | {engine} | {layout} | {precision} | "
+                        f"{f['value']:.0f} ms | {f['gflops']:.0f} | **{f['share']:.0%}** | {evaluation['value']:.0f} ms | "
+                        f"{evaluation['share']:.0%} | {prepare / f['value']:.0%} |")
+    return "\n".join(rows).lstrip("\n") + "\n"
+
+
+def latest_per_cpu(bench: str) -> list[dict]:
+    """The latest run of ``bench`` on each CPU (and kernel settings) measured, oldest first."""
+    runs = {}
+    for run in every(bench):
+        runs[(cpu_name(run["cpu"]))] = run
+    return list(runs.values())
+
+
+REGIONS = {"speed-of-light": speed_of_light,
+           "hub": hub, "transfer": transfer, "data": data_table, "quick-labs": quick_labs, "quick-span": quick_span,
            "workshop-lab": workshop_lab, "workshop-labs": workshop_labs, "test-time": test_time, "venv": venv,
            "disk": disk, "wheelhouse": wheelhouse}
 
