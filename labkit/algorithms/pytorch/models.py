@@ -105,12 +105,13 @@ class ConvBnAct(nn.Module):
 
 class GhostModule(nn.Module):
     """A primary 1x1 conv to half the channels, a cheap 3x3 depthwise conv for the other
-    half, concatenated and sliced to ``out``."""
+    half, concatenated (and sliced to an odd ``out``)."""
 
     def __init__(self, cin: int, out: int, relu: bool = True):
         super().__init__()
         self.out = out
         init, new = C.ghost_channels(out)
+        self.sliced = init + new > out  # as the MindSpore network: no Slice node in an export that keeps all
         act = [nn.ReLU()] if relu else []
         self.primary_conv = nn.Sequential(nn.Conv2d(cin, init, 1, bias=False), nn.BatchNorm2d(init), *act)
         self.cheap_operation = nn.Sequential(nn.Conv2d(init, new, 3, 1, 1, groups=init, bias=False),
@@ -118,7 +119,8 @@ class GhostModule(nn.Module):
 
     def forward(self, x):
         x1 = self.primary_conv(x)
-        return torch.cat([x1, self.cheap_operation(x1)], 1)[:, : self.out]
+        y = torch.cat([x1, self.cheap_operation(x1)], 1)
+        return y[:, : self.out] if self.sliced else y
 
 
 class GhostBottleneck(nn.Module):
