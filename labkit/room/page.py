@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import time
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
@@ -29,6 +30,22 @@ def homes() -> str:
     return os.environ.get(HOMES_ENV) or learners.HOMES
 
 
+class Reading:
+    """The room as read at most ``REFRESH_S`` ago: every open page asks each ``REFRESH_S``, and one
+    reading (a child per learner, waited for in the service's one thread) serves them all."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock, self.read_at, self.found = clock, None, []
+
+    def __call__(self) -> list[dict]:
+        if self.read_at is None or self.clock() - self.read_at >= REFRESH_S:
+            self.found, self.read_at = learners.room(homes()), self.clock()
+        return self.found
+
+
+room = Reading()
+
+
 class Room(HubOAuthenticated, web.RequestHandler):
     def language(self) -> str:
         asked = self.get_argument("lang", None)
@@ -38,14 +55,14 @@ class Room(HubOAuthenticated, web.RequestHandler):
 
     @web.authenticated
     def get(self):
-        self.write(render(learners.room(homes()), self.language(), datetime.now(timezone.utc)))
+        self.write(render(room(), self.language(), datetime.now(timezone.utc)))
 
 
 class RoomJson(HubOAuthenticated, web.RequestHandler):
     @web.authenticated
     def get(self):
         self.set_header("Content-Type", "application/json")
-        self.write(json.dumps(learners.room(homes()), ensure_ascii=False))
+        self.write(json.dumps(room(), ensure_ascii=False))
 
 
 def _ago(stamp: str | None, now: datetime, language: str) -> str:

@@ -53,7 +53,9 @@ def closed_to_others(path: Path) -> Path | None:
 
 
 async def as_learner(name: str, python: str, *args: str, log=None) -> None:
-    """``python -m labkit.room.seats ARGS`` as ``name``, in their home, with their workspace."""
+    """``python -m labkit.room.seats ARGS`` as ``name``, in their home, with their workspace: a new
+    process, since the hub that calls this is threaded and forking it is unsafe (the room's
+    reader, single-threaded, forks: ``learners.as_owner``)."""
     import asyncio
 
     user = pwd.getpwnam(name)
