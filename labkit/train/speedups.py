@@ -42,8 +42,9 @@ def precision(card, engine: str, hp: dict, device: str = "cpu", features: list[s
     features = cpu.describe()["features"] if features is None else features
     native = native_bf16(features)
     if hp["precision"] == BF16 and not native:
-        raise LabkitError(f"this CPU computes BF16 by emulation, slower than FP32 ({cpu.native_precisions(features)})",
-                          "use precision=fp32, or auto: labkit trains in bf16 where the CPU has AVX-512 BF16 or AMX-BF16")
+        raise LabkitError("bf16 needs a CPU that computes BF16 natively (AVX-512 BF16 or AMX-BF16): this one would "
+                          "emulate it, slower than FP32", "use precision=fp32, or auto (labkit doctor names this "
+                          "CPU's native precisions)")
     if hp["precision"] == AUTO:
         keeps = card.arch in BF16_KEEPS_ACCURACY and BF16 in ENGINE_PRECISIONS[engine]
         hp = {**hp, "precision": BF16 if native and keeps else FP32}
@@ -62,8 +63,8 @@ def settle(card, engine: str, hp: dict, device: str = "cpu", device_num: int = 1
     measured = timing.timed(engine, card.arch, card.task, hp["image_size"], hp["batch_size"], device_num,
                             hp.get("train_layers", "all"), hp.get("precision", FP32))
     if measured is None:
-        log(f"layout {NCHW}: this job's shape has not been timed on this machine yet "
-            "(train.expected_time times it, and then layout=auto takes the faster layout)")
+        log(f"layout {NCHW}: this job's shape has not been timed on this machine yet (an estimate times it: "
+            "notebook 02, labkit run, train.expected_time; then layout=auto takes the faster layout)")
         return {**hp, "layout": NCHW}
     if measured.layout != NCHW:
         gain = measured.layouts[NCHW][0] / measured.layouts[measured.layout][0]
