@@ -155,9 +155,13 @@ def main() -> int:
     parser.add_argument("--engines", nargs="+", default=["pytorch", "mindspore"])
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if "pytorch" not in args.engines:
+        parser.error("--engines needs pytorch: its process measures the GEMM rates and counts the FLOPs")
     if args.child:
         child(args.child, args.steps)
         return 0
+    from labkit.algorithms.loop import EVAL_BATCH
+
     measured = {name: run_engine(name, args.steps) for name in args.engines}
     gemm = measured["pytorch"]["gemm"]
     figures = [results.figure(f"gemm.{p}", f"best {p.upper()} matrix-multiply rate", rate, "GFLOP/s")
@@ -173,7 +177,7 @@ def main() -> int:
                 figures.append(results.figure(
                     f"{engine_name}.{key}.{part}", f"{arch} {part} step, {engine_name}, {layout}, {precision}",
                     m[f"{part}_ms"], "ms", gflop=round(work[part], 2), gflops=round(rate, 1),
-                    share=round(rate / gemm["fp32"], 3), batch=m["batch"] if part == "train" else 64,
+                    share=round(rate / gemm["fp32"], 3), batch=m["batch"] if part == "train" else EVAL_BATCH,
                     image_size=m["image_size"], threads=m["threads"]))
             figures.append(results.figure(f"{engine_name}.{key}.prepare", f"{arch} batch preparation (NumPy)",
                                           m["prepare_ms"], "ms", batch=m["batch"]))

@@ -294,7 +294,8 @@ def latest_per_cpu(bench: str) -> list[dict]:
     """The latest run of ``bench`` on each CPU (and kernel settings) measured, oldest first."""
     runs = {}
     for run in every(bench):
-        runs[(cpu_name(run["cpu"]))] = run
+        runs.pop(cpu_name(run["cpu"]), None)
+        runs[cpu_name(run["cpu"])] = run
     return list(runs.values())
 
 

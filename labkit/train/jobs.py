@@ -19,6 +19,7 @@ from pathlib import Path
 
 from labkit import artifacts, catalog, profiles, records, workspace
 from labkit.algorithms import DEVICES, PROGRESS, checkpoint
+from labkit.algorithms.configs import FP32, NCHW
 from labkit.boundary import printable
 from labkit.errors import LabkitError
 from labkit.tasks import SAMPLE_DATA
@@ -165,7 +166,7 @@ def create(algorithm: str, engine: str, dataset: str, name: str, hyper: dict | N
     check_device(device, engine)
     if not 1 <= device_num <= 64:
         raise LabkitError(f"--device-num must be between 1 and 64 (got {device_num})", "use 1 for one process")
-    hp = speedups.settle(card, engine, hp, device, device_num, log)
+    hp = speedups.settle(card, engine, hp, device, device_num, log, nnodes)
     nodes = machines(engine, nnodes, node_rank, master_addr, master_port)
     data_url = data.version_dir(dataset)
     version = json.loads((data_url / "version.json").read_text())
@@ -209,7 +210,9 @@ def command(run: Path, record: dict, resume: Path | None = None) -> list[str]:
     card = catalog.card(record["algorithm"])
     engine = catalog.check_engine(card, record["engine"])
     check_device(record["device"], engine)
-    hp = speedups.precision(card, engine, card.resolve(record["hyper"], "full"), record["device"])
+    # a record made before jobs chose a layout and precision computed in NCHW and FP32
+    hyper = {**({} if card.custom else {"layout": NCHW, "precision": FP32}), **record["hyper"]}
+    hp = speedups.precision(card, engine, card.resolve(hyper, "full"), record["device"])
     world = record["world"]
     nodes = machines(engine, world["nnodes"], world["node_rank"], world.get("master_addr"), world.get("master_port"))
     args = [f"--data_url={data.version_dir(record['dataset'])}", f"--train_url={run / 'output'}",

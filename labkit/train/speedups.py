@@ -16,7 +16,7 @@ whose accuracy bars were measured to hold in bf16.
 from __future__ import annotations
 
 from labkit import cpu
-from labkit.algorithms.configs import AUTO, BF16, ENGINE_PRECISIONS, FP32, NCHW, not_offered
+from labkit.algorithms.configs import AUTO, BF16, ENGINE_LAYOUTS, ENGINE_PRECISIONS, FP32, NCHW, not_offered
 from labkit.errors import LabkitError
 
 # Architectures measured to meet their accuracy bars in bf16 (flowers >= 80% in 3 of 3 seeds; MCNN
@@ -32,7 +32,7 @@ def native_bf16(features: list[str] | None) -> bool:
 def precision(card, engine: str, hp: dict, device: str = "cpu", features: list[str] | None = None) -> dict:
     """``hp`` with its precision decided: bf16 asked for on a CPU without native BF16 is an
     error; ``auto`` is bf16 on such a CPU for a model that keeps its accuracy in it, else FP32."""
-    if "precision" not in hp:  # a custom algorithm computes as its code says
+    if card.custom:  # a custom algorithm computes as its code says
         return hp
     problem = not_offered(engine, hp)
     if problem:
@@ -51,14 +51,21 @@ def precision(card, engine: str, hp: dict, device: str = "cpu", features: list[s
     return hp
 
 
-def settle(card, engine: str, hp: dict, device: str = "cpu", device_num: int = 1, log=print) -> dict:
-    """``hp`` with layout and precision decided for this machine (what a job records and runs)."""
+def settle(card, engine: str, hp: dict, device: str = "cpu", device_num: int = 1, log=print,
+           nnodes: int = 1) -> dict:
+    """``hp`` with layout and precision decided for this machine (what a job records and runs).
+    A job over several machines computes alike on each, whatever each one's CPU: NCHW and FP32
+    unless asked otherwise (data parallelism needs every rank's parameters in the same layout)."""
     from labkit.train import timing
 
+    if card.custom:
+        return hp
+    if nnodes > 1:
+        hp = {**hp, **{k: v for k, v in (("layout", NCHW), ("precision", FP32)) if hp.get(k) == AUTO}}
     hp = precision(card, engine, hp, device)
     if hp.get("layout") != AUTO:
         return hp
-    if device != "cpu":
+    if device != "cpu" or len(ENGINE_LAYOUTS[engine]) == 1:
         return {**hp, "layout": NCHW}
     measured = timing.timed(engine, card.arch, card.task, hp["image_size"], hp["batch_size"], device_num,
                             hp.get("train_layers", "all"), hp.get("precision", FP32))
@@ -67,6 +74,7 @@ def settle(card, engine: str, hp: dict, device: str = "cpu", device_num: int = 1
             "notebook 02, labkit run, train.expected_time; then layout=auto takes the faster layout)")
         return {**hp, "layout": NCHW}
     if measured.layout != NCHW:
-        gain = measured.layouts[NCHW][0] / measured.layouts[measured.layout][0]
-        log(f"layout {measured.layout}: training {gain:.2f}x as fast as in {NCHW} on this machine (its time calibration)")
+        gain = sum(measured.layouts[NCHW]) / sum(measured.layouts[measured.layout])
+        log(f"layout {measured.layout}: {gain:.2f}x as fast as {NCHW} on this machine, an image trained and one "
+            "evaluated (its time calibration)")
     return {**hp, "layout": measured.layout}

@@ -115,7 +115,8 @@ def speed(engine: str, arch: str, task: str, image_size: int, batch_size: int, d
         if key in cached:
             return Speed(**cached[key])
         frozen = "" if train_layers == "all" else f", training {train_layers}"
-        log(f"timing {arch} ({engine}, {image_size} px, batch {batch_size}{frozen}) on this machine, once: a few seconds")
+        log(f"timing {arch} ({engine}, {image_size} px, batch {batch_size}{frozen}) on this machine, once: "
+            "seconds, up to a minute")
         measured, others = _calibrate(shape)
         if others <= BUSY_SHARE:
             workspace.write_json(path, {**cached, key: asdict(measured)})
@@ -223,11 +224,17 @@ def expected_time(algorithm: str, engine: str, dataset: str, hyper: dict | None 
 
 # --- the calibration child -----------------------------------------------------------------
 
+def faster_layout(timed: dict[str, tuple[float, float]]) -> str:
+    """The layout whose (training, evaluation) seconds sum least; another than NCHW only when
+    ``LAYOUT_GAIN`` times faster."""
+    return min(timed, key=lambda k: sum(timed[k]) * (1 if k == NCHW else LAYOUT_GAIN))
+
+
 def _measure(engine_name: str, arch: str, task: str, image_size: int, batch_size: int, train_layers: str,
              precision: str, t0: float) -> tuple[Speed, int]:
     """(this machine's speed, measured by this process; its rank): every rank of a data-parallel
     calibration runs the same steps, and rank 0 reports. Each layout the engine offers is timed
-    on the same batches; start-up is the first (NCHW)'s."""
+    (NCHW first: start-up is its; the checkpoint is timed on the last built)."""
     import tempfile
 
     import numpy as np
@@ -281,7 +288,7 @@ def _measure(engine_name: str, arch: str, task: str, image_size: int, batch_size
         engine.save(Path(tmp) / "calibration", 1, 0.0)
         save = time.perf_counter() - t
     engine.close()
-    faster = min(timed, key=lambda k: sum(timed[k]) * (1 if k == NCHW else LAYOUT_GAIN))
+    faster = faster_layout(timed)
     train, val = timed[NCHW]  # start-up: everything before the steady state (the warm-up pass's steady share taken out)
     return Speed(startup=round(max(0.0, ready - t0 - train - val), 3), train_image=round(timed[faster][0] / n, 6),
                  eval_image=round(timed[faster][1] / n_val, 6), checkpoint=round(save, 3), layout=faster,

@@ -138,6 +138,10 @@ class TorchEngine(loop.Engine):
         state = torch.load(path, map_location="cpu", weights_only=True)
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
+        for buffers in self.opt.state.values():  # momentum and Adam's moments in their parameters' layout
+            for name, value in buffers.items():
+                if isinstance(value, torch.Tensor) and value.dim() == 4:
+                    buffers[name] = value.contiguous(memory_format=self.layout)
         return state["epoch"], state["best"]
 
     def load_best(self, path: Path) -> int:
