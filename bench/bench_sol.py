@@ -120,9 +120,7 @@ def child(engine_name: str, count: int) -> None:
     """Every architecture in every layout and precision ``engine_name`` offers here (one process)."""
     from labkit import catalog, cpu
     from labkit.algorithms.configs import BF16, ENGINE_LAYOUTS, ENGINE_PRECISIONS
-    from labkit.train.speedups import native_bf16
-
-    native = native_bf16(cpu.describe()["features"])
+    native = cpu.native_bf16(cpu.describe()["features"])
     precisions = [p for p in ENGINE_PRECISIONS[engine_name] if p != BF16 or native]
     out = {}
     if engine_name == "pytorch":

@@ -127,12 +127,17 @@ def int8_outlook(features: list[str] | None) -> str:
     return "no AVX2: INT8 and FP32 both run on slow generic kernels; expect the labs to take much longer"
 
 
+def native_bf16(features: list[str] | None) -> bool:
+    """Whether a CPU with these features computes BF16 natively (unknown features: no)."""
+    return bool(features) and any(f in features for f in BF16_FEATURES)
+
+
 def native_precisions(features: list[str] | None) -> str:
     """The precisions this CPU computes natively, in a sentence a learner can act on."""
     if features is None:
         return "native precisions unknown on this system (FP32 always works)"
-    bf16 = [f for f in BF16_FEATURES if f in features]
-    if bf16:
+    if native_bf16(features):
+        bf16 = [f for f in BF16_FEATURES if f in features]
         return f"native precisions: FP32 and BF16 ({', '.join(bf16)}): mixed precision can train faster here"
     return "native precisions: FP32 only (BF16 would be emulated here, slower than FP32)"
 

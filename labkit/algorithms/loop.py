@@ -176,8 +176,9 @@ def main(engine: Engine, argv=None) -> int:
     data = Data.load(args.data_url, spec.task, hp["image_size"])
     mine = inputs.shard(len(data.x_train), rank, world)
     num_classes = hp.get("num_classes") or len(data.names)
-    if configs.not_offered(engine.name, hp):
-        raise SystemExit(f"error: {configs.not_offered(engine.name, hp)}")
+    problem = configs.not_offered(engine.name, hp)
+    if problem:
+        raise SystemExit(f"error: {problem}")
     engine.build(spec.arch, num_classes, hp)
     if hp.get("pretrained_weight"):
         loaded, skipped = engine.load_pretrained(hp["pretrained_weight"])

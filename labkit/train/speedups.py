@@ -25,10 +25,6 @@ from labkit.errors import LabkitError
 BF16_KEEPS_ACCURACY: dict[str, str] = {}
 
 
-def native_bf16(features: list[str] | None) -> bool:
-    return bool(features) and any(f in features for f in cpu.BF16_FEATURES)
-
-
 def precision(card, engine: str, hp: dict, device: str = "cpu", features: list[str] | None = None) -> dict:
     """``hp`` with its precision decided: bf16 asked for on a CPU without native BF16 is an
     error; ``auto`` is bf16 on such a CPU for a model that keeps its accuracy in it, else FP32."""
@@ -40,7 +36,7 @@ def precision(card, engine: str, hp: dict, device: str = "cpu", features: list[s
     if device != "cpu":
         return {**hp, "precision": FP32} if hp["precision"] == AUTO else hp
     features = cpu.describe()["features"] if features is None else features
-    native = native_bf16(features)
+    native = cpu.native_bf16(features)
     if hp["precision"] == BF16 and not native:
         raise LabkitError("bf16 needs a CPU that computes BF16 natively (AVX-512 BF16 or AMX-BF16): this one would "
                           "emulate it, slower than FP32", "use precision=fp32, or auto (labkit doctor names this "

@@ -87,6 +87,18 @@ def _shape(engine: str, arch: str, task: str, image_size: int, batch_size: int, 
     return [engine, arch, task, image_size, batch_size, train_layers, precision, device_num]
 
 
+def _key(shape: list) -> str:
+    return json.dumps([_machine(), shape])
+
+
+def _speed(entry: dict | None) -> Speed | None:
+    """A cache entry as a Speed; None for one of another labkit version's form (measured again)."""
+    try:
+        return Speed(**entry) if entry else None
+    except TypeError:
+        return None
+
+
 def _cached(path: Path) -> dict:
     try:
         return workspace.read_json(path) if path.exists() else {}
@@ -97,23 +109,21 @@ def _cached(path: Path) -> dict:
 def timed(engine: str, arch: str, task: str, image_size: int, batch_size: int, device_num: int = 1,
           train_layers: str = "all", precision: str = FP32) -> Speed | None:
     """The speed this machine's calibration measured for the shape, or None when it has not."""
-    key = json.dumps([_machine(), _shape(engine, arch, task, image_size, batch_size, device_num, train_layers,
-                                         precision)])
-    found = _cached(cache_path()).get(key)
-    return Speed(**found) if found else None
+    return _speed(_cached(cache_path()).get(_key(_shape(engine, arch, task, image_size, batch_size, device_num,
+                                                        train_layers, precision))))
 
 
 def speed(engine: str, arch: str, task: str, image_size: int, batch_size: int, device_num: int = 1,
           log=print, train_layers: str = "all", precision: str = FP32) -> Speed:
     """The calibrated speed of one job shape on this machine: from the cache, or measured now."""
     shape = _shape(engine, arch, task, image_size, batch_size, device_num, train_layers, precision)
-    key = json.dumps([_machine(), shape])
+    key = _key(shape)
     path = cache_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     with workspace.locked(path.parent):  # two notebooks asking at once measure once
         cached = _cached(path)
-        if key in cached:
-            return Speed(**cached[key])
+        if _speed(cached.get(key)):
+            return _speed(cached[key])
         frozen = "" if train_layers == "all" else f", training {train_layers}"
         log(f"timing {arch} ({engine}, {image_size} px, batch {batch_size}{frozen}) on this machine, once: "
             "seconds, up to a minute")
