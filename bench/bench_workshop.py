@@ -8,10 +8,12 @@ Each job runs alone (2 cores). Prints the figures and the ratio to each baseline
 training seed, with the time labkit estimated before the job (``labkit.train.timing``), then
 the spread over seeds (min / median / max): a bar must hold in every seed.
 The CPU is printed first; set ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 to measure
-PyTorch as on a laptop without AVX-512.
+PyTorch as on a laptop without AVX-512. ``--precisions fp32 bf16`` trains each seed in each
+precision, one after the other (bf16 needs a CPU that computes it natively): the figures of
+``labkit.train.speedups.BF16_KEEPS_ACCURACY``.
 
     .venv/bin/python bench/bench_workshop.py [--engine pytorch|mindspore|both] [--task resnet|mcnn|both]
-                                             [--seeds 0 1 2] [--mcnn-devices 2]
+                                             [--seeds 0 1 2] [--mcnn-devices 2] [--precisions fp32 bf16]
 """
 import argparse
 import os
@@ -22,23 +24,29 @@ import time
 
 from results import figure, save
 
+from labkit.algorithms.configs import AUTO, PRECISIONS
+
 LIMIT_S = 600
 
 
-def run(algorithm: str, engine: str, dataset: str, seed: int, device_num: int = 1) -> dict | None:
+def run(algorithm: str, engine: str, dataset: str, seed: int, device_num: int = 1,
+        precision: str = "auto") -> dict | None:
     """One workshop job's figure: its accuracy, or its MAE over the mean-baseline MAE, with its minutes."""
     from labkit import train
 
-    name = f"{algorithm.lower()}-{engine}-n{device_num}-s{seed}"
-    guess = train.estimate(algorithm, engine, dataset, {"seed": str(seed)}, "workshop", device_num, log=lambda *_: None)
+    name = f"{algorithm.lower()}-{engine}-n{device_num}-{precision}-s{seed}"
+    hyper = {"seed": str(seed), "precision": precision}
+    guess = train.estimate(algorithm, engine, dataset, hyper, "workshop", device_num, log=lambda *_: None)
     t0 = time.perf_counter()
-    rec = train.create(algorithm, engine, dataset, name, {"seed": str(seed)}, device_num=device_num,
+    rec = train.create(algorithm, engine, dataset, name, hyper, device_num=device_num,
                        profile="workshop", wait=True, log=lambda *_: None)
     wall = time.perf_counter() - t0
     if rec["state"] != "COMPLETED":
         print(f"{name:<26} {rec['state']}: {rec.get('reason')}")
         return None
     m, epochs = rec["metrics"], len(train.metrics(name))
+    how = {"epochs": epochs, "layout": rec["hyperparameters"]["layout"],
+           "precision": rec["hyperparameters"]["precision"]}
     if algorithm == "MCNN":
         ratio = m["mae"] / m["mean_baseline_mae"]
         ok = ratio <= 0.5 and wall <= LIMIT_S
@@ -47,14 +55,14 @@ def run(algorithm: str, engine: str, dataset: str, seed: int, device_num: int = 
               f"the bar (<= 0.5x, <= 10 min)",
               flush=True)
         return figure(f"{name}", f"MCNN's MAE over the predict-the-mean MAE, {engine}, seed {seed}", ratio, "x",
-                      minutes=wall / 60, estimated_minutes=guess / 60, epochs=epochs, bar=ok)
+                      minutes=wall / 60, estimated_minutes=guess / 60, bar=ok, **how)
     ok = m["accuracy"] >= 0.8 and wall <= LIMIT_S
     print(f"{name:<26} val accuracy {m['accuracy']:.1%} = {m['accuracy'] / 0.2:.1f}x chance, best epoch "
           f"{m['best_epoch']} of {epochs}, {wall / 60:4.1f} min (estimated {guess / 60:4.1f})  "
           f"-> {'meets' if ok else 'misses'} the bar "
           f"(>= 80%, <= 10 min)", flush=True)
     return figure(f"{name}", f"ResNet-50's validation accuracy, {engine}, seed {seed}", m["accuracy"], "fraction",
-                  minutes=wall / 60, estimated_minutes=guess / 60, epochs=epochs, best_epoch=m["best_epoch"], bar=ok)
+                  minutes=wall / 60, estimated_minutes=guess / 60, best_epoch=m["best_epoch"], bar=ok, **how)
 
 
 def spread(label: str, results: list) -> list[dict]:
@@ -70,6 +78,16 @@ def spread(label: str, results: list) -> list[dict]:
     return done
 
 
+def side_by_side(label: str, args, job) -> list[dict]:
+    """Each seed's job in each precision, one after the other (so a slow spell of the machine
+    falls on both alike), then the spread of each precision over the seeds."""
+    done = {precision: [] for precision in args.precisions}
+    for seed in args.seeds:
+        for precision in args.precisions:
+            done[precision].append(job(seed, precision))
+    return [f for precision, results in done.items() for f in spread(f"{label}-{precision}", results)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--engine", choices=("pytorch", "mindspore", "both"), default="both")
@@ -77,6 +95,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (the data stays the same)")
     ap.add_argument("--mcnn-devices", type=int, default=1,
                     help="data-parallel processes for MCNN (the crowd lab trains MindSpore's with 2)")
+    ap.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=[AUTO],
+                    help="train each seed in each of these precisions")
     args = ap.parse_args()
     mine = "LABKIT_HOME" not in os.environ  # a workspace of our own is removed at the end (gigabytes)
     os.environ.setdefault("LABKIT_HOME", tempfile.mkdtemp(prefix="labkit-bench-workshop-"))
@@ -96,12 +116,13 @@ def measure(args) -> None:
     if args.task in ("resnet", "both"):
         flowers = data.ensure_version("flowers", profile="workshop", log=lambda *_: None)
         for engine in engines:
-            figures += spread(f"resnet50-{engine}", [run("ResNet50", engine, flowers, seed) for seed in args.seeds])
+            figures += side_by_side(f"resnet50-{engine}", args, lambda seed, precision: run(
+                "ResNet50", engine, flowers, seed, precision=precision))
     if args.task in ("mcnn", "both"):
         crowd = data.ensure_version("crowd", profile="workshop", log=lambda *_: None)
         for engine in engines:
-            figures += spread(f"mcnn-{engine}-n{args.mcnn_devices}",
-                              [run("MCNN", engine, crowd, seed, args.mcnn_devices) for seed in args.seeds])
+            figures += side_by_side(f"mcnn-{engine}-n{args.mcnn_devices}", args, lambda seed, precision: run(
+                "MCNN", engine, crowd, seed, args.mcnn_devices, precision))
     save("workshop", figures, profile="workshop", seeds=args.seeds, arguments=vars(args))
 
 
