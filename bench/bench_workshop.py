@@ -45,8 +45,8 @@ def run(algorithm: str, engine: str, dataset: str, seed: int, device_num: int = 
         print(f"{name:<26} {rec['state']}: {rec.get('reason')}")
         return None
     m, epochs = rec["metrics"], len(train.metrics(name))
-    how = {"epochs": epochs, "layout": rec["hyperparameters"]["layout"],
-           "precision": rec["hyperparameters"]["precision"]}
+    how = {"epochs": epochs, "layout": rec["hyper"]["layout"],
+           "precision": rec["hyper"]["precision"]}
     if algorithm == "MCNN":
         ratio = m["mae"] / m["mean_baseline_mae"]
         ok = ratio <= 0.5 and wall <= LIMIT_S

@@ -15,7 +15,9 @@ the results say (tests/test_docs.py runs it).
 from __future__ import annotations
 
 import argparse
+import math
 import re
+import statistics
 import sys
 from pathlib import Path
 
@@ -290,6 +292,34 @@ def speed_of_light(lang: str) -> str:
     return "\n".join(rows).lstrip("\n") + "\n"
 
 
+def precision_bars(lang: str) -> str:
+    """Each CPU's latest workshop-bars run that trained in more than one precision: per model and
+    precision, the bar's figure and the job's minutes over the seeds, and bf16's speed-up over
+    FP32 in the same run (English: BENCHMARKS.md)."""
+    rows = []
+    for run in latest_per_cpu("workshop"):
+        jobs = {}
+        for f in run["figures"]:  # keys: <model>-<engine>-n<processes>-<precision asked>-s<seed>
+            jobs.setdefault(f["key"].rsplit("-", 2)[0], {}).setdefault(f["precision"], []).append(f)
+        if not any(len(by_precision) > 1 for by_precision in jobs.values()):
+            continue
+        rows += [f"\n{measured_on(run, lang)}, seeds {', '.join(map(str, run['seeds']))}:\n",
+                 "| model, engine | precision | layout | bar's figure per seed | bar met | minutes per seed | "
+                 "FP32 minutes / these (median) |", "|---|---|---|---|---|---|---|"]
+        for model, by_precision in jobs.items():
+            fp32 = statistics.median(f["minutes"] for f in by_precision.get("fp32", [{"minutes": math.nan}]))
+            for precision, done in by_precision.items():
+                figures = ", ".join(f"{f['value']:.1%}" if f["unit"] == "fraction" else f"{f['value']:.2f}x"
+                                    for f in done)
+                mins = [f["minutes"] for f in done]
+                rows.append(f"| {model} | {precision} | {'/'.join(sorted({f['layout'] for f in done}))} | {figures} | "
+                            f"{sum(f['bar'] for f in done)} of {len(done)} | {', '.join(f'{m:.1f}' for m in mins)} | "
+                            f"{fp32 / statistics.median(mins):.2f} |")
+    if not rows:
+        raise NoResults("no workshop-bars run in two precisions: bench/bench_workshop.py --precisions fp32 bf16")
+    return "\n".join(rows).lstrip("\n") + "\n"
+
+
 def latest_per_cpu(bench: str) -> list[dict]:
     """The latest run of ``bench`` on each CPU (and kernel settings) measured, oldest first."""
     runs = {}
@@ -299,7 +329,7 @@ def latest_per_cpu(bench: str) -> list[dict]:
     return list(runs.values())
 
 
-REGIONS = {"speed-of-light": speed_of_light,
+REGIONS = {"speed-of-light": speed_of_light, "precision-bars": precision_bars,
            "hub": hub, "transfer": transfer, "data": data_table, "quick-labs": quick_labs, "quick-span": quick_span,
            "workshop-lab": workshop_lab, "workshop-labs": workshop_labs, "test-time": test_time, "venv": venv,
            "disk": disk, "wheelhouse": wheelhouse}
