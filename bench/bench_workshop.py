@@ -10,10 +10,13 @@ the spread over seeds (min / median / max): a bar must hold in every seed.
 The CPU is printed first; set ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 to measure
 PyTorch as on a laptop without AVX-512. ``--precisions fp32 bf16`` trains each seed in each
 precision, one after the other (bf16 needs a CPU that computes it natively): the figures of
-``labkit.train.speedups.BF16_KEEPS_ACCURACY``.
+``labkit.train.speedups.BF16_KEEPS_ACCURACY``. ``--hp KEY=VALUE`` changes the recipe of every
+job (e.g. a shorter ``learning_rate_strategy``); such a run's results go to
+``bench/results/workshop-recipe/``, beside the default recipe's.
 
     .venv/bin/python bench/bench_workshop.py [--engine pytorch|mindspore|both] [--task resnet|mcnn|both]
                                              [--seeds 0 1 2] [--mcnn-devices 2] [--precisions fp32 bf16]
+                                             [--hp KEY=VALUE ...]
 """
 import argparse
 import os
@@ -30,12 +33,12 @@ LIMIT_S = 600
 
 
 def run(algorithm: str, engine: str, dataset: str, seed: int, device_num: int = 1,
-        precision: str = "auto") -> dict | None:
+        precision: str = "auto", recipe: dict | None = None) -> dict | None:
     """One workshop job's figure: its accuracy, or its MAE over the mean-baseline MAE, with its minutes."""
     from labkit import train
 
     name = f"{algorithm.lower()}-{engine}-n{device_num}-{precision}-s{seed}"
-    hyper = {"seed": str(seed), "precision": precision}
+    hyper = {**(recipe or {}), "seed": str(seed), "precision": precision}
     guess = train.estimate(algorithm, engine, dataset, hyper, "workshop", device_num, log=lambda *_: None)
     t0 = time.perf_counter()
     rec = train.create(algorithm, engine, dataset, name, hyper, device_num=device_num,
@@ -45,8 +48,8 @@ def run(algorithm: str, engine: str, dataset: str, seed: int, device_num: int = 
         print(f"{name:<26} {rec['state']}: {rec.get('reason')}")
         return None
     m, epochs = rec["metrics"], len(train.metrics(name))
-    how = {"epochs": epochs, "layout": rec["hyper"]["layout"],
-           "precision": rec["hyper"]["precision"]}
+    how = {"epochs": epochs, "layout": rec["hyper"]["layout"], "precision": rec["hyper"]["precision"],
+           "recipe": recipe or {}}
     if algorithm == "MCNN":
         ratio = m["mae"] / m["mean_baseline_mae"]
         ok = ratio <= 0.5 and wall <= LIMIT_S
@@ -97,7 +100,10 @@ def main() -> None:
                     help="data-parallel processes for MCNN (the crowd lab trains MindSpore's with 2)")
     ap.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=[AUTO],
                     help="train each seed in each of these precisions")
+    ap.add_argument("--hp", nargs="+", default=[], metavar="KEY=VALUE", help="hyper-parameters of every job")
     args = ap.parse_args()
+    if any("=" not in pair for pair in args.hp):
+        ap.error("--hp takes KEY=VALUE pairs, e.g. learning_rate_strategy=1:0.004,11:0.02,15:0.002")
     mine = "LABKIT_HOME" not in os.environ  # a workspace of our own is removed at the end (gigabytes)
     os.environ.setdefault("LABKIT_HOME", tempfile.mkdtemp(prefix="labkit-bench-workshop-"))
     try:
@@ -111,19 +117,20 @@ def measure(args) -> None:
     from labkit import cpu, data
 
     engines = ("pytorch", "mindspore") if args.engine == "both" else (args.engine,)
+    recipe = dict(pair.split("=", 1) for pair in args.hp)
     print(f"workshop profile on {cpu.summary()}, workspace {os.environ['LABKIT_HOME']}", flush=True)
     figures = []
     if args.task in ("resnet", "both"):
         flowers = data.ensure_version("flowers", profile="workshop", log=lambda *_: None)
         for engine in engines:
             figures += side_by_side(f"resnet50-{engine}", args, lambda seed, precision: run(
-                "ResNet50", engine, flowers, seed, precision=precision))
+                "ResNet50", engine, flowers, seed, precision=precision, recipe=recipe))
     if args.task in ("mcnn", "both"):
         crowd = data.ensure_version("crowd", profile="workshop", log=lambda *_: None)
         for engine in engines:
             figures += side_by_side(f"mcnn-{engine}-n{args.mcnn_devices}", args, lambda seed, precision: run(
-                "MCNN", engine, crowd, seed, args.mcnn_devices, precision))
-    save("workshop", figures, profile="workshop", seeds=args.seeds, arguments=vars(args))
+                "MCNN", engine, crowd, seed, args.mcnn_devices, precision, recipe))
+    save("workshop-recipe" if recipe else "workshop", figures, profile="workshop", seeds=args.seeds, arguments=vars(args))
 
 
 if __name__ == "__main__":
