@@ -294,8 +294,8 @@ def speed_of_light(lang: str) -> str:
 
 def precision_bars(lang: str) -> str:
     """Each CPU's latest workshop-bars run that trained in more than one precision: per model and
-    precision, the bar's figure and the job's minutes over the seeds, and bf16's speed-up over
-    FP32 in the same run (English: BENCHMARKS.md)."""
+    precision over the seeds, the bar's figure, the job's minutes and their ratio to labkit's
+    estimate; and bf16's speed-up over FP32 in the same run (English: BENCHMARKS.md)."""
     rows = []
     for run in latest_per_cpu("workshop"):
         jobs = {}
@@ -305,15 +305,17 @@ def precision_bars(lang: str) -> str:
             continue
         rows += [f"\n{measured_on(run, lang)}, seeds {', '.join(map(str, run['seeds']))}:\n",
                  "| model, engine | precision | layout | bar's figure per seed | bar met | minutes per seed | "
-                 "FP32 minutes / these (median) |", "|---|---|---|---|---|---|---|"]
+                 "measured / estimated | FP32 minutes / these (median) |", "|---|---|---|---|---|---|---|---|"]
         for model, by_precision in jobs.items():
             fp32 = statistics.median(f["minutes"] for f in by_precision.get("fp32", [{"minutes": math.nan}]))
             for precision, done in by_precision.items():
                 figures = ", ".join(f"{f['value']:.1%}" if f["unit"] == "fraction" else f"{f['value']:.2f}x"
                                     for f in done)
                 mins = [f["minutes"] for f in done]
+                against_estimate = ", ".join(f"{f['minutes'] / f['estimated_minutes']:.2f}" for f in done)
                 rows.append(f"| {model} | {precision} | {'/'.join(sorted({f['layout'] for f in done}))} | {figures} | "
                             f"{sum(f['bar'] for f in done)} of {len(done)} | {', '.join(f'{m:.1f}' for m in mins)} | "
+                            f"{against_estimate} | "
                             f"{fp32 / statistics.median(mins):.2f} |")
     if not rows:
         raise NoResults("no workshop-bars run in two precisions: bench/bench_workshop.py --precisions fp32 bf16")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from labkit import catalog
+from labkit import catalog, cpu
 from labkit.algorithms.pytorch.engine import TorchEngine
 from labkit.errors import LabkitError
 from labkit.tasks import COUNTING
@@ -21,6 +21,12 @@ def hp(card, **given):
     return card.resolve(given, "quick")
 
 
+def with_features(monkeypatch, features: list[str] | None) -> None:
+    """This machine as labkit describes it, with the vector features given."""
+    machine = cpu.describe()
+    monkeypatch.setattr(cpu, "describe", lambda: {**machine, "features": features})
+
+
 def test_bf16_only_where_the_cpu_computes_it():
     with pytest.raises(LabkitError, match="this one would emulate it, slower than FP32") as err:
         speedups.precision(RESNET, "pytorch", hp(RESNET, precision="bf16"), features=AVX2)
@@ -30,7 +36,14 @@ def test_bf16_only_where_the_cpu_computes_it():
     assert speedups.precision(RESNET, "pytorch", hp(RESNET, precision="bf16"), "gpu", features=AVX2)["precision"] == "bf16"
 
 
+def test_bf16_is_refused_where_the_cpu_features_are_unknown(monkeypatch):
+    with_features(monkeypatch, None)  # what a system without /proc/cpuinfo gives
+    with pytest.raises(LabkitError, match="cannot read this system's CPU features"):
+        speedups.precision(RESNET, "pytorch", hp(RESNET, precision="bf16"))
+
+
 def test_auto_is_bf16_only_for_a_model_measured_to_keep_its_accuracy(monkeypatch):
+    monkeypatch.setattr(speedups, "BF16_KEEPS_ACCURACY", {})
     assert speedups.precision(RESNET, "pytorch", hp(RESNET), features=ZEN4)["precision"] == "fp32"
     monkeypatch.setitem(speedups.BF16_KEEPS_ACCURACY, "resnet50", "a controlled claim")
     assert speedups.precision(RESNET, "pytorch", hp(RESNET), features=ZEN4)["precision"] == "bf16"
@@ -53,6 +66,7 @@ def calibrated(monkeypatch, measured: Speed):
 
 def test_auto_layout_is_the_one_the_calibration_found_faster(tmp_path, monkeypatch):
     monkeypatch.setenv("LABKIT_CACHE", str(tmp_path))
+    with_features(monkeypatch, AVX2)  # FP32, whatever this CPU computes natively: the precision is tested above
     said = []
     # not timed yet: NCHW, and the job is told why
     assert speedups.settle(MCNN, "pytorch", hp(MCNN), log=said.append)["layout"] == "nchw"
