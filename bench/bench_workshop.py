@@ -6,7 +6,8 @@
 
 Each job runs alone (2 cores). Prints the figures and the ratio to each baseline, for each
 training seed, with the time labkit estimated before the job (``labkit.train.timing``), then
-the spread over seeds (min / median / max): a bar must hold in every seed.
+the spread over seeds (min / median / max): a bar must hold in every seed. A job's minutes run
+from `labkit train create` to its end; the calibration behind its estimate runs before.
 The CPU is printed first; set ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 to measure
 PyTorch as on a laptop without AVX-512. ``--precisions fp32 bf16`` trains each seed in each
 precision, one after the other (bf16 needs a CPU that computes it natively): the figures of
@@ -28,6 +29,7 @@ import time
 from results import figure, save
 
 from labkit.algorithms.configs import AUTO, PRECISIONS
+from labkit.errors import LabkitError
 
 LIMIT_S = 600
 
@@ -39,7 +41,11 @@ def run(algorithm: str, engine: str, dataset: str, seed: int, device_num: int = 
 
     name = f"{algorithm.lower()}-{engine}-n{device_num}-{precision}-s{seed}"
     hyper = {**(recipe or {}), "seed": str(seed), "precision": precision}
-    guess = train.estimate(algorithm, engine, dataset, hyper, "workshop", device_num, log=lambda *_: None)
+    try:  # the calibration runs here, before the job's clock starts
+        guess = train.estimate(algorithm, engine, dataset, hyper, "workshop", device_num, log=lambda *_: None)
+    except LabkitError as exc:  # e.g. bf16 asked of MindSpore, or of a CPU without native BF16
+        print(f"{name:<26} not run: {exc.message}", flush=True)
+        return None
     t0 = time.perf_counter()
     rec = train.create(algorithm, engine, dataset, name, hyper, device_num=device_num,
                        profile="workshop", wait=True, log=lambda *_: None)
@@ -104,6 +110,8 @@ def main() -> None:
     args = ap.parse_args()
     if any("=" not in pair for pair in args.hp):
         ap.error("--hp takes KEY=VALUE pairs, e.g. learning_rate_strategy=1:0.004,11:0.02,15:0.002")
+    if {pair.split("=", 1)[0] for pair in args.hp} & {"seed", "precision"}:
+        ap.error("--hp cannot set seed or precision: --seeds and --precisions do")
     mine = "LABKIT_HOME" not in os.environ  # a workspace of our own is removed at the end (gigabytes)
     os.environ.setdefault("LABKIT_HOME", tempfile.mkdtemp(prefix="labkit-bench-workshop-"))
     try:

@@ -15,7 +15,6 @@ the results say (tests/test_docs.py runs it).
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import statistics
 import sys
@@ -295,37 +294,44 @@ def speed_of_light(lang: str) -> str:
 def precision_bars(lang: str) -> str:
     """Each CPU's latest workshop-bars run that trained in more than one precision: per model and
     precision over the seeds, the bar's figure, the job's minutes and their ratio to labkit's
-    estimate; and bf16's speed-up over FP32 in the same run (English: BENCHMARKS.md)."""
-    rows = []
-    for run in latest_per_cpu("workshop"):
+    estimate; and the speed-up over FP32 in the same run (English: BENCHMARKS.md)."""
+    def groups(run: dict) -> dict:
+        """{model: {precision asked: its jobs' figures}}; keys are <model>-<engine>-n<processes>-<asked>-s<seed>."""
         jobs = {}
-        for f in run["figures"]:  # keys: <model>-<engine>-n<processes>-<precision asked>-s<seed>
-            jobs.setdefault(f["key"].rsplit("-", 2)[0], {}).setdefault(f["precision"], []).append(f)
-        if not any(len(by_precision) > 1 for by_precision in jobs.values()):
-            continue
+        for f in (f for f in run["figures"] if "precision" in f):  # figures before precisions were recorded: none
+            model, asked, _seed = f["key"].rsplit("-", 2)
+            jobs.setdefault(model, {}).setdefault(asked, []).append(f)
+        return jobs
+
+    rows = []
+    for run in latest_per_cpu("workshop", keep=lambda run: any(len(g) > 1 for g in groups(run).values())):
         rows += [f"\n{measured_on(run, lang)}, seeds {', '.join(map(str, run['seeds']))}:\n",
-                 "| model, engine | precision | layout | bar's figure per seed | bar met | minutes per seed | "
+                 "| model, engine, processes | precision | layout | bar's figure per seed | bar met | minutes per seed | "
                  "measured / estimated | FP32 minutes / these (median) |", "|---|---|---|---|---|---|---|---|"]
-        for model, by_precision in jobs.items():
-            fp32 = statistics.median(f["minutes"] for f in by_precision.get("fp32", [{"minutes": math.nan}]))
-            for precision, done in by_precision.items():
+        for model, by_precision in groups(run).items():
+            fp32 = by_precision.get("fp32")
+            for asked, done in by_precision.items():
+                computed = "/".join(sorted({f["precision"] for f in done}))
                 figures = ", ".join(f"{f['value']:.1%}" if f["unit"] == "fraction" else f"{f['value']:.2f}x"
                                     for f in done)
                 mins = [f["minutes"] for f in done]
                 against_estimate = ", ".join(f"{f['minutes'] / f['estimated_minutes']:.2f}" for f in done)
-                rows.append(f"| {model} | {precision} | {'/'.join(sorted({f['layout'] for f in done}))} | {figures} | "
-                            f"{sum(f['bar'] for f in done)} of {len(done)} | {', '.join(f'{m:.1f}' for m in mins)} | "
-                            f"{against_estimate} | "
-                            f"{fp32 / statistics.median(mins):.2f} |")
+                gain = (f"{statistics.median(f['minutes'] for f in fp32) / statistics.median(mins):.2f}" if fp32
+                        else "-")
+                rows.append(f"| {model} | {asked if asked == computed else f'{asked}: {computed}'} | "
+                            f"{'/'.join(sorted({f['layout'] for f in done}))} | {figures} | "
+                            f"{sum(f['bar'] for f in done)} of {len(run['seeds'])} | "
+                            f"{', '.join(f'{m:.1f}' for m in mins)} | {against_estimate} | {gain} |")
     if not rows:
         raise NoResults("no workshop-bars run in two precisions: bench/bench_workshop.py --precisions fp32 bf16")
     return "\n".join(rows).lstrip("\n") + "\n"
 
 
-def latest_per_cpu(bench: str) -> list[dict]:
-    """The latest run of ``bench`` on each CPU (and kernel settings) measured, oldest first."""
+def latest_per_cpu(bench: str, keep=lambda run: True) -> list[dict]:
+    """The latest run of ``bench`` that ``keep`` accepts on each CPU (and kernel settings) measured,
+    oldest first."""
     runs = {}
-    for run in every(bench):
+    for run in filter(keep, every(bench)):
         runs.pop(cpu_name(run["cpu"]), None)
         runs[cpu_name(run["cpu"])] = run
     return list(runs.values())

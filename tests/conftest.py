@@ -167,9 +167,10 @@ def trained_home(tmp_path_factory):
         data.make("crowd", name="cr", count=12, size=64, seed=0)
         crowd = "cr@" + data.publish("cr")["version"]
         # channels-last: the conversions, the registry and the services below get such a job's model
+        # (FP32 on every CPU: auto would be bf16 where native, and the fixture the same everywhere)
         pt = train.create("ResNet50", "pytorch", flowers, "rn",
                           {"image_size": "32", "batch_size": "8", "learning_rate_strategy": "3:0.01",
-                           "layout": "channels_last"}, wait=True, log=lambda *_: None)
+                           "layout": "channels_last", "precision": "fp32"}, wait=True, log=lambda *_: None)
         ms = train.create("MCNN", "mindspore", crowd, "mc", {"image_size": "64", "batch_size": "2", "epoch_size": "1"},
                           wait=True, log=lambda *_: None)
         assert pt["state"] == ms["state"] == "COMPLETED", (pt.get("reason"), ms.get("reason"))
@@ -215,8 +216,8 @@ def instructor(tmp_path_factory):
     with labkit_home(home):
         data.make("crowd", name="cr", count=8, size=64, seed=0)
         data.publish("cr")
-        job = train.create("MCNN", "pytorch", "cr@V001", "mc", {"image_size": "64", "batch_size": "2", "epoch_size": "2"},
-                           wait=True, log=lambda *_: None)
+        job = train.create("MCNN", "pytorch", "cr@V001", "mc", {"image_size": "64", "batch_size": "2", "epoch_size": "2",
+                                                                "precision": "fp32"}, wait=True, log=lambda *_: None)
         assert job["state"] == "COMPLETED", job.get("reason")
         registry.import_model("crowd", from_job="mc", log=lambda *_: None)
         conversion = convert.create("mc", "onnx-ort-fp32", "mc-fp32", log=lambda *_: None)

@@ -52,6 +52,11 @@ def test_auto_is_bf16_only_for_a_model_measured_to_keep_its_accuracy(monkeypatch
     assert speedups.precision(MCNN, "pytorch", hp(MCNN), features=ZEN4)["precision"] == "fp32"
 
 
+def test_the_models_kept_in_bf16_are_catalog_architectures():
+    # a misspelt name would silently keep its model in FP32
+    assert set(speedups.BF16_KEEPS_ACCURACY) <= {card.arch for card in catalog.cards()}
+
+
 @pytest.mark.parametrize("given", [{"layout": "channels_last"}, {"precision": "bf16"}])
 def test_mindspore_computes_in_nchw_and_fp32(given):
     with pytest.raises(LabkitError, match="mindspore engine computes in"):

@@ -20,8 +20,9 @@ from labkit.algorithms.configs import AUTO, BF16, ENGINE_LAYOUTS, ENGINE_PRECISI
 from labkit.errors import LabkitError
 
 # Architectures measured to meet their accuracy bars in bf16 in 3 of 3 seeds, with where
-# (bench/bench_workshop.py --precisions fp32 bf16; docs/BENCHMARKS.md, "BF16 and the bars"). GhostNet
-# is not here: it trained slower in bf16 than in FP32 on that CPU (bench/bench_sol.py).
+# (bench/bench_workshop.py --precisions fp32 bf16, one process a job; docs/BENCHMARKS.md, "BF16 and
+# the bars"); auto takes bf16 for their data-parallel jobs too. GhostNet is not here: it trained
+# slower in bf16 than in FP32 on that CPU (bench/bench_sol.py).
 BF16_KEEPS_ACCURACY: dict[str, str] = {
     "resnet50": "flowers >= 80%: 81.0 / 82.0 / 82.5% over seeds (FP32 82.5 / 84.0 / 84.0%), AMD EPYC Zen 4, 2026-12-07",
     "mcnn": "crowd MAE <= 0.5x the mean-count MAE: 0.27-0.34x (FP32 0.27-0.33x), AMD EPYC Zen 4, 2026-12-07",
