@@ -50,6 +50,16 @@ def test_auto_is_bf16_only_for_a_model_measured_to_keep_its_accuracy(monkeypatch
     assert speedups.precision(RESNET, "pytorch", hp(RESNET), features=AVX2)["precision"] == "fp32"
     assert speedups.precision(RESNET, "mindspore", hp(RESNET), features=ZEN4)["precision"] == "fp32"
     assert speedups.precision(MCNN, "pytorch", hp(MCNN), features=ZEN4)["precision"] == "fp32"
+    # a job told so when auto chose bf16, and not otherwise
+    said = []
+    with_features(monkeypatch, ZEN4)
+    assert speedups.settle(RESNET, "pytorch", hp(RESNET, layout="nchw"), log=said.append)["precision"] == "bf16"
+    assert said == ["precision bf16: this CPU computes BF16 natively, and resnet50 keeps its accuracy in it "
+                    "(measured: a controlled claim); precision=fp32 trains in FP32"]
+    said.clear()
+    assert speedups.settle(RESNET, "pytorch", hp(RESNET, layout="nchw", precision="bf16"), log=said.append)
+    assert speedups.settle(MCNN, "pytorch", hp(MCNN, layout="nchw"), log=said.append)["precision"] == "fp32"
+    assert not said
 
 
 def test_the_models_kept_in_bf16_are_catalog_architectures():
