@@ -110,7 +110,8 @@ def main() -> None:
     args = ap.parse_args()
     if any("=" not in pair for pair in args.hp):
         ap.error("--hp takes KEY=VALUE pairs, e.g. learning_rate_strategy=1:0.004,11:0.02,15:0.002")
-    if {pair.split("=", 1)[0] for pair in args.hp} & {"seed", "precision"}:
+    args.recipe = dict(pair.split("=", 1) for pair in args.hp)
+    if args.recipe.keys() & {"seed", "precision"}:
         ap.error("--hp cannot set seed or precision: --seeds and --precisions do")
     mine = "LABKIT_HOME" not in os.environ  # a workspace of our own is removed at the end (gigabytes)
     os.environ.setdefault("LABKIT_HOME", tempfile.mkdtemp(prefix="labkit-bench-workshop-"))
@@ -125,7 +126,7 @@ def measure(args) -> None:
     from labkit import cpu, data
 
     engines = ("pytorch", "mindspore") if args.engine == "both" else (args.engine,)
-    recipe = dict(pair.split("=", 1) for pair in args.hp)
+    recipe = args.recipe
     print(f"workshop profile on {cpu.summary()}, workspace {os.environ['LABKIT_HOME']}", flush=True)
     figures = []
     if args.task in ("resnet", "both"):
