@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from importlib import metadata
 
-from labkit import cpu, workspace
+from labkit import cpu, engine_paths, workspace
 
 MIN_FREE_GB = 2.0
 SERVICE_PORT = 8080  # the port `labkit service deploy` tries first
@@ -61,8 +61,10 @@ def checks() -> list[Check]:
                        f"{cpu.summary(machine)}\n{'':18}{cpu.int8_outlook(machine['features'])}"
                        f"\n{'':18}{cpu.native_precisions(machine['features'])}",
                        "the labs are measured on CPUs with AVX2; this one will be much slower"))
+    installed = []
     for engine in ENGINE_PROBES:
         info = probe_engine(engine)
+        installed += [engine] if info else []
         found.append(Check(engine, info is not None,
                            f"{info['version']} on {', '.join(info['devices'])}" if info else "does not import",
                            INSTALL_HINT))
@@ -72,6 +74,7 @@ def checks() -> list[Check]:
         probe.write_text("ok")
         probe.unlink()
         found.append(Check("workspace", True, f"{home} is writable"))
+        found += [path_check(engine, home) for engine in installed if engine in engine_paths.ENGINE_PATH_RULES]
         free = shutil.disk_usage(home).free / 2**30
         found.append(Check("disk", free >= MIN_FREE_GB, f"{free:.1f} GB free in the workspace",
                            f"free at least {MIN_FREE_GB} GB, or set LABKIT_HOME to a larger disk"))
@@ -79,6 +82,20 @@ def checks() -> list[Check]:
         found.append(Check("workspace", False, str(exc), "set LABKIT_HOME to a writable directory"))
     found.append(_port_check())
     return found
+
+
+def path_check(engine: str, home) -> Check:
+    """Whether ``engine`` can write where the workspace is, directly or through a temporary folder."""
+    name = "engine paths"
+    if engine_paths.accepts(engine, home):
+        return Check(name, True, f"{engine} writes at the workspace's path")
+    through = engine_paths.temp_root(engine)
+    rule = engine_paths.ENGINE_PATH_RULES[engine][1]
+    if through is not None:
+        return Check(name, True, f"{engine} exports only under a path of {rule}; labkit exports through {through}")
+    return Check(name, False, f"{engine} exports only under a path of {rule}: not the workspace's, "
+                 "nor any temporary folder's",
+                 engine_paths.FIX)
 
 
 def _port_check() -> Check:

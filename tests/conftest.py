@@ -17,10 +17,25 @@ os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 SESSION_DIRS: list[str] = []
 
 
+# Every temporary folder of the suite (workspaces, runs, imports, packs, mirrors) lies under a
+# folder named as learners name theirs: Chinese characters, spaces and other letters. A path that
+# an engine or a tool refuses then fails the tests that use it (tests/test_engine_paths.py checks
+# the name holds).
+LEARNER_FOLDER = f"学员 张三 Zoë Ünal-{os.getuid()}"
+
+
+def learner_temp_root() -> str:
+    root = os.path.join(tempfile.gettempdir(), LEARNER_FOLDER)
+    os.makedirs(root, mode=0o700, exist_ok=True)
+    return root
+
+
 def pytest_configure(config):
+    # pytest's tmp_path folders under the learner's folder (its documented setting for their root)
+    os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", learner_temp_root())
     # Notebooks (nbval) and subprocesses inherit these: the quick profile, a throwaway workspace.
     os.environ["LABKIT_PROFILE"] = "quick"
-    os.environ["LABKIT_HOME"] = tempfile.mkdtemp(prefix="labkit-test-ws-")
+    os.environ["LABKIT_HOME"] = tempfile.mkdtemp(prefix="labkit-test-ws-", dir=learner_temp_root())
     SESSION_DIRS.append(os.environ["LABKIT_HOME"])
     # time calibrations (labkit.train.timing) of this session: measured by this code, not read from a user's cache
     os.environ["LABKIT_CACHE"] = os.path.join(os.environ["LABKIT_HOME"], ".cache")

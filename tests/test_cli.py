@@ -78,6 +78,7 @@ def test_doctor_reports_engines_and_exits_zero_when_ready(ws):
     for name in ("python", "cpu", "pytorch", "mindspore", "onnxruntime", "workspace", "disk", "port"):
         assert f"] {name}" in proc.stdout
     assert "labkit is ready." in proc.stdout
+    assert "] engine paths" in proc.stdout and "labkit exports through" in proc.stdout   # ws: a learner's folder
     assert cpu.describe()["model"] in proc.stdout and "INT8" in proc.stdout
     checks = json.loads(labkit_cli("doctor", "--json", env={"LABKIT_HOME": str(ws)}).stdout)
     assert {"python", "pytorch", "mindspore", "onnxruntime"} <= {c["name"] for c in checks if c["ok"]}

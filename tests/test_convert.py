@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from conftest import labkit_cli
-from labkit import convert, data, train
+from labkit import convert, data, engine_paths, train
 from labkit.convert import graph, parity, worker
 from labkit.errors import LabkitError
 
@@ -211,7 +212,14 @@ def test_fp16_output_nodes_and_cli(jobs, tmp_path):
     assert "agree " in shown and "img/s" in shown and (tmp_path / "chart.png").stat().st_size > 0
 
 
-def test_mindspore_counting_model_exports_onnx_and_mindir(jobs):
+def test_mindspore_counting_model_exports_onnx_and_mindir(jobs, monkeypatch):
+    assert not engine_paths.accepts("mindspore", jobs)   # a learner's folder: the exports go through another
+    with monkeypatch.context() as m:   # none that MindSpore accepts here: refused before any work, with the fix
+        m.setattr(tempfile, "tempdir", str(jobs))
+        m.setattr(engine_paths, "FALLBACK_TEMP_ROOTS", ())
+        with pytest.raises(LabkitError, match="mindspore writes only under a path of ASCII") as err:
+            convert.create("mc", "onnx-ort-int8", "mc-int8", calibration_images=8, log=quiet)
+        assert "TMPDIR" in err.value.hint and not (jobs / "conversions" / "mc-int8").exists()
     rec = convert.create("mc", "onnx-ort-int8", "mc-int8", calibration_images=8, log=quiet)
     assert rec["state"] == "COMPLETED", rec.get("reason")
     job_run = jobs / "jobs" / "mc" / "V001"

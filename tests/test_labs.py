@@ -1,14 +1,28 @@
 """`labkit run`: real papermill runs of the stage notebooks, into runs/LAB/<timestamp>/."""
 import json
+import os
+import shutil
 
 import nbformat
 import pytest
 
 from conftest import labkit_cli
+from labkit import lessons as lesson_files
 from labkit.labs import recipes, stage_parameters
 
 # Every test here runs whole labs (papermill, real jobs and services): `make test-fast` leaves them out.
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lessons(tmp_path_factory):
+    """The lessons in a folder named as a learner names theirs (a clone in their home, beside the
+    workspaces and runs folders of the suite): every lab here runs from it."""
+    folder = tmp_path_factory.mktemp("课程 lessons") / "笔记 notebooks"
+    shutil.copytree(lesson_files.NOTEBOOKS, folder)
+    with pytest.MonkeyPatch.context() as m:
+        m.setenv("LABKIT_NOTEBOOKS", str(folder))
+        yield folder
 
 
 def test_five_labs_are_listed():
@@ -41,11 +55,14 @@ def run_lab(lab, ws, out, language="en", *more):
     assert "stage 2/5: 02_subscribe_and_train.ipynb done in" in proc.stderr and "\r" not in proc.stderr
     assert "epoch 1/" in proc.stderr and "without encryption" not in proc.stderr
     assert "quick profile: about " in proc.stderr and record["estimate_seconds"] > 0   # said before it started
+    executed = nbformat.read(run_dir / "01_data_prep.ipynb", as_version=4)   # from the learner's folder of lessons
+    assert executed.metadata.papermill.input_path.startswith(os.environ["LABKIT_NOTEBOOKS"])
     return run_dir, record
 
 
 def test_a_lab_runs_headless_and_records_what_it_made(tmp_path):
-    run_dir, record = run_lab("crowd-mcnn-mindspore", tmp_path / "ws", tmp_path / "runs")
+    # a MindSpore lab in the Chinese lessons, for the learners who name their folders in Chinese
+    run_dir, record = run_lab("crowd-mcnn-mindspore", tmp_path / "ws", tmp_path / "runs", "zh-CN")
     assert record["status"] == "COMPLETED" and record["profile"] == "quick"
     assert record["versions"]["labkit"] and record["stages"][0]["seconds"] > 0
     assert record["cpu"]["model"] and "features" in record["cpu"]  # results depend on the CPU: it is on record
@@ -97,14 +114,12 @@ def test_the_same_lab_twice_gives_the_same_data_in_either_language(tmp_path):
     assert result["labels"] == ["美食/凉皮", "美食/柿子饼", "美食/灌汤包", "美食/肉夹馍"]
 
 
-def test_a_failing_stage_names_the_cell(tmp_path):
+def test_a_failing_stage_names_the_cell(tmp_path, lessons):
     # The crowd generator cannot make 1-pixel images: the notebook fails in a known cell.
-    from labkit import labs
-
     lab = recipes()["food-resnet50"]
     lab["name"] = "broken"
     lab["stages"][0]["parameters"]["IMAGE_SIZE"] = 1
-    path = labs.NOTEBOOKS / "labs" / "broken.yaml"
+    path = lessons / "labs" / "broken.yaml"
     import yaml
 
     path.write_text(yaml.safe_dump(lab))
@@ -120,13 +135,11 @@ def test_a_failing_stage_names_the_cell(tmp_path):
     assert record["status"] == "FAILED" and record["stages"][0]["status"] == "FAILED"
 
 
-def broken_lab(tmp_path, name, stages):
+def broken_lab(tmp_path, lessons, name, stages):
     """Write a temporary recipe and run it; returns (process, run.json)."""
     import yaml
 
-    from labkit import labs
-
-    path = labs.NOTEBOOKS / "labs" / f"{name}.yaml"
+    path = lessons / "labs" / f"{name}.yaml"
     path.write_text(yaml.safe_dump({"name": name, "title": "a broken lab", "stages": stages}))
     try:
         proc = labkit_cli("run", name, "--profile", "quick", "--out", tmp_path / "runs",
@@ -137,8 +150,8 @@ def broken_lab(tmp_path, name, stages):
     return proc, json.loads((run_dir / "run.json").read_text())
 
 
-def test_a_lab_failing_after_deploying_still_stops_its_service(tmp_path):
-    proc, record = broken_lab(tmp_path, "broken-deploy", [
+def test_a_lab_failing_after_deploying_still_stops_its_service(tmp_path, lessons):
+    proc, record = broken_lab(tmp_path, lessons, "broken-deploy", [
         {"notebook": "05_deploy_service.ipynb", "parameters": {"SERVICE_NAME": "left-behind",
                                                               "PIPELINE": "/no/such/pipeline.json"}}])
     assert proc.returncode == 1 and "05_deploy_service.ipynb" in proc.stderr and "pipeline" in proc.stderr

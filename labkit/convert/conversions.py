@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import get_args
 
-from labkit import artifacts, cpu, profiles, records, schemas, workspace
+from labkit import artifacts, cpu, engine_paths, profiles, records, schemas, workspace
 from labkit.convert import parity
 from labkit.errors import LabkitError
 
@@ -98,6 +98,7 @@ def create(job: str, template: str, name: str, input_shape: str | None = None, i
 
     workspace.check_name(name, "conversion task name")
     job_run, job_rec, info = _job(job)
+    engine_paths.check(job_rec["engine"], job_run)
     batch, size = None, info["image_size"]
     if input_shape:
         batch, c, h, w = parse_shape(input_shape, layout)

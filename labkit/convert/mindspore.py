@@ -8,6 +8,7 @@ from pathlib import Path
 import mindspore as ms
 import numpy as np
 
+from labkit import engine_paths
 from labkit.algorithms.mindspore.models import build
 
 
@@ -29,9 +30,10 @@ def predict(net, x: np.ndarray) -> np.ndarray:
 
 def export(net, sample: np.ndarray, out_dir: Path) -> dict[str, Path]:
     """``onnx/raw.onnx`` and ``mindir/model.mindir``. MindSpore exports ONNX with a fixed
-    batch only: ``sample`` has batch 1 and the ONNX graph's batch is freed afterwards."""
+    batch only: ``sample`` has batch 1 and the ONNX graph's batch is freed afterwards. Its
+    exporters refuse a path of other letters than ASCII: they write through a folder they accept."""
     files = {"onnx": out_dir / "onnx" / "raw.onnx", "mindir": out_dir / "mindir" / "model.mindir"}
     for kind, path in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        ms.export(net, ms.Tensor(sample[:1]), file_name=str(path.with_suffix("")), file_format=kind.upper())
+        with engine_paths.writing_through("mindspore", path.parent) as folder:
+            ms.export(net, ms.Tensor(sample[:1]), file_name=str(folder / path.stem), file_format=kind.upper())
     return files
