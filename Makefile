@@ -9,10 +9,14 @@ LESSONS ?= en
 JUPYTER_ARGS ?=
 # WHEELHOUSE=dir installs offline from a folder made by `make wheelhouse` (docs/WORKSHOP.md)
 WHEELHOUSE ?=
-PIP_FROM := $(if $(WHEELHOUSE),--no-index --find-links $(abspath $(WHEELHOUSE)),)
+# The clone may lie in a folder whose name has spaces or other letters than ASCII: Make's path
+# functions (abspath, wildcard) would split such a name at its spaces, so a path is made absolute
+# by hand and every recipe quotes it.
+absolute = $(if $(filter /%,$(1)),$(1),$(CURDIR)/$(1))
+PIP_FROM := $(if $(WHEELHOUSE),--no-index --find-links "$(call absolute,$(WHEELHOUSE))",)
 BIN    := $(VENV)/bin
 # The venv first on PATH: kernels, msrun and torchrun start `python` from PATH.
-export PATH := $(abspath $(BIN)):$(PATH)
+export PATH := $(call absolute,$(BIN)):$(PATH)
 
 # A laptop without AVX-512 for PyTorch and oneDNN (their kernels limited to AVX2), for the tests
 # whose numbers depend on the kernels: conversion and serving. ONNX Runtime reads the CPU itself
@@ -34,10 +38,12 @@ GET_PYTHON := get Python 3.11 or 3.12 with its venv module -- Ubuntu 24.04: sudo
 # unless pip has its own index or wheel folder configured (a room's mirror, a wheelhouse), which
 # then decides. TORCH_INDEX= keeps PyPI's build (for a GPU); TORCH_INDEX=URL a mirror of the CPU index.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
-# (PIP_CONFIG_FILE=/dev/null: pip reads no configuration file, and neither does this check)
-PIP_CONFIG_FILES ?= $(if $(filter /dev/null,$(PIP_CONFIG_FILE)),,/etc/pip.conf /etc/xdg/pip/pip.conf $(HOME)/.config/pip/pip.conf $(HOME)/.pip/pip.conf $(PIP_CONFIG_FILE))
+# (PIP_CONFIG_FILE=/dev/null: pip reads no configuration file, and neither does this check.
+# The files as shell words, quoted: a home folder's name may have spaces.)
+PIP_CONFIG_FILES ?= $(if $(filter /dev/null,$(PIP_CONFIG_FILE)),,/etc/pip.conf /etc/xdg/pip/pip.conf \
+	"$(HOME)/.config/pip/pip.conf" "$(HOME)/.pip/pip.conf" $(if $(PIP_CONFIG_FILE),"$(PIP_CONFIG_FILE)"))
 PIP_HAS_INDEX = $(WHEELHOUSE)$(PIP_INDEX_URL)$(PIP_EXTRA_INDEX_URL)$(PIP_FIND_LINKS)$(shell \
-	grep -lsE '^ *(index-url|extra-index-url|find-links)' $(wildcard $(PIP_CONFIG_FILES)) </dev/null)
+	grep -lsE '^ *(index-url|extra-index-url|find-links)' $(PIP_CONFIG_FILES) </dev/null)
 TORCH_CPU = $(and $(TORCH_INDEX),$(filter Linux,$(shell uname -s)),$(if $(PIP_HAS_INDEX),,cpu))
 TORCH_PIN = $(shell sed -n 's/^ *"\(torch==[^"]*\)",*$$/\1/p' pyproject.toml)
 NO_TORCH_CPU := set TORCH_INDEX to a mirror of it, TORCH_INDEX= for PyPI's CUDA build, or WHEELHOUSE=dir (docs/WORKSHOP.md)
@@ -89,20 +95,20 @@ fuzz: install
 # language by default (its language pack is installed; Settings > Language switches back).
 LESSON_DIR := notebooks$(if $(filter-out en,$(LESSONS)),/$(LESSONS))
 jupyter: install
-	LABKIT_HOME=$(CURDIR)/workspace $(BIN)/jupyter lab $(LESSON_DIR) \
-		$(if $(filter-out en,$(LESSONS)),--LabApp.app_settings_dir=$(CURDIR)/$(LESSON_DIR)/.jupyterlab) $(JUPYTER_ARGS)
+	LABKIT_HOME="$(CURDIR)/workspace" $(BIN)/jupyter lab $(LESSON_DIR) \
+		$(if $(filter-out en,$(LESSONS)),--LabApp.app_settings_dir="$(CURDIR)/$(LESSON_DIR)/.jupyterlab") $(JUPYTER_ARGS)
 
 # TensorBoard over every job of the workspace (later ones too); `labkit tensorboard stop` ends it
 tensorboard: install
-	LABKIT_HOME=$(or $(LABKIT_HOME),$(CURDIR)/workspace) $(BIN)/labkit tensorboard
+	LABKIT_HOME="$(or $(LABKIT_HOME),$(CURDIR)/workspace)" $(BIN)/labkit tensorboard
 
 # A workshop room on one server, as root there (docs/HUB.md): JupyterHub from the recipe in docs/hub,
 # its state (database, cookie secret) in HUB_DIR. LESSONS=zh-CN for a room that reads Chinese.
 HUB_DIR ?= /var/lib/labkit-hub
 hub: install $(HUB_PROXY)
 	mkdir -p $(HUB_DIR)
-	cd $(HUB_DIR) && LABKIT_DIR=$(CURDIR) LABKIT_LESSONS=$(LESSONS) $(abspath $(BIN))/jupyterhub \
-		-f $(CURDIR)/docs/hub/jupyterhub_config.py
+	cd "$(HUB_DIR)" && LABKIT_DIR="$(CURDIR)" LABKIT_LESSONS=$(LESSONS) "$(call absolute,$(BIN))/jupyterhub" \
+		-f "$(CURDIR)/docs/hub/jupyterhub_config.py"
 
 # After changing an English lesson: copy its code into the translations, mark the prose to translate.
 twins: install

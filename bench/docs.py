@@ -186,12 +186,24 @@ def test_time(lang: str) -> str:
     if not suites:
         raise NoResults(f"{run['path'].name} has no test suite's time: run bench/bench_tests.py")
     target = {"fast": "make test-fast", "full": "make test"}
+    full = dict(suites).get("full", {})
+    covered, slow = full.get("coverage"), full.get("slowest", [])[:3]
     if lang == "zh-CN":
         said = "，".join(f"`{target[name]}` 用 {minutes(f['value'])} 分钟通过 {f.get('passed', 0)} 个测试"
                         f"（跳过 {f.get('skipped', 0)} 个）" for name, f in suites)
+        if covered:
+            said += (f"（同时用 coverage.py 测量：`labkit/` 的行覆盖率 {covered['lines']}%，"
+                     f"分支覆盖率 {covered['branches']}%）")
+        if slow:
+            said += "；最慢的测试：" + "，".join(f"`{t['test']}` {t['seconds']:.0f} 秒" for t in slow)
         return f"在 {measured_on(run, lang)} 上：{said}。\n"
     said = ", ".join(f"`{target[name]}` passed {f.get('passed', 0)} tests ({f.get('skipped', 0)} skipped) in "
                      f"{minutes(f['value'])} min" for name, f in suites)
+    if covered:
+        said += (f" (measuring coverage with coverage.py: {covered['lines']}% of `labkit/`'s lines and "
+                 f"{covered['branches']}% of its branches)")
+    if slow:
+        said += "; the slowest tests: " + ", ".join(f"`{t['test']}` {t['seconds']:.0f} s" for t in slow)
     return f"On {measured_on(run, lang)}: {said}.\n"
 
 

@@ -82,7 +82,8 @@ def test_thread_pools_follow_the_cpu_quota(tmp_path):
 def install_commands(tmp_path, env: dict, **variables) -> str:
     """What `make install` would run for a new venv, with this pip environment and these variables."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")} | env
-    args = [f"{k}={v}" for k, v in {"VENV": tmp_path / "venv", **variables}.items()]
+    # a venv not made yet (relative to the clone, as the README's is)
+    args = [f"{k}={v}" for k, v in {"VENV": f".venv-absent-{tmp_path.name}", **variables}.items()]
     return subprocess.run(["make", "-n", "install", *args], cwd=ROOT, env=clean, capture_output=True, text=True,
                           check=True).stdout
 
@@ -94,9 +95,10 @@ def test_on_linux_install_takes_torch_from_the_cpu_index_unless_pip_has_its_own(
     conf = tmp_path / "pip.conf"
     conf.write_text("[global]\ntimeout = 60\n")
     cpu = "--index-url https://download.pytorch.org/whl/cpu 'torch==2.13.0'"
-    assert cpu in install_commands(tmp_path, {}, PIP_CONFIG_FILES=conf)
+    quoted = f'"{conf}"'   # shell words: a home folder's name may have spaces, as tmp_path's has
+    assert cpu in install_commands(tmp_path, {}, PIP_CONFIG_FILES=quoted)
     conf.write_text("[global]\nextra-index-url = https://mirror.example/simple\n")
-    assert "download.pytorch.org" not in install_commands(tmp_path, {}, PIP_CONFIG_FILES=conf)
+    assert "download.pytorch.org" not in install_commands(tmp_path, {}, PIP_CONFIG_FILES=quoted)
     assert "download.pytorch.org" not in install_commands(tmp_path, {"PIP_FIND_LINKS": "/wheels"}, PIP_CONFIG_FILES="")
     assert "download.pytorch.org" not in install_commands(tmp_path, {}, PIP_CONFIG_FILES="", WHEELHOUSE=tmp_path)
     assert "--index-url" not in install_commands(tmp_path, {}, PIP_CONFIG_FILES="", TORCH_INDEX="")

@@ -96,6 +96,7 @@ def test_every_word_exists_in_every_language_with_the_same_fields():
 
 def test_the_chinese_lessons_are_in_step_with_the_english_ones():
     assert lessons.drift("zh-CN") == [], "run `make twins`, then translate what it marks"
+    assert len(lessons.names()) == 5, "the five stage lessons"
     for name in lessons.names():
         twin = json.loads(lessons.notebook(name, "zh-CN").read_text(encoding="utf-8"))
         title = "".join(twin["cells"][0]["source"])
