@@ -41,9 +41,9 @@ def pytest_configure(config):
     os.environ["LABKIT_CACHE"] = os.path.join(os.environ["LABKIT_HOME"], ".cache")
 
 
-# Session fixtures that train, convert and pack for real: a test that uses one (directly or
-# through another fixture) is slow whatever its file says, so the mark cannot drift.
-SLOW_FIXTURES = {"trained_home", "instructor"}
+# Fixtures that train, convert and pack for real, or run labs: a test that uses one (directly or through
+# another fixture) is slow whatever its file says, so the mark cannot drift.
+SLOW_FIXTURES = {"trained_home", "instructor", "rates_home", "crowd_job_with_epochs", "lessons"}
 
 
 def pytest_collection_modifyitems(items):
@@ -52,6 +52,19 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if item.path.suffix == ".ipynb" or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def fast_tests_start_no_process(request, monkeypatch):
+    """A test outside `slow` starts no job, conversion, service or TensorBoard (they all start
+    through ``records.spawn``): one that does fails, saying so, and the mark cannot drift."""
+    if request.node.get_closest_marker("slow"):
+        return
+    from labkit import records
+
+    def refused(run, argv, *_):
+        pytest.fail(f"a test outside `slow` started {argv[2]}: mark it slow, or use a slow fixture")
+    monkeypatch.setattr(records, "spawn", refused)
 
 
 @pytest.fixture(scope="session", autouse=True)

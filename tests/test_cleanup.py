@@ -13,12 +13,11 @@ import httpx
 import pytest
 
 from conftest import labkit_cli
-from labkit import cleanup, convert, data, registry, train
+from labkit import cleanup, convert, data, packs, registry, train
 from labkit.errors import LabkitError
 from labkit.serve import services
 from labkit.status import disk_use
 
-pytestmark = pytest.mark.slow
 MCNN = {"image_size": "64", "batch_size": "2", "epoch_size": "3"}
 
 
@@ -27,7 +26,17 @@ def quiet(*_):
 
 
 @pytest.fixture
-def crowd_job(ws):
+def crowd_job(ws, instructor):
+    """This test's workspace holding an MCNN job "mc" on crowd scenes "cr": the instructor's,
+    trained once a session, unpacked from its pack."""
+    packs.unpack(instructor[1] / "job.tar.gz", log=quiet)
+    assert train.show("mc@V001")["state"] == "COMPLETED"
+    return ws
+
+
+@pytest.fixture
+def crowd_job_with_epochs(ws):
+    """An MCNN job trained here, with every epoch's checkpoint (a pack keeps the best alone)."""
     data.make("crowd", name="cr", count=8, size=64, seed=0)
     data.publish("cr")
     rec = train.create("MCNN", "pytorch", "cr@V001", "mc", MCNN, wait=True, log=quiet)
@@ -96,7 +105,8 @@ def test_disk_use_counts_a_hard_linked_image_once(ws):
     assert "datasets " in labkit_cli("status", env={"LABKIT_HOME": str(ws)}).stdout
 
 
-def test_gc_keeps_each_jobs_best_and_last_checkpoint(crowd_job):
+def test_gc_keeps_each_jobs_best_and_last_checkpoint(crowd_job_with_epochs):
+    crowd_job = crowd_job_with_epochs
     folder = crowd_job / "jobs" / "mc" / "V001" / "output" / "checkpoints"
     epochs = sorted(folder.glob("epoch_*"))
     best = next(folder.glob("best.*")).stat().st_ino

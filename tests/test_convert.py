@@ -270,6 +270,7 @@ def test_a_killed_conversion_leaves_nothing_to_import(jobs):
         convert.first_completed(["victim"], log=said.append)
 
 
+@pytest.mark.slow   # a real job, stopped
 def test_only_completed_jobs_convert(ws):
     data.make("flowers", name="f", count=10, size=32, seed=0)
     version = "f@" + data.publish("f")["version"]

@@ -16,7 +16,7 @@ from conftest import labkit_cli, listing, members, resign, write_archive
 from labkit import data, packs, train
 from labkit.errors import LabkitError
 
-pytestmark = pytest.mark.slow
+
 
 OUT = "../../../outside/evil.jpg"  # from a dataset's folder (workspace/datasets/NAME): the test's tmp_path
 DEEP = "[" * 20_000 + "]" * 20_000  # deeper than Python's recursion limit, in one short line

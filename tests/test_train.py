@@ -238,6 +238,7 @@ def test_transfer_learning_loads_the_backbone_and_reinitialises_the_head(ws, flo
     assert "skipped 2: classifier.bias, classifier.weight" in log
 
 
+@pytest.mark.slow   # a real job of a custom algorithm
 def test_custom_algorithm_follows_the_convention(ws, flowers):
     catalog.create_custom("mean-color", ROOT / "data" / "custom_algorithm", "train.py", "pytorch", ["thumb:int:4"])
     assert catalog.card("mean-color").custom
@@ -251,6 +252,7 @@ def test_custom_algorithm_follows_the_convention(ws, flowers):
         catalog.create_custom("x", ROOT / "data" / "custom_algorithm", "train.py", "pytorch", ["lr=0.1"])
 
 
+@pytest.mark.slow   # a real job, failing
 def test_failing_algorithm_is_failed_with_the_reason(ws, flowers, tmp_path):
     (tmp_path / "code").mkdir()
     (tmp_path / "code" / "boom.py").write_text("import sys\nprint('loading data...')\nsys.exit('error: out of cheese')\n")
