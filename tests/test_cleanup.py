@@ -12,17 +12,13 @@ import time
 import httpx
 import pytest
 
-from conftest import labkit_cli
+from helpers import labkit_cli, quiet
 from labkit import cleanup, convert, data, packs, registry, train
 from labkit.errors import LabkitError
 from labkit.serve import services
 from labkit.status import disk_use
 
 MCNN = {"image_size": "64", "batch_size": "2", "epoch_size": "3"}
-
-
-def quiet(*_):
-    pass
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from conftest import labkit_cli
+from helpers import labkit_cli
 from labkit import cpu
 
 

@@ -13,14 +13,13 @@ import pytest
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import labkit_cli, labkit_home
+from helpers import labkit_cli, labkit_home, TINY
 from labkit import data, i18n, labs, status, train
 from labkit.algorithms.reports import TIMES
 from labkit.algorithms.summaries import EVENTS, FINAL
 from labkit.errors import LabkitError
 from labkit.train import board, supervisor
 
-TINY = {"image_size": "32", "batch_size": "8"}
 
 
 def events(home, ref: str) -> EventAccumulator:

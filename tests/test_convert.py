@@ -13,16 +13,11 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from conftest import labkit_cli
+from helpers import labkit_cli, quiet, TINY
 from labkit import convert, data, engine_paths, train
 from labkit.convert import graph, parity, worker
 from labkit.errors import LabkitError
 
-TINY = {"image_size": "32", "batch_size": "8"}
-
-
-def quiet(*_):
-    pass
 
 
 # --- graph edits, on a hand-made model ------------------------------------------------------

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import remote_for
+from helpers import labkit_cli, listing, quiet, remote_for
 from labkit import downloads
 from labkit.errors import LabkitError
 
@@ -18,10 +18,6 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("LABKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv(downloads.MIRROR_ENV, raising=False)
     return tmp_path / "cache" / "downloads"
-
-
-def quiet(*_):
-    pass
 
 
 def test_a_download_is_kept_once_and_then_read_from_the_cache(file_server, cache):
@@ -226,8 +222,6 @@ def test_a_public_dataset_is_downloaded_once_and_imported(file_server, monkeypat
 def test_a_mirror_serving_another_archive_imports_nothing(file_server, tmp_path):
     """The real catalogue entry, its file replaced on a room's mirror by an archive of the same
     name: refused by its checksum, the cache and the workspace as they were."""
-    from conftest import labkit_cli, listing
-
     file_server.files["flower_photos.tgz"] = flower_photos_tgz()
     env = {"LABKIT_HOME": str(tmp_path / "ws"), "LABKIT_CACHE": str(tmp_path / "cache")}
     proc = labkit_cli("data", "download", "flowers-photos", "--mirror", file_server.url, env=env, check=False)

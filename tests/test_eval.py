@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from conftest import labkit_cli
+from helpers import labkit_cli
 from labkit import eval as evaluation
 from labkit.errors import LabkitError
 

@@ -14,7 +14,7 @@ import tritonclient
 import yaml
 from google.protobuf import text_format
 
-from conftest import labkit_cli
+from helpers import labkit_cli
 from labkit import registry
 from labkit.errors import LabkitError
 from labkit.registry.export import export

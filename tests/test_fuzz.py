@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import colour_manifest, labkit_home, listing, members, resign, write_archive
+from helpers import colour_manifest, labkit_home, listing, members, resign, write_archive
 from labkit import data as datasets, packs
 from labkit.cli import main as cli
 from labkit.errors import LabkitError

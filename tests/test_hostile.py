@@ -12,7 +12,7 @@ import zipfile
 
 import pytest
 
-from conftest import labkit_cli, listing, members, resign, write_archive
+from helpers import labkit_cli, listing, members, quiet, resign, write_archive
 from labkit import data, packs, train
 from labkit.errors import LabkitError
 
@@ -20,10 +20,6 @@ from labkit.errors import LabkitError
 
 OUT = "../../../outside/evil.jpg"  # from a dataset's folder (workspace/datasets/NAME): the test's tmp_path
 DEEP = "[" * 20_000 + "]" * 20_000  # deeper than Python's recursion limit, in one short line
-
-
-def quiet(*_):
-    pass
 
 
 def edit(files, name, change):

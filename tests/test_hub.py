@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from conftest import val_images
+from helpers import val_images
 from labkit.serve import services
 
 pytestmark = pytest.mark.slow

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import labkit_cli
+from helpers import labkit_cli
 from labkit import data
 from labkit.data.crowd import write_ground_truth
 from labkit.errors import LabkitError

@@ -6,7 +6,7 @@ import shutil
 import nbformat
 import pytest
 
-from conftest import labkit_cli
+from helpers import labkit_cli
 from labkit import lessons as lesson_files
 from labkit.labs import recipes, stage_parameters
 

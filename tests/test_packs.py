@@ -7,16 +7,12 @@ import json
 import httpx
 import pytest
 
-from conftest import labkit_cli, members, write_archive
+from helpers import labkit_cli, members, quiet, write_archive
 from labkit import convert, data, packs, train
 from labkit.errors import LabkitError
 from labkit.serve import services
 
 pytestmark = pytest.mark.slow
-
-
-def quiet(*_):
-    pass
 
 
 def test_a_learner_continues_from_the_instructors_job_and_model(instructor, ws):

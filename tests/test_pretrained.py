@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import remote_for
+from helpers import remote_for
 from labkit.algorithms import pretrained
 from labkit.downloads import cached_path
 from labkit.errors import LabkitError

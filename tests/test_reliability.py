@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from conftest import labkit_cli, val_images
+from helpers import labkit_cli, val_images
 from labkit.serve import services
 
 ROOT = Path(__file__).resolve().parent.parent

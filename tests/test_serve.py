@@ -10,17 +10,11 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 
-from conftest import labkit_cli, val_images
+from helpers import labkit_cli, quiet, val_images
 from labkit import registry
 from labkit.errors import LabkitError
 from labkit.serve import services
 from labkit.serve.runtime import Model
-
-
-def quiet(*_):
-    pass
-
-
 
 
 @pytest.fixture

@@ -10,14 +10,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import labkit_cli
+from helpers import labkit_cli, quiet, TINY
 from labkit import catalog, data, records, train
 from labkit.algorithms.reports import TIMES
 from labkit.errors import LabkitError
 from labkit.train import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = {"image_size": "32", "batch_size": "8"}
 
 
 @pytest.fixture
@@ -30,10 +29,6 @@ def flowers(ws):
 def crowd(ws):
     data.make("crowd", name="cr", count=12, size=64, seed=0)
     return "cr@" + data.publish("cr")["version"]
-
-
-def quiet(*_):
-    pass
 
 
 @pytest.mark.slow

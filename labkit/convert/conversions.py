@@ -149,6 +149,7 @@ def export(job: str) -> tuple[Path, dict]:
     made now in a worker process if they are not there yet."""
     job_run, job_rec, _ = _job(job)
     if not (job_run / "export.json").exists():
+        engine_paths.check(job_rec["engine"], job_run)
         proc = subprocess.run([sys.executable, "-m", "labkit.convert.worker", "--export", str(job_run)],
                               capture_output=True, text=True, env=_worker_env(job_rec["engine"]))
         if proc.returncode != 0 or not (job_run / "export.json").exists():
