@@ -24,7 +24,7 @@ from labkit.errors import LabkitError
 ENGINE_PATH_RULES = {"mindspore": (re.compile(r"^[0-9a-zA-Z@_\-.:/\\]+$"), "ASCII letters, digits and @ _ - . : /")}
 # Where a temporary folder may go when the system's own one is refused too
 FALLBACK_TEMP_ROOTS = ("/tmp", "/var/tmp")
-FIX = "set TMPDIR to a writable folder whose path is plain ASCII (e.g. export TMPDIR=/tmp)"
+FIX = "set TMPDIR to a writable folder whose path has no spaces and only ASCII letters (e.g. export TMPDIR=/tmp)"
 
 
 def accepts(engine: str, path: Path | str) -> bool:
