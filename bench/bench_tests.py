@@ -56,8 +56,9 @@ def run(name: str, coverage: bool) -> dict:
     summary = lines[-1] if lines else done.stderr[-300:]
     counts = {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|skipped|errors?|deselected)", summary)}
     print(f"{name}: {summary} ({seconds / 60:.1f} min)" + (f", coverage {covered}" if covered else ""), flush=True)
+    failures = re.findall(r"^(?:FAILED|ERROR) (\S+)", done.stdout, re.M)
     return figure(f"tests.{name}", f"the {name} test suite, start to end", seconds, "s", returncode=done.returncode,
-                  coverage=covered, slowest=slowest(done.stdout)[:SLOWEST], **counts)
+                  coverage=covered, slowest=slowest(done.stdout)[:SLOWEST], failures=failures, **counts)
 
 
 def main() -> None:

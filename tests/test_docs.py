@@ -81,3 +81,31 @@ def test_every_result_file_says_what_where_and_with_what():
         assert run["engines"]["labkit"], run["path"]
         for f in run["figures"]:
             assert f["key"] and f["what"] and f["unit"] and isinstance(f["value"], (int, float)), (run["path"], f)
+
+
+def test_the_test_time_region_quotes_the_suites_their_coverage_and_slowest_tests(tmp_path, monkeypatch):
+    """bench/bench_tests.py's parsing of pytest's output, and the region written from its figures."""
+    import bench_tests
+
+    output = ("============ slowest 30 durations ============\n"
+              "230.24s call     tests/test_room.py::test_a_room[x y]\n"
+              "28.71s setup    tests/test_export.py::test_kserve\n"
+              "FAILED tests/test_environment.py::test_pins - AssertionError: assert 1 == 2\n")
+    slow = bench_tests.slowest(output)
+    assert slow == [{"seconds": 230.24, "phase": "call", "test": "tests/test_room.py::test_a_room[x y]"},
+                    {"seconds": 28.71, "phase": "setup", "test": "tests/test_export.py::test_kserve"}]
+    report = tmp_path / "coverage.json"
+    report.write_text(json.dumps({"totals": {"covered_lines": 90, "num_statements": 100, "covered_branches": 40,
+                                             "num_branches": 50}}))
+    assert bench_tests.coverage_totals(report) == {"lines": 90.0, "branches": 80.0, "statements": 100,
+                                                   "branch_count": 50}
+    monkeypatch.setattr(results, "RESULTS", tmp_path)
+    results.save("tests", [results.figure("tests.fast", "fast", 120.0, "s", passed=200),
+                           results.figure("tests.full", "full", 1500.0, "s", passed=500, skipped=1,
+                                          coverage=bench_tests.coverage_totals(report), slowest=slow)])
+    region = "<!-- results: test-time -->\n<!-- /results -->\n"
+    text = docs.render(region, "en")
+    assert "`make test-fast` passed 200 tests" in text and "`make test` passed 500 tests (1 skipped) in 25" in text
+    assert "90.0% of `labkit/`'s lines and 80.0% of its branches" in text
+    assert "`tests/test_room.py::test_a_room[x y]` 230 s" in text
+    assert numbers(text) == numbers(docs.render(region, "zh-CN"))
