@@ -43,6 +43,7 @@ def coverage_totals(report: Path) -> dict:
 
 def run(name: str, coverage: bool) -> dict:
     with tempfile.TemporaryDirectory(prefix="labkit-bench-tests-") as scratch:
+        Path(scratch).chmod(0o1777)   # the room's tests run processes as other users: their data lands here too
         report = Path(scratch) / "coverage.json"
         measure = ["--cov=labkit", "--cov-branch", f"--cov-report=json:{report}"] if coverage else []
         # every process the tests start writes its coverage data beside this run's, wherever its cwd

@@ -47,7 +47,7 @@ SLOW_FIXTURES = {"trained_home", "instructor", "rates_home", "crowd_job_with_epo
 
 def pytest_collection_modifyitems(items):
     """Mark `slow` what `make test-fast` leaves out: the lessons (nbval) and every test whose
-    fixtures train."""
+    fixtures train or run labs."""
     for item in items:
         if item.path.suffix == ".ipynb" or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
@@ -59,7 +59,7 @@ def fast_tests_start_no_process(request, monkeypatch):
     through ``records.spawn``): one that does fails, saying so, and the mark cannot drift."""
     if request.node.get_closest_marker("slow"):
         return
-    from labkit import records
+    from labkit import records   # not at the top: labkit is imported after pytest_configure sets its environment
 
     def refused(run, argv, *_):
         pytest.fail(f"a test outside `slow` started {argv[2]}: mark it slow, or use a slow fixture")
