@@ -192,16 +192,16 @@ def test_time(lang: str) -> str:
         said = "，".join(f"`{target[name]}` 用 {minutes(f['value'])} 分钟通过 {f.get('passed', 0)} 个测试"
                         f"（跳过 {f.get('skipped', 0)} 个）" for name, f in suites)
         if covered:
-            said += (f"（同时用 coverage.py 测量：`labkit/` 的行覆盖率 {covered['lines']}%，"
-                     f"分支覆盖率 {covered['branches']}%）")
+            said += (f"（计时时 coverage.py 在测量，它本身也耗时；完整测试覆盖 `labkit/` 的行 {covered['lines']}%，"
+                     f"分支 {covered['branches']}%）")
         if slow:
             said += "；最慢的测试：" + "，".join(f"`{t['test']}` {t['seconds']:.0f} 秒" for t in slow)
         return f"在 {measured_on(run, lang)} 上：{said}。\n"
     said = ", ".join(f"`{target[name]}` passed {f.get('passed', 0)} tests ({f.get('skipped', 0)} skipped) in "
                      f"{minutes(f['value'])} min" for name, f in suites)
     if covered:
-        said += (f" (measuring coverage with coverage.py: {covered['lines']}% of `labkit/`'s lines and "
-                 f"{covered['branches']}% of its branches)")
+        said += (f" (timed while coverage.py measured, which costs time of its own; the full suite covers "
+                 f"{covered['lines']}% of `labkit/`'s lines and {covered['branches']}% of its branches)")
     if slow:
         said += "; the slowest tests: " + ", ".join(f"`{t['test']}` {t['seconds']:.0f} s" for t in slow)
     return f"On {measured_on(run, lang)}: {said}.\n"

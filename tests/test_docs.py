@@ -106,6 +106,6 @@ def test_the_test_time_region_quotes_the_suites_their_coverage_and_slowest_tests
     region = "<!-- results: test-time -->\n<!-- /results -->\n"
     text = docs.render(region, "en")
     assert "`make test-fast` passed 200 tests" in text and "`make test` passed 500 tests (1 skipped) in 25" in text
-    assert "90.0% of `labkit/`'s lines and 80.0% of its branches" in text
+    assert "covers 90.0% of `labkit/`'s lines and 80.0% of its branches" in text
     assert "`tests/test_room.py::test_a_room[x y]` 230 s" in text
     assert numbers(text) == numbers(docs.render(region, "zh-CN"))
