@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from labkit import cpu, engine_paths, workspace
+from labkit.errors import LabkitError
 
 MIN_FREE_GB = 2.0
 SERVICE_PORT = 8080  # the port `labkit service deploy` tries first
@@ -87,15 +88,15 @@ def checks() -> list[Check]:
 def path_check(engine: str, home) -> Check:
     """Whether ``engine`` can write where the workspace is, directly or through a temporary folder."""
     name = "engine paths"
+    try:
+        engine_paths.check(engine, home)
+    except LabkitError as exc:
+        return Check(name, False, exc.message, exc.hint)
     if engine_paths.accepts(engine, home):
         return Check(name, True, f"{engine} writes at the workspace's path")
-    through = engine_paths.temp_root(engine)
     rule = engine_paths.ENGINE_PATH_RULES[engine][1]
-    if through is not None:
-        return Check(name, True, f"{engine} exports only under a path of {rule}; labkit exports through {through}")
-    return Check(name, False, f"{engine} exports only under a path of {rule}: not the workspace's, "
-                 "nor any temporary folder's",
-                 engine_paths.FIX)
+    return Check(name, True, f"{engine} exports only under a path of {rule}; labkit exports through "
+                 f"{engine_paths.temp_root(engine)}")
 
 
 def _port_check() -> Check:
